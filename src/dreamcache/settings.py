@@ -1,0 +1,106 @@
+"""All configuration of dreamcache: one pydantic-settings class, environment prefix DREAMCACHE_."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+TINY_MODEL = "tiny"
+DEFAULT_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. Zero configuration gives the embedded defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="DREAMCACHE_", env_file=".env", extra="ignore")
+
+    # --- where things live -------------------------------------------------------------------
+    data_dir: Path = Field(Path("data"), description="Root of embedded state: index and local images.")
+    host: str = Field("127.0.0.1", description="Address `dreamcache serve` binds to.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `dreamcache serve` listens on.")
+
+    # --- generator ---------------------------------------------------------------------------
+    model: str = Field(DEFAULT_MODEL, description="Hugging Face id or local path of an SD checkpoint, or `tiny`.")
+    device: Literal["auto", "cuda", "cpu"] = Field("auto", description="Where the pipeline runs.")
+    fp16: bool = Field(True, description="Half precision on CUDA (ignored on CPU).")
+    scheduler: Literal["dpm-solver++", "ddim", "default"] = Field(
+        "dpm-solver++", description="Sampler; `default` keeps the checkpoint's own."
+    )
+    deepcache: bool = Field(True, description="DeepCache on CUDA (ignored on CPU unless deepcache_on_cpu).")
+    deepcache_on_cpu: bool = Field(False, description="Also use DeepCache on CPU (tests, experiments).")
+    deepcache_interval: int = Field(3, ge=1, le=10, description="DeepCache cache interval.")
+    deepcache_branch: int = Field(0, ge=0, le=11, description="DeepCache cache branch id.")
+
+    # --- request defaults and limits -----------------------------------------------------------
+    default_width: int = Field(512, description="Width when a request names none.")
+    default_height: int = Field(512, description="Height when a request names none.")
+    default_steps: int = Field(25, description="num_inference_steps when a request names none.")
+    default_guidance: float = Field(7.5, description="guidance_scale when a request names none.")
+    min_side: int = Field(64, description="Smallest width/height accepted.")
+    max_side: int = Field(1024, description="Largest width/height accepted.")
+    max_steps: int = Field(150, description="Largest num_inference_steps accepted.")
+    max_prompt_chars: int = Field(1000, description="Longest prompt accepted, in characters.")
+
+    # --- cache decision ------------------------------------------------------------------------
+    embedder: Literal["minilm", "clip"] = Field(
+        "minilm", description="`minilm`: all-MiniLM-L6-v2 (offline package); `clip`: the generator's text encoder."
+    )
+    similarity_threshold: float = Field(
+        0.90, ge=0.0, le=1.0, description="Cosine at or above which a compatible entry is a hit (see README)."
+    )
+    min_similarity_floor: float = Field(
+        0.80, ge=0.0, le=1.0, description="Lowest per-request min_similarity a client may ask for."
+    )
+    embed_batch_size: int = Field(32, ge=1, description="Most prompts embedded in one micro-batch.")
+    embed_batch_wait_ms: float = Field(2.0, ge=0.0, description="How long a micro-batch waits for company.")
+
+    # --- index -------------------------------------------------------------------------------
+    qdrant_url: str | None = Field(None, description="Qdrant server URL; unset = embedded Qdrant Edge.")
+    qdrant_api_key: str | None = Field(None, description="API key for the Qdrant server.")
+    qdrant_collection: str = Field("dreamcache", description="Collection name prefix (embedder name appended).")
+
+    # --- store -------------------------------------------------------------------------------
+    s3_bucket: str | None = Field(None, description="S3 bucket; unset = local directory under data_dir.")
+    s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, moto...).")
+    s3_region: str = Field("us-east-1", description="S3 region.")
+    s3_access_key_id: str | None = Field(None, description="S3 access key (else the boto3 default chain).")
+    s3_secret_access_key: str | None = Field(None, description="S3 secret key.")
+    s3_prefix: str = Field("images/", description="Key prefix inside the bucket.")
+    s3_presign_expiry_s: int = Field(3600, ge=1, le=604800, description="Lifetime of presigned GET URLs.")
+    s3_public_base_url: str | None = Field(None, description="If set, image URLs are base + key (no presigning).")
+    public_base_url: str | None = Field(None, description="Absolute base for local image URLs (else relative).")
+
+    # --- worker and jobs -----------------------------------------------------------------------
+    queue_size: int = Field(64, ge=1, description="Most jobs waiting for the GPU; beyond it 429.")
+    max_batch_size: int = Field(4, ge=1, le=64, description="Most compatible jobs run as one batch.")
+    batch_wait_ms: float = Field(10.0, ge=0.0, description="How long the dispatcher waits to fill a batch.")
+    default_wait_s: float = Field(30.0, ge=0.0, le=600.0, description="How long POST /generate waits for a miss.")
+    max_wait_s: float = Field(120.0, ge=0.0, description="Largest `Prefer: wait=N` honoured.")
+    job_ttl_s: float = Field(3600.0, ge=1.0, description="How long finished jobs stay queryable.")
+    retry_after_s: int = Field(5, ge=1, description="Retry-After sent with 429.")
+    worker_start_timeout_s: float = Field(600.0, ge=1.0, description="Longest the model may take to load.")
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.min_side % 8 or self.max_side % 8:
+            raise ValueError("min_side and max_side must be multiples of 8")
+        for name in ("default_width", "default_height"):
+            value = getattr(self, name)
+            if value % 8 or not self.min_side <= value <= self.max_side:
+                raise ValueError(f"{name} must be a multiple of 8 within [min_side, max_side]")
+        return self
+
+    @property
+    def is_tiny(self) -> bool:
+        return self.model == TINY_MODEL
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    @property
+    def images_dir(self) -> Path:
+        return self.data_dir / "images"
