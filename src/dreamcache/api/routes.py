@@ -1,0 +1,286 @@
+"""HTTP routes. Handlers validate, call the cache service and shape responses; nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+
+from dreamcache.api.deps import Services, ServicesDep
+from dreamcache.api.errors import ERROR_RESPONSES, ApiError, invalid
+from dreamcache.api.schemas import (
+    GenerateRequest,
+    GenerateResponse,
+    Health,
+    JobView,
+    Readiness,
+    RecommendRequest,
+    RecommendResponse,
+)
+from dreamcache.cache import CacheMiss, CacheRequest, Hit
+from dreamcache.generation.spec import BatchShape
+from dreamcache.generation.text import count_prompt_tokens
+from dreamcache.jobs import Job, JobStatus
+from dreamcache.metrics import CONTENT_TYPE
+from dreamcache.storage import ImageNotFound, InvalidKey, validate_key
+from dreamcache.worker import QueueFull, WorkerUnavailable
+
+router = APIRouter()
+
+_PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
+_SSE_KEEPALIVE_S = 15.0
+
+
+# --- validation that depends on the service's settings and model ------------------------------
+
+
+def _resolve(body: GenerateRequest, services: Services) -> CacheRequest:
+    """Fill defaults and check the rules that depend on settings; raise a 422 naming the field."""
+    s = services.settings
+    for field in ("prompt", "negative_prompt"):
+        text: str = getattr(body, field)
+        if len(text) > s.max_prompt_chars:
+            raise invalid(field, f"must be at most {s.max_prompt_chars} characters, got {len(text)}")
+        limit = services.tokenizer.model_max_length
+        tokens = count_prompt_tokens(services.tokenizer, text)
+        if tokens > limit:
+            raise invalid(field, f"is {tokens} CLIP tokens long (with start/end tokens); the limit is {limit}")
+    width = body.width if body.width is not None else s.default_width
+    height = body.height if body.height is not None else s.default_height
+    for field, value in (("width", width), ("height", height)):
+        if not s.min_side <= value <= s.max_side:
+            raise invalid(field, f"must be between {s.min_side} and {s.max_side} pixels, got {value}")
+    steps = body.num_inference_steps if body.num_inference_steps is not None else s.default_steps
+    if steps > s.max_steps:
+        raise invalid("num_inference_steps", f"must be between 1 and {s.max_steps}, got {steps}")
+    guidance = body.guidance_scale if body.guidance_scale is not None else s.default_guidance
+    min_similarity = body.min_similarity if body.min_similarity is not None else s.similarity_threshold
+    if min_similarity < s.min_similarity_floor:
+        raise invalid(
+            "min_similarity", f"must be between {s.min_similarity_floor} and 1.0, got {min_similarity}"
+        )
+    return CacheRequest(
+        prompt=body.prompt,
+        negative_prompt=body.negative_prompt,
+        shape=BatchShape(width, height, steps, float(guidance)),
+        seed=body.seed,
+        max_results=body.max_results,
+        mode=body.cache.value,
+        min_similarity=min_similarity,
+    )
+
+
+def _parse_prefer(prefer: str | None, services: Services) -> tuple[bool, float]:
+    """(respond_async, seconds to wait) from an RFC 7240 Prefer header."""
+    wait = services.settings.default_wait_s
+    if not prefer:
+        return False, wait
+    respond_async = "respond-async" in prefer.lower()
+    match = _PREFER_WAIT.search(prefer)
+    if match:
+        wait = min(float(match.group(1)), services.settings.max_wait_s)
+    return respond_async, wait
+
+
+# --- views ------------------------------------------------------------------------------------
+
+
+def _iso(ts: float | None) -> str | None:
+    return datetime.fromtimestamp(ts, UTC).isoformat() if ts is not None else None
+
+
+def _job_view(job: Job, services: Services) -> dict[str, Any]:
+    error = None
+    if job.error is not None:
+        error = {"type": job.error.type, "message": job.error.message, "field": None}
+    return {
+        "id": job.id,
+        "status": job.status.value,
+        "queue_position": services.worker.position(job) if job.status is JobStatus.QUEUED else None,
+        "progress": {"step": job.step, "total": job.total_steps or job.task.shape.steps},
+        "created_at": _iso(job.created_at),
+        "started_at": _iso(job.started_at),
+        "finished_at": _iso(job.finished_at),
+        "result": job.result,
+        "error": error,
+    }
+
+
+def _job_or_404(job_id: str, services: Services) -> Job:
+    job = services.jobs.get(job_id)
+    if job is None:
+        raise ApiError(404, "not_found", f"no job with id {job_id!r} (unknown or expired)", "job_id")
+    return job
+
+
+_FAILED_STATUS = {"worker_crashed": 503, "generator_unavailable": 503, "shutdown": 503}
+
+
+def _finished(job: Job, services: Services) -> JSONResponse:
+    if job.status is JobStatus.SUCCEEDED:
+        return JSONResponse(job.result, headers={"X-Cache": "MISS"})
+    if job.status is JobStatus.CANCELED:
+        raise ApiError(409, "canceled", f"job {job.id} was canceled before it ran")
+    assert job.error is not None
+    status = _FAILED_STATUS.get(job.error.type, 500)
+    raise ApiError(status, job.error.type, job.error.message)
+
+
+# --- routes -----------------------------------------------------------------------------------
+
+
+@router.post(
+    "/generate",
+    response_model=GenerateResponse,
+    responses={202: {"model": JobView, "description": "Generation still running: poll Location"}, **ERROR_RESPONSES},
+    summary="Answer from the cache, or generate",
+)
+async def generate(
+    body: GenerateRequest,
+    services: ServicesDep,
+    prefer: Annotated[str | None, Header(description="`wait=N` and/or `respond-async` (RFC 7240)")] = None,
+) -> Response:
+    started = time.perf_counter()
+    request = _resolve(body, services)
+    try:
+        outcome = await services.cache.handle(request)
+    except CacheMiss:
+        raise ApiError(404, "cache_miss", "no cached image matches this request and cache is 'only'") from None
+    except QueueFull:
+        retry = str(services.settings.retry_after_s)
+        raise ApiError(
+            429, "queue_full", f"the GPU queue is full; retry in {retry} s", headers={"Retry-After": retry}
+        ) from None
+    except WorkerUnavailable as exc:
+        raise ApiError(503, "generator_unavailable", f"the image generator could not be loaded: {exc}") from None
+    if isinstance(outcome, Hit):
+        body_out = services.cache.hit_response(outcome, (time.perf_counter() - started) * 1000)
+        return JSONResponse(body_out, headers={"X-Cache": "HIT"})
+    job = outcome.job
+    respond_async, wait = _parse_prefer(prefer, services)
+    if not respond_async and await job.wait(wait):
+        return _finished(job, services)
+    headers = {"Location": f"/jobs/{job.id}", "X-Cache": "MISS"}
+    if respond_async:
+        headers["Preference-Applied"] = "respond-async"
+    return JSONResponse(_job_view(job, services), status_code=202, headers=headers)
+
+
+@router.get("/jobs/{job_id}", response_model=JobView, responses=ERROR_RESPONSES, summary="A job's state")
+async def get_job(job_id: str, services: ServicesDep) -> dict[str, Any]:
+    return _job_view(_job_or_404(job_id, services), services)
+
+
+@router.delete("/jobs/{job_id}", response_model=JobView, responses=ERROR_RESPONSES, summary="Cancel a queued job")
+async def cancel_job(job_id: str, services: ServicesDep) -> dict[str, Any]:
+    job = _job_or_404(job_id, services)
+    if job.status is not JobStatus.CANCELED and not services.worker.cancel(job):
+        raise ApiError(409, "not_cancelable", f"job {job_id} is {job.status.value}; only queued jobs can be canceled")
+    services.jobs.settle(job)
+    return _job_view(job, services)
+
+
+@router.get(
+    "/jobs/{job_id}/events",
+    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}, **ERROR_RESPONSES},
+    summary="Progress of a job as Server-Sent Events",
+)
+async def job_events(job_id: str, services: ServicesDep) -> StreamingResponse:
+    job = _job_or_404(job_id, services)
+
+    async def stream() -> Any:
+        changes = job.subscribe()
+        try:
+            yield _sse("status", _job_view(job, services))
+            while not job.status.terminal:
+                try:
+                    kind = await asyncio.wait_for(changes.get(), _SSE_KEEPALIVE_S)
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
+                    continue
+                while not changes.empty():  # coalesce bursts: the view is the latest state anyway
+                    latest = changes.get_nowait()
+                    kind = "status" if "status" in (kind, latest) else latest
+                yield _sse(kind, _job_view(job, services))
+        finally:
+            job.unsubscribe(changes)
+
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
+
+
+def _sse(event: str, data: dict[str, Any]) -> str:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n"
+
+
+@router.get("/recommend", response_model=RecommendResponse, responses=ERROR_RESPONSES, summary="Prompt suggestions")
+async def recommend(params: Annotated[RecommendRequest, Query()], services: ServicesDep) -> dict[str, Any]:
+    suggestions = await services.cache.recommend(params.q, params.limit)
+    return {"query": params.q, "suggestions": suggestions}
+
+
+@router.post("/recommend", response_model=RecommendResponse, responses=ERROR_RESPONSES,
+             summary="Prompt suggestions (JSON body)")
+async def recommend_post(body: RecommendRequest, services: ServicesDep) -> dict[str, Any]:
+    suggestions = await services.cache.recommend(body.q, body.limit)
+    return {"query": body.q, "suggestions": suggestions}
+
+
+@router.get(
+    "/images/{key}",
+    responses={200: {"content": {"image/png": {}}}, 307: {"description": "Redirect to S3"}, **ERROR_RESPONSES},
+    summary="Image bytes (local store) or a redirect to a presigned URL (S3 store)",
+)
+async def get_image(key: str, services: ServicesDep) -> Response:
+    try:
+        validate_key(key)
+    except InvalidKey as exc:
+        raise invalid("key", str(exc)) from None
+    if services.store.name != "local":
+        return RedirectResponse(services.store.url(key), status_code=307)
+    try:
+        data = await asyncio.to_thread(services.store.get, key)
+    except ImageNotFound:
+        raise ApiError(404, "not_found", f"no image with key {key!r}", "key") from None
+    return Response(data, media_type="image/png", headers={"Cache-Control": "public, max-age=31536000, immutable"})
+
+
+@router.get("/healthz", response_model=Health, summary="Liveness")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}}, summary="Readiness")
+async def readyz(services: ServicesDep) -> JSONResponse:
+    checks: dict[str, str] = {}
+    worker = services.worker
+    if worker.ready:
+        checks["generator"] = "ok"
+    elif worker.load_error:
+        checks["generator"] = f"failed: {worker.load_error}"
+    else:
+        checks["generator"] = "loading"
+    for name, probe in (("index", services.index.check), ("store", services.store.check)):
+        try:
+            await asyncio.to_thread(probe)
+            checks[name] = "ok"
+        except Exception as exc:
+            checks[name] = f"unreachable: {type(exc).__name__}"
+    problems = [f"{name}: {value}" for name, value in checks.items() if value != "ok"]
+    if not problems:
+        return JSONResponse({"status": "ready", "checks": checks})
+    error = {"type": "not_ready", "message": "; ".join(problems), "field": None}
+    return JSONResponse({"status": "not_ready", "checks": checks, "error": error}, status_code=503)
+
+
+@router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE: {}}}},
+            summary="Prometheus metrics")
+async def metrics(services: ServicesDep) -> Response:
+    return Response(services.metrics.render(), media_type=CONTENT_TYPE)

@@ -1,0 +1,136 @@
+"""Request and response bodies of the HTTP API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class CacheMode(StrEnum):
+    AUTO = "auto"
+    REFRESH = "refresh"
+    ONLY = "only"
+
+
+class GenerateRequest(BaseModel):
+    """POST /generate. Omitted generation settings take the service's defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(description="What to draw. Not blank; within the CLIP token limit (77 with BOS/EOS).")
+    negative_prompt: str = Field("", description="What to avoid. Part of the cache key.")
+    width: int | None = Field(None, multiple_of=8, ge=8, description="Pixels, a multiple of 8.")
+    height: int | None = Field(None, multiple_of=8, ge=8, description="Pixels, a multiple of 8.")
+    num_inference_steps: int | None = Field(None, ge=1, description="Denoising steps.")
+    guidance_scale: float | None = Field(None, ge=0.0, le=30.0, description="Classifier-free guidance scale.")
+    seed: int | None = Field(
+        None, ge=0, le=2**63 - 1, description="Asks for one exact picture: only an exact match is a hit."
+    )
+    max_results: int = Field(1, ge=1, le=9, description="Images returned on a hit.")
+    cache: CacheMode = Field(CacheMode.AUTO, description="auto: look up, else generate; refresh: always generate; "
+                                                          "only: never generate (404 on a miss).")
+    min_similarity: float | None = Field(
+        None, ge=0.0, le=1.0, description="Cosine needed for a hit; bounded below by the service's floor."
+    )
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+
+class ImageOut(BaseModel):
+    id: str
+    url: str
+    prompt: str
+    negative_prompt: str
+    similarity: float = Field(description="Cosine between the request's prompt and this image's prompt.")
+    width: int
+    height: int
+    num_inference_steps: int
+    guidance_scale: float
+    seed: int
+    created_at: datetime
+
+
+class Timings(BaseModel):
+    embed_ms: float | None = None
+    lookup_ms: float | None = None
+    queue_ms: float | None = None
+    generate_ms: float | None = None
+    total_ms: float
+
+
+class GenerateResponse(BaseModel):
+    source: Literal["cache", "generated"]
+    images: list[ImageOut]
+    job_id: str | None = None
+    timings: Timings
+
+
+class Progress(BaseModel):
+    step: int
+    total: int
+
+
+class ErrorDetail(BaseModel):
+    type: str
+    message: str
+    field: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class JobView(BaseModel):
+    id: str
+    status: Literal["queued", "running", "succeeded", "failed", "canceled"]
+    queue_position: int | None = Field(None, description="0 = next to run; null once it left the queue.")
+    progress: Progress
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    result: GenerateResponse | None = None
+    error: ErrorDetail | None = None
+
+
+class RecommendRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    q: str = Field(min_length=1, max_length=1000, description="What the user has typed so far.")
+    limit: int = Field(5, ge=1, le=20)
+
+    @field_validator("q")
+    @classmethod
+    def _q_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+
+class Suggestion(BaseModel):
+    prompt: str
+    score: float = Field(description="Cosine similarity to the typed text (1.0 for a prefix continuation).")
+    hits: int
+    thumbnail_url: str | None = None
+
+
+class RecommendResponse(BaseModel):
+    query: str
+    suggestions: list[Suggestion]
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not_ready"]
+    checks: dict[str, str] = Field(description="generator, index, store: `ok` or what is wrong")
+    error: ErrorDetail | None = None

@@ -1,0 +1,104 @@
+"""create_app(settings): builds every service in the lifespan, in order, and closes them in reverse."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import numpy as np
+from fastapi import FastAPI
+
+from dreamcache import __version__
+from dreamcache.api import errors, routes
+from dreamcache.api.deps import Services
+from dreamcache.cache import CacheService
+from dreamcache.embedding import BatchingEmbedder, open_embedder
+from dreamcache.generation.spec import pipeline_fingerprint, resolve_device
+from dreamcache.generation.text import load_tokenizer
+from dreamcache.index import open_index
+from dreamcache.jobs import Job, JobTable
+from dreamcache.metrics import Metrics
+from dreamcache.settings import Settings
+from dreamcache.storage import open_store
+from dreamcache.worker import GpuWorker
+
+log = logging.getLogger(__name__)
+
+_SWEEP_EVERY_S = 60.0
+
+
+async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
+    """Open every backend; each registers its own clean-up on the stack."""
+    device = resolve_device(settings)
+    if device == "cpu" and not settings.is_tiny:
+        log.warning("no CUDA device: generation will run in fp32 on the CPU and be slow (model %s)", settings.model)
+    fingerprint = pipeline_fingerprint(settings, device)
+
+    embedder = await asyncio.to_thread(open_embedder, settings)
+    batching = BatchingEmbedder(
+        embedder, max_batch=settings.embed_batch_size, max_wait_ms=settings.embed_batch_wait_ms
+    )
+    await batching.start()
+    stack.push_async_callback(batching.stop)
+
+    index = await asyncio.to_thread(
+        open_index, settings, embedder_name=embedder.name, dimension=embedder.dimension
+    )
+    stack.callback(index.close)
+    store = open_store(settings)
+    tokenizer = await asyncio.to_thread(load_tokenizer, settings.model)
+
+    jobs = JobTable(settings.job_ttl_s)
+
+    async def on_result(job: Job, image: np.ndarray, seconds: float) -> None:
+        await cache.write_back(job, image, seconds)
+
+    worker = GpuWorker(settings, on_result)
+    metrics = Metrics(queue_depth=lambda: worker.depth, mean_image_seconds=lambda: worker.mean_image_seconds)
+    cache = CacheService(settings, batching, index, store, jobs, metrics, fingerprint)
+    cache.attach(worker)
+    stack.push_async_callback(cache.drain)
+    await worker.start()
+    stack.push_async_callback(worker.stop)
+
+    sweeper = asyncio.create_task(_sweep_forever(jobs), name="job-sweeper")
+
+    async def _stop_sweeper() -> None:
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+
+    stack.push_async_callback(_stop_sweeper)
+    log.info("dreamcache %s: index %s, store %s, embedder %s (%d-d), fingerprint %s", __version__, index.name,
+             store.name, embedder.name, embedder.dimension, fingerprint)
+    return Services(settings, cache, index, store, worker, jobs, metrics, tokenizer)
+
+
+async def _sweep_forever(jobs: JobTable) -> None:
+    while True:
+        await asyncio.sleep(_SWEEP_EVERY_S)
+        jobs.sweep()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The ASGI app. Settings come from the caller (tests) or the environment."""
+    settings = settings if settings is not None else Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            app.state.services = await build_services(settings, stack)
+            yield
+
+    app = FastAPI(
+        title="dreamcache",
+        version=__version__,
+        summary="A collaborative Stable Diffusion cache: similar prompts are answered from stored images.",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    app.include_router(routes.router)
+    return app

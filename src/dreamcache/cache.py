@@ -1,0 +1,295 @@
+"""The cache decision and the write-back: what makes a hit, what goes to the GPU, what gets stored."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import logging
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from dreamcache import prompts
+from dreamcache.embedding import BatchingEmbedder
+from dreamcache.generation.spec import BatchShape, PromptItem
+from dreamcache.index import Entry, Index, Match
+from dreamcache.jobs import GenerationTask, Job, JobTable
+from dreamcache.metrics import Metrics
+from dreamcache.settings import Settings
+from dreamcache.storage import ImageStore
+from dreamcache.worker import GpuWorker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CacheRequest:
+    """A validated request with every default filled in."""
+
+    prompt: str
+    negative_prompt: str
+    shape: BatchShape
+    seed: int | None
+    max_results: int
+    mode: str  # auto | refresh | only
+    min_similarity: float
+
+
+@dataclass
+class Hit:
+    matches: list[Match]
+    timings: dict[str, float]
+
+
+@dataclass
+class Pending:
+    job: Job
+    joined: bool
+    timings: dict[str, float]
+
+
+class CacheMiss(Exception):
+    """`cache: only` and nothing compatible is stored."""
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha256("\x1f".join(str(part) for part in parts).encode()).hexdigest()[:32]
+
+
+def compat_key(fingerprint: str, shape: BatchShape, negative_prompt: str) -> str:
+    """Entries with equal compat keys may answer each other's requests (same model, size, negative prompt)."""
+    return _digest("compat", fingerprint, shape.width, shape.height, prompts.clean(negative_prompt))
+
+
+def exact_key(compat: str, prompt: str, shape: BatchShape, seed: int) -> str:
+    """Identifies one exact picture: prompt, every setting and the seed."""
+    return _digest("exact", compat, prompts.clean(prompt), shape.steps, float(shape.guidance_scale), seed)
+
+
+def flight_key(compat: str, prompt: str, shape: BatchShape, seed: int | None) -> str:
+    """Concurrent misses with equal flight keys share one generation."""
+    return _digest("flight", compat, prompts.clean(prompt), shape.steps, float(shape.guidance_scale), seed)
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+class CacheService:
+    """Looks prompts up, queues misses for the GPU worker and writes generated images back."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: BatchingEmbedder,
+        index: Index,
+        store: ImageStore,
+        jobs: JobTable,
+        metrics: Metrics,
+        fingerprint: str,
+    ) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.index = index
+        self.store = store
+        self.jobs = jobs
+        self.metrics = metrics
+        self.fingerprint = fingerprint
+        self.worker: GpuWorker | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+
+    def attach(self, worker: GpuWorker) -> None:
+        self.worker = worker
+
+    # -- the request path --
+
+    async def handle(self, request: CacheRequest) -> Hit | Pending:
+        """Answer from the cache when a compatible entry is close enough, else queue (or join) a generation."""
+        started = time.perf_counter()
+        vector = await self.embedder.embed(request.prompt)
+        embedded = time.perf_counter()
+        compat = compat_key(self.fingerprint, request.shape, request.negative_prompt)
+        timings = {"embed_ms": (embedded - started) * 1000}
+        if request.mode != "refresh":
+            matches = await asyncio.to_thread(self._lookup, request, compat, vector)
+            timings["lookup_ms"] = (time.perf_counter() - embedded) * 1000
+            self.metrics.lookup_seconds.observe(time.perf_counter() - started)
+            if matches:
+                self.metrics.record_hit()
+                self._in_background(asyncio.to_thread(self._record_hits, [m.entry.id for m in matches]))
+                return Hit(matches, timings)
+            if request.mode == "only":
+                raise CacheMiss()
+        return self._enqueue(request, compat, vector, timings)
+
+    def _lookup(self, request: CacheRequest, compat: str, vector: np.ndarray) -> list[Match]:
+        if request.seed is not None:
+            key = exact_key(compat, request.prompt, request.shape, request.seed)
+            return [Match(entry, 1.0) for entry in self.index.find_exact(key, limit=request.max_results)]
+        return self.index.search(
+            vector.tolist(), compat_key=compat, limit=request.max_results, min_score=request.min_similarity
+        )
+
+    def _record_hits(self, entry_ids: list[str]) -> None:
+        for entry_id in entry_ids:
+            self.index.record_hit(entry_id)
+
+    def _enqueue(self, request: CacheRequest, compat: str, vector: np.ndarray, timings: dict[str, float]) -> Pending:
+        assert self.worker is not None
+        flight = flight_key(compat, request.prompt, request.shape, request.seed)
+        running = self.jobs.in_flight(flight)
+        if running is not None:
+            self.metrics.joined.inc()
+            self.metrics.misses.inc()
+            return Pending(running, True, timings)
+        seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
+        item = PromptItem(prompts.clean(request.prompt), prompts.clean(request.negative_prompt), seed)
+        task = GenerationTask(
+            shape=request.shape,
+            item=item,
+            vector=vector.tolist(),
+            compat_key=compat,
+            exact_key=exact_key(compat, request.prompt, request.shape, seed),
+            flight_key=flight,
+        )
+        job = Job(task)
+        try:
+            self.worker.submit(job)
+        except Exception:
+            self.metrics.rejected.inc()
+            raise
+        self.jobs.add(job)
+        self.metrics.misses.inc()
+        return Pending(job, False, timings)
+
+    # -- the write-back --
+
+    async def write_back(self, job: Job, image: np.ndarray, seconds: float) -> None:
+        """Store the image first, then index its vector, then tell the waiting clients."""
+        task = job.task
+        entry_id = str(uuid.uuid4())
+        key = f"{entry_id}.png"
+        try:
+            try:
+                png = await asyncio.to_thread(encode_png, image)
+                await asyncio.to_thread(self.store.put, key, png)
+            except Exception as exc:
+                log.exception("storing image of job %s failed", job.id)
+                self.metrics.failed.inc()
+                job.fail("store_failed", f"the generated image could not be stored ({type(exc).__name__})")
+                return
+            entry = Entry(
+                id=entry_id,
+                prompt=task.item.prompt,
+                negative_prompt=task.item.negative_prompt,
+                width=task.shape.width,
+                height=task.shape.height,
+                steps=task.shape.steps,
+                guidance_scale=float(task.shape.guidance_scale),
+                seed=task.item.seed,
+                model=self.settings.model,
+                fingerprint=self.fingerprint,
+                image_key=key,
+                created_at=time.time(),
+                compat_key=task.compat_key,
+                exact_key=task.exact_key,
+                prompt_norm=prompts.normalize(task.item.prompt),
+            )
+            try:
+                await asyncio.to_thread(self.index.upsert, entry, task.vector)
+            except Exception:
+                # The picture exists and the client gets it; only the cache missed this one (an orphan image).
+                log.exception("indexing image %s of job %s failed", key, job.id)
+            self.metrics.generation_seconds.observe(seconds)
+            job.succeed(self.generated_response(job, entry, seconds))
+        finally:
+            self.jobs.settle(job)
+
+    # -- response bodies --
+
+    def image_out(self, entry: Entry, similarity: float) -> dict[str, Any]:
+        return {
+            "id": entry.id,
+            "url": self.store.url(entry.image_key),
+            "prompt": entry.prompt,
+            "negative_prompt": entry.negative_prompt,
+            "similarity": round(float(similarity), 6),
+            "width": entry.width,
+            "height": entry.height,
+            "num_inference_steps": entry.steps,
+            "guidance_scale": entry.guidance_scale,
+            "seed": entry.seed,
+            "created_at": datetime.fromtimestamp(entry.created_at, UTC).isoformat(),
+        }
+
+    def hit_response(self, hit: Hit, total_ms: float) -> dict[str, Any]:
+        return {
+            "source": "cache",
+            "images": [self.image_out(m.entry, m.score) for m in hit.matches],
+            "job_id": None,
+            "timings": {**hit.timings, "total_ms": total_ms},
+        }
+
+    def generated_response(self, job: Job, entry: Entry, seconds: float) -> dict[str, Any]:
+        queue_ms = ((job.started_at or job.created_at) - job.created_at) * 1000
+        return {
+            "source": "generated",
+            "images": [self.image_out(entry, 1.0)],
+            "job_id": job.id,
+            "timings": {
+                "queue_ms": queue_ms,
+                "generate_ms": seconds * 1000,
+                "total_ms": (time.time() - job.created_at) * 1000,
+            },
+        }
+
+    # -- autocomplete --
+
+    async def recommend(self, text: str, limit: int) -> list[dict[str, Any]]:
+        """Past prompts for a partial prompt: continuations of the typed text first, then the nearest."""
+        vector = await self.embedder.embed(text)
+        typed = prompts.normalize(text)
+        continuing, nearest = await asyncio.gather(
+            asyncio.to_thread(self.index.prefix, typed, limit=limit * 3) if typed else _empty(),
+            asyncio.to_thread(self.index.nearest, vector.tolist(), limit=limit * 4),
+        )
+        ranked = [Match(entry, 1.0) for entry in continuing] + list(nearest)
+        seen: set[str] = set()
+        suggestions: list[dict[str, Any]] = []
+        for match in ranked:
+            norm = match.entry.prompt_norm
+            if norm in seen:
+                continue
+            seen.add(norm)
+            suggestions.append({
+                "prompt": match.entry.prompt,
+                "score": round(float(match.score), 6),
+                "hits": match.entry.hits,
+                "thumbnail_url": self.store.url(match.entry.image_key),
+            })
+            if len(suggestions) == limit:
+                break
+        return suggestions
+
+    def _in_background(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def drain(self) -> None:
+        """Wait for background bookkeeping (hit counters) to finish."""
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+
+
+async def _empty() -> list[Entry]:
+    return []

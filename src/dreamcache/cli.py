@@ -1,0 +1,240 @@
+"""Command line: `dreamcache serve`, `dreamcache warm FILE`, `dreamcache demo`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from dreamcache import prompts
+from dreamcache.settings import Settings
+
+log = logging.getLogger("dreamcache")
+
+MIN_PROMPT_WORDS = 3
+
+
+# --- reading prompt lists ---------------------------------------------------------------------
+
+
+def read_prompts(lines: Iterable[str], *, min_words: int = MIN_PROMPT_WORDS) -> tuple[list[str], int, int]:
+    """Prompts from text lines or JSON lines; returns (kept, dropped_short, dropped_duplicate).
+
+    Accepted lines: plain text, a JSON string, or a JSON object with a `prompt` field. Blank
+    lines and `#` comments are ignored. Duplicates are detected after normalising case,
+    whitespace and punctuation; the first spelling wins.
+    """
+    kept: list[str] = []
+    seen: set[str] = set()
+    short = duplicate = 0
+    for raw in lines:
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        text = line
+        if line[0] in "{\"":
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError:
+                value = line
+            text = value.get("prompt", "") if isinstance(value, dict) else str(value)
+        text = prompts.clean(str(text))
+        norm = prompts.normalize(text)
+        if len(norm.split()) < min_words:
+            short += 1
+            continue
+        if norm in seen:
+            duplicate += 1
+            continue
+        seen.add(norm)
+        kept.append(text)
+    return kept, short, duplicate
+
+
+# --- warming a running service over HTTP ------------------------------------------------------
+
+
+@dataclass
+class WarmReport:
+    generated: int = 0
+    cached: int = 0
+    failed: int = 0
+
+
+async def warm(
+    base_url: str,
+    prompt_list: Sequence[str],
+    *,
+    concurrency: int = 8,
+    min_similarity: float = 0.99,
+    settings_overrides: dict[str, Any] | None = None,
+    progress: bool = True,
+    timeout_s: float = 600.0,
+) -> WarmReport:
+    """Make sure every prompt has a cached image: prompts already cached are skipped, so a rerun resumes.
+
+    Requests go to the service concurrently so that its GPU worker can batch them; a prompt
+    counts as cached only when an entry at `min_similarity` or above exists (near-identical).
+    """
+    from tqdm import tqdm
+
+    report = WarmReport()
+    semaphore = asyncio.Semaphore(concurrency)
+    bar = tqdm(total=len(prompt_list), unit="prompt", disable=not progress, file=sys.stderr)
+
+    async def one(client: httpx.AsyncClient, prompt: str) -> None:
+        body = {"prompt": prompt, "min_similarity": min_similarity, **(settings_overrides or {})}
+        async with semaphore:
+            try:
+                outcome = await _generate_and_wait(client, body, timeout_s)
+            except Exception as exc:
+                log.warning("warm: %r failed: %s", prompt, exc)
+                outcome = "failed"
+        setattr(report, outcome, getattr(report, outcome) + 1)
+        bar.update(1)
+        bar.set_postfix(generated=report.generated, cached=report.cached, failed=report.failed)
+
+    async with httpx.AsyncClient(base_url=base_url, timeout=30.0) as client:
+        await asyncio.gather(*(one(client, p) for p in prompt_list))
+    bar.close()
+    return report
+
+
+async def _generate_and_wait(client: httpx.AsyncClient, body: dict[str, Any], timeout_s: float) -> str:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        response = await client.post("/generate", json=body, headers={"Prefer": "respond-async"})
+        if response.status_code == 429:
+            await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
+            continue
+        break
+    if response.status_code == 200:
+        return "cached" if response.json()["source"] == "cache" else "generated"
+    if response.status_code != 202:
+        raise RuntimeError(f"{response.status_code}: {response.text}")
+    location = response.headers["Location"]
+    while time.monotonic() < deadline:
+        job = (await client.get(location)).json()
+        if job["status"] == "succeeded":
+            return "generated"
+        if job["status"] in ("failed", "canceled"):
+            raise RuntimeError(job.get("error") or job["status"])
+        await asyncio.sleep(0.2)
+    raise TimeoutError(f"job {location} did not finish in {timeout_s} s")
+
+
+# --- serving ----------------------------------------------------------------------------------
+
+
+def serve(settings: Settings) -> None:
+    """Run the service with uvicorn in this process."""
+    import uvicorn
+
+    from dreamcache.app import create_app
+
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+
+
+def wait_ready(base_url: str, timeout_s: float) -> None:
+    """Block until GET /readyz answers 200."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise TimeoutError(f"{base_url} was not ready within {timeout_s} s")
+
+
+def demo(settings: Settings) -> None:
+    """Serve the tiny model, pre-populate the cache with the bundled prompts, print the URL."""
+    base_url = f"http://{settings.host}:{settings.port}"
+
+    def populate() -> None:
+        try:
+            wait_ready(base_url, settings.worker_start_timeout_s)
+            text = resources.files("dreamcache").joinpath("data/demo_prompts.txt").read_text()
+            prompt_list, _, _ = read_prompts(text.splitlines())
+            report = asyncio.run(warm(base_url, prompt_list, progress=False))
+            print(f"\n  dreamcache demo ready: {base_url}  ({report.generated} generated, {report.cached} already "
+                  f"cached)\n  try: curl -s {base_url}/generate -H 'content-type: application/json' "
+                  f"-d '{{\"prompt\": \"a red fox asleep in the snow\"}}'\n", flush=True)
+        except Exception as exc:
+            print(f"demo warm-up failed: {exc}", file=sys.stderr, flush=True)
+
+    threading.Thread(target=populate, name="demo-warm", daemon=True).start()
+    serve(settings)
+
+
+def openapi_json() -> str:
+    """The app's OpenAPI document, as checked in under openapi/ (stable key order, trailing newline)."""
+    from dreamcache.app import create_app
+
+    return json.dumps(create_app(Settings()).openapi(), indent=2, sort_keys=True)
+
+
+# --- entry point ------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dreamcache", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in (("serve", "run the service"), ("demo", "run the tiny-model demo with a warm cache")):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("--host", help="bind address (default: DREAMCACHE_HOST)")
+        cmd.add_argument("--port", type=int, help="port (default: DREAMCACHE_PORT)")
+    sub.add_parser("openapi", help="print the OpenAPI document of the app (JSON)")
+    w = sub.add_parser("warm", help="pre-populate the cache of a running service from a prompt list")
+    w.add_argument("file", type=Path, help="text (one prompt a line) or JSONL ({\"prompt\": ...}); - for stdin")
+    w.add_argument("--url", help="service URL (default: http://DREAMCACHE_HOST:DREAMCACHE_PORT)")
+    w.add_argument("--concurrency", type=int, default=8, help="requests in flight (lets the worker batch)")
+    w.add_argument("--min-words", type=int, default=MIN_PROMPT_WORDS, help="drop prompts with fewer words")
+    w.add_argument("--min-similarity", type=float, default=0.99, help="what counts as already cached")
+    w.add_argument("--width", type=int)
+    w.add_argument("--height", type=int)
+    w.add_argument("--steps", type=int, dest="num_inference_steps")
+    w.add_argument("--no-progress", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    overrides = {k: v for k in ("host", "port") if (v := getattr(args, k, None)) is not None}
+    if args.command == "demo":
+        demo(Settings(**{"data_dir": Path("data/demo"), **overrides, "model": "tiny"}))
+        return 0
+    if args.command == "openapi":
+        print(openapi_json())
+        return 0
+    settings = Settings(**overrides)
+    if args.command == "serve":
+        serve(settings)
+        return 0
+    url = args.url or f"http://{settings.host}:{settings.port}"
+    source = sys.stdin if str(args.file) == "-" else args.file.open(encoding="utf-8")
+    with source:
+        prompt_list, short, duplicate = read_prompts(source, min_words=args.min_words)
+    print(f"{len(prompt_list)} prompts ({short} too short and {duplicate} duplicates dropped)", file=sys.stderr)
+    extra = {k: v for k in ("width", "height", "num_inference_steps") if (v := getattr(args, k)) is not None}
+    report = asyncio.run(warm(url, prompt_list, concurrency=args.concurrency, min_similarity=args.min_similarity,
+                              settings_overrides=extra, progress=not args.no_progress))
+    print(f"generated {report.generated}, already cached {report.cached}, failed {report.failed}")
+    return 1 if report.failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,153 @@
+"""Generation jobs: their state, progress subscribers, and single-flight of identical misses."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from dreamcache.generation.spec import BatchShape, PromptItem
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED)
+
+
+@dataclass
+class JobError:
+    type: str
+    message: str
+
+
+@dataclass
+class GenerationTask:
+    """Everything the write-back needs to know about one requested image."""
+
+    shape: BatchShape
+    item: PromptItem
+    vector: list[float]
+    compat_key: str
+    exact_key: str
+    flight_key: str
+
+
+@dataclass
+class Job:
+    """One miss on its way through the GPU queue."""
+
+    task: GenerationTask
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    status: JobStatus = JobStatus.QUEUED
+    created_at: float = field(default_factory=time.time)
+    started_at: float | None = None
+    finished_at: float | None = None
+    step: int = 0
+    total_steps: int = 0
+    result: dict[str, Any] | None = None
+    error: JobError | None = None
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    _subscribers: set[asyncio.Queue[str]] = field(default_factory=set)
+
+    def subscribe(self) -> asyncio.Queue[str]:
+        """Queue receiving the kind of every change (`status` or `progress`) until the job ends."""
+        queue: asyncio.Queue[str] = asyncio.Queue()
+        self._subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[str]) -> None:
+        self._subscribers.discard(queue)
+
+    def _publish(self, kind: str) -> None:
+        for queue in self._subscribers:
+            queue.put_nowait(kind)
+
+    def mark_running(self) -> None:
+        self.status = JobStatus.RUNNING
+        self.started_at = time.time()
+        self.total_steps = self.task.shape.steps
+        self._publish("status")
+
+    def progress(self, step: int, total: int) -> None:
+        self.step, self.total_steps = step, total
+        self._publish("progress")
+
+    def succeed(self, result: dict[str, Any]) -> None:
+        self._finish(JobStatus.SUCCEEDED)
+        self.result = result
+        self._publish("status")
+
+    def fail(self, error_type: str, message: str) -> None:
+        self.error = JobError(error_type, message)
+        self._finish(JobStatus.FAILED)
+        self._publish("status")
+
+    def cancel(self) -> None:
+        self._finish(JobStatus.CANCELED)
+        self._publish("status")
+
+    def _finish(self, status: JobStatus) -> None:
+        self.status = status
+        self.finished_at = time.time()
+        self.done.set()
+
+    async def wait(self, timeout: float) -> bool:
+        """Wait until the job ends or `timeout` passes; True if it ended."""
+        if self.status.terminal:
+            return True
+        try:
+            await asyncio.wait_for(asyncio.shield(self.done.wait()), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+
+class JobTable:
+    """In-memory jobs of this replica, with a map of in-flight generations for single-flight."""
+
+    def __init__(self, ttl_s: float) -> None:
+        self._ttl_s = ttl_s
+        self._jobs: dict[str, Job] = {}
+        self._in_flight: dict[str, Job] = {}
+
+    def get(self, job_id: str) -> Job | None:
+        return self._jobs.get(job_id)
+
+    def in_flight(self, flight_key: str) -> Job | None:
+        """The unfinished job generating exactly this request, if any."""
+        job = self._in_flight.get(flight_key)
+        return job if job is not None and not job.status.terminal else None
+
+    def add(self, job: Job) -> None:
+        self._jobs[job.id] = job
+        self._in_flight[job.task.flight_key] = job
+
+    def settle(self, job: Job) -> None:
+        """Forget the job as in-flight once it ended (it stays queryable until the TTL)."""
+        if self._in_flight.get(job.task.flight_key) is job:
+            del self._in_flight[job.task.flight_key]
+
+    def sweep(self, now: float | None = None) -> int:
+        """Drop finished jobs older than the TTL; returns how many were dropped."""
+        now = time.time() if now is None else now
+        old = [
+            job_id
+            for job_id, job in self._jobs.items()
+            if job.finished_at is not None and now - job.finished_at > self._ttl_s
+        ]
+        for job_id in old:
+            del self._jobs[job_id]
+        return len(old)
+
+    def __len__(self) -> int:
+        return len(self._jobs)

@@ -1,0 +1,59 @@
+"""Prometheus metrics of one app instance (own registry, so several apps can live in one process)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class Metrics:
+    """Counters for hits, misses, queue and GPU time; rendered at GET /metrics."""
+
+    def __init__(self, queue_depth: Callable[[], float], mean_image_seconds: Callable[[], float]) -> None:
+        self.registry = CollectorRegistry()
+        self.hits = Counter("dreamcache_cache_hits", "Requests answered from the cache", registry=self.registry)
+        self.misses = Counter("dreamcache_cache_misses", "Requests that needed a generation", registry=self.registry)
+        self.joined = Counter(
+            "dreamcache_single_flight_joins", "Misses that joined a generation already in flight",
+            registry=self.registry,
+        )
+        self.rejected = Counter(
+            "dreamcache_queue_rejections", "Misses refused with 429 because the queue was full", registry=self.registry
+        )
+        self.failed = Counter("dreamcache_jobs_failed", "Jobs that ended in failure", registry=self.registry)
+        self.generation_seconds = Histogram(
+            "dreamcache_generation_seconds",
+            "GPU seconds per generated image (batch time divided by batch size)",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64),
+            registry=self.registry,
+        )
+        self.gpu_seconds_saved = Counter(
+            "dreamcache_gpu_seconds_saved",
+            "Estimated GPU seconds saved by hits (mean seconds per generated image at the time of the hit)",
+            registry=self.registry,
+        )
+        self.lookup_seconds = Histogram(
+            "dreamcache_lookup_seconds", "Embedding plus index lookup time per request",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
+            registry=self.registry,
+        )
+        hit_ratio = Gauge("dreamcache_hit_ratio", "Hits / (hits + misses) since start", registry=self.registry)
+        hit_ratio.set_function(self.hit_ratio)
+        depth = Gauge("dreamcache_queue_depth", "Jobs waiting for the GPU", registry=self.registry)
+        depth.set_function(queue_depth)
+        self._mean_image_seconds = mean_image_seconds
+
+    def hit_ratio(self) -> float:
+        hits, misses = self.hits._value.get(), self.misses._value.get()
+        return hits / (hits + misses) if hits + misses else 0.0
+
+    def record_hit(self) -> None:
+        self.hits.inc()
+        self.gpu_seconds_saved.inc(self._mean_image_seconds())
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

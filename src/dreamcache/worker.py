@@ -1,0 +1,396 @@
+"""The single GPU worker: a child process running the pipeline, and the bounded queue feeding it.
+
+The parent side (`GpuWorker`) lives in the web process: it keeps the queue of jobs, groups
+compatible jobs (same width, height, steps, guidance) into batches, sends one batch at a time to
+the child and hands finished images to a callback that runs off the GPU's critical path. The child
+(`worker_main`) loads the pipeline once and talks back through small event messages. If the child
+dies, the jobs of its batch fail with a clear error and a new child is started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing as mp
+import queue as queue_mod
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+import numpy as np
+
+from dreamcache.generation.spec import BatchShape, PromptItem
+from dreamcache.jobs import Job, JobStatus
+from dreamcache.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+# --- messages between the processes -----------------------------------------------------------
+
+
+@dataclass
+class RunBatch:
+    batch_id: int
+    shape: BatchShape
+    items: list[PromptItem]
+
+
+@dataclass
+class Ready:
+    fingerprint: str
+    device: str
+    load_seconds: float
+
+
+@dataclass
+class LoadFailed:
+    message: str
+
+
+@dataclass
+class Step:
+    batch_id: int
+    step: int
+    total: int
+
+
+@dataclass
+class BatchDone:
+    batch_id: int
+    images: list[np.ndarray]
+    seconds: float
+
+
+@dataclass
+class BatchFailed:
+    batch_id: int
+    error_type: str
+    message: str
+
+
+# --- the child process ------------------------------------------------------------------------
+
+
+def worker_main(settings: Settings, tasks: Any, events: Any) -> None:
+    """Entry point of the worker process: load the pipeline, then run batches until told to stop."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
+    started = time.perf_counter()
+    try:
+        from dreamcache.generation.pipeline import load_generator
+
+        generator = load_generator(settings)
+    except Exception as exc:  # a bad model id or path must reach the operator, not hang readiness
+        log.exception("pipeline failed to load")
+        events.put(LoadFailed(f"{type(exc).__name__}: {exc}"))
+        return
+    events.put(Ready(generator.fingerprint, generator.device, time.perf_counter() - started))
+    while True:
+        task = tasks.get()
+        if task is None:
+            return
+        began = time.perf_counter()
+
+        def on_step(step: int, total: int, batch_id: int = task.batch_id) -> None:
+            events.put(Step(batch_id, step, total))
+
+        try:
+            images = generator.generate(task.shape, task.items, on_step)
+        except Exception as exc:
+            log.error("batch %s failed: %s", task.batch_id, traceback.format_exc())
+            events.put(BatchFailed(task.batch_id, _error_type(exc), f"{type(exc).__name__}: {exc}"))
+            _free_accelerator_memory()
+            continue
+        events.put(BatchDone(task.batch_id, images, time.perf_counter() - began))
+
+
+def _error_type(exc: BaseException) -> str:
+    name = type(exc).__name__
+    return "out_of_memory" if "OutOfMemory" in name or "out of memory" in str(exc) else "generation_failed"
+
+
+def _free_accelerator_memory() -> None:
+    with contextlib.suppress(Exception):
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+# --- the parent side --------------------------------------------------------------------------
+
+
+class QueueFull(Exception):
+    """The GPU queue holds `queue_size` jobs already."""
+
+
+class WorkerUnavailable(Exception):
+    """The pipeline could not be loaded; generation is impossible until the settings are fixed."""
+
+
+ResultHandler = Callable[[Job, np.ndarray, float], Awaitable[None]]
+
+
+class GpuWorker:
+    """Bounded queue in front of one worker process, with micro-batching of compatible jobs."""
+
+    def __init__(self, settings: Settings, on_result: ResultHandler) -> None:
+        self._settings = settings
+        self._on_result = on_result
+        self._pending: deque[Job] = deque()
+        self._wakeup = asyncio.Event()
+        self._ctx = mp.get_context("spawn")
+        self._process: BaseProcess | None = None
+        self._tasks: Any = None
+        self._events: Any = None
+        self._reader: threading.Thread | None = None
+        self._reader_stop = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self._ready = asyncio.Event()
+        self._ready_info: Ready | None = None
+        self._load_error: str | None = None
+        self._batch_id = 0
+        self._running: dict[int, list[Job]] = {}
+        self._results: dict[int, asyncio.Future[BatchDone | BatchFailed]] = {}
+        self.restarts = 0
+        self.batches_run = 0
+        self.generation_seconds_total = 0.0
+        self.images_generated = 0
+
+    # -- lifecycle --
+
+    async def start(self) -> None:
+        """Spawn the worker process (the model loads in the background)."""
+        self._loop = asyncio.get_running_loop()
+        self._spawn()
+        self._dispatcher = asyncio.create_task(self._dispatch_forever(), name="gpu-dispatcher")
+
+    async def stop(self) -> None:
+        """Stop dispatching, fail what is left, and end the worker process."""
+        if self._dispatcher is not None:
+            self._dispatcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._dispatcher
+        for job in list(self._pending):
+            job.fail("shutdown", "the service is shutting down")
+        self._pending.clear()
+        for jobs in self._running.values():
+            for job in jobs:
+                if not job.status.terminal:
+                    job.fail("shutdown", "the service is shutting down")
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        await asyncio.to_thread(self._terminate)
+
+    def _spawn(self) -> None:
+        self._ready.clear()
+        self._ready_info = None
+        self._tasks = self._ctx.Queue()
+        self._events = self._ctx.Queue()
+        self._process = self._ctx.Process(
+            target=worker_main, args=(self._settings, self._tasks, self._events), name="dreamcache-gpu", daemon=True
+        )
+        self._process.start()
+        self._reader_stop = threading.Event()
+        self._reader = threading.Thread(
+            target=self._read_events, args=(self._events, self._reader_stop), name="gpu-events", daemon=True
+        )
+        self._reader.start()
+        log.info("GPU worker process started (pid %s)", self._process.pid)
+
+    def _terminate(self) -> None:
+        process, tasks = self._process, self._tasks
+        if process is not None and process.is_alive():
+            with contextlib.suppress(Exception):
+                tasks.put(None)
+            process.join(timeout=5)
+            if process.is_alive():
+                process.kill()
+                process.join(timeout=5)
+        self._reader_stop.set()
+        if self._reader is not None:
+            self._reader.join(timeout=2)
+
+    def _read_events(self, events: Any, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                message = events.get(timeout=0.2)
+            except queue_mod.Empty:
+                continue
+            except (EOFError, OSError):
+                return
+            assert self._loop is not None
+            with contextlib.suppress(RuntimeError):  # loop closed during shutdown
+                self._loop.call_soon_threadsafe(self._handle_event, message)
+
+    def _handle_event(self, message: object) -> None:
+        if isinstance(message, Ready):
+            self._ready_info = message
+            self._load_error = None
+            self._ready.set()
+            self._wakeup.set()
+            log.info("GPU worker ready on %s in %.1fs (fingerprint %s)", message.device, message.load_seconds,
+                     message.fingerprint)
+        elif isinstance(message, LoadFailed):
+            self._load_error = message.message
+            log.error("GPU worker could not load the pipeline: %s", message.message)
+            for job in list(self._pending):
+                job.fail("generator_unavailable", f"the image generator could not be loaded: {message.message}")
+            self._pending.clear()
+        elif isinstance(message, Step):
+            for job in self._running.get(message.batch_id, []):
+                job.progress(message.step, message.total)
+        elif isinstance(message, BatchDone | BatchFailed):
+            future = self._results.get(message.batch_id)
+            if future is not None and not future.done():
+                future.set_result(message)
+
+    # -- state --
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set() and self._process is not None and self._process.is_alive()
+
+    @property
+    def load_error(self) -> str | None:
+        return self._load_error
+
+    @property
+    def info(self) -> Ready | None:
+        return self._ready_info
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def depth(self) -> int:
+        return len(self._pending)
+
+    @property
+    def mean_image_seconds(self) -> float:
+        return self.generation_seconds_total / self.images_generated if self.images_generated else 0.0
+
+    def position(self, job: Job) -> int | None:
+        """0-based place of a queued job in the line, None once it left the queue."""
+        try:
+            return self._pending.index(job)
+        except ValueError:
+            return None
+
+    # -- queue --
+
+    def submit(self, job: Job) -> None:
+        """Put a job in line; QueueFull when the line is full, WorkerUnavailable if no model loads."""
+        if self._load_error is not None:
+            raise WorkerUnavailable(self._load_error)
+        if len(self._pending) >= self._settings.queue_size:
+            raise QueueFull()
+        self._pending.append(job)
+        self._wakeup.set()
+
+    def cancel(self, job: Job) -> bool:
+        """Cancel a job still waiting in line; False if it already left the queue."""
+        try:
+            self._pending.remove(job)
+        except ValueError:
+            return False
+        job.cancel()
+        return True
+
+    async def _dispatch_forever(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), 1.0)
+            self._wakeup.clear()
+            self._check_process()
+            while self._pending and self.ready:
+                batch = await self._take_batch()
+                if batch:
+                    await self._run(batch)
+
+    def _check_process(self) -> None:
+        """Restart a worker that died while idle; a worker that died while loading is a load failure."""
+        if self._process is None or self._process.is_alive() or self._load_error is not None:
+            return
+        if self._ready.is_set():
+            self._restart()
+        else:
+            self._handle_event(LoadFailed(f"the worker process exited while loading (exit code "
+                                          f"{self._process.exitcode})"))
+
+    async def _take_batch(self) -> list[Job]:
+        """The oldest job plus compatible ones, waiting up to batch_wait_ms for company."""
+        first = self._pending[0]
+        deadline = time.monotonic() + self._settings.batch_wait_ms / 1000
+        limit = self._settings.max_batch_size
+        while limit > 1 and time.monotonic() < deadline:
+            if sum(1 for job in self._pending if job.task.shape == first.task.shape) >= limit:
+                break
+            await asyncio.sleep(min(0.002, max(0.0, deadline - time.monotonic())))
+        batch = [job for job in self._pending if job.task.shape == first.task.shape][:limit]
+        for job in batch:
+            self._pending.remove(job)
+        return [job for job in batch if job.status is JobStatus.QUEUED]
+
+    async def _run(self, batch: list[Job]) -> None:
+        assert self._loop is not None
+        self._batch_id += 1
+        batch_id = self._batch_id
+        future: asyncio.Future[BatchDone | BatchFailed] = self._loop.create_future()
+        self._results[batch_id] = future
+        self._running[batch_id] = batch
+        for job in batch:
+            job.mark_running()
+        self._tasks.put(RunBatch(batch_id, batch[0].task.shape, [job.task.item for job in batch]))
+        try:
+            outcome = await self._watch(future)
+        finally:
+            del self._results[batch_id]
+            del self._running[batch_id]
+        if outcome is None:
+            for job in batch:
+                job.fail("worker_crashed", "the GPU worker process crashed while generating this image; "
+                         "it is being restarted, please retry")
+            self._restart()
+            return
+        if isinstance(outcome, BatchFailed):
+            for job in batch:
+                job.fail(outcome.error_type, outcome.message)
+            return
+        self.batches_run += 1
+        self.images_generated += len(batch)
+        self.generation_seconds_total += outcome.seconds
+        per_image = outcome.seconds / len(batch)
+        for job, image in zip(batch, outcome.images, strict=True):
+            task = asyncio.create_task(self._on_result(job, image, per_image))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _watch(self, future: asyncio.Future[BatchDone | BatchFailed]) -> BatchDone | BatchFailed | None:
+        """The batch's outcome, or None if the worker process died before answering."""
+        while True:
+            done, _ = await asyncio.wait({future}, timeout=0.25)
+            if done:
+                return future.result()
+            if self._process is None or not self._process.is_alive():
+                # A last message may still be in the pipe: give the reader a moment.
+                done, _ = await asyncio.wait({future}, timeout=0.5)
+                return future.result() if done else None
+
+    def _restart(self) -> None:
+        self.restarts += 1
+        log.error("GPU worker process died (exit code %s); restarting it",
+                  self._process.exitcode if self._process else None)
+        self._reader_stop.set()
+        if self._process is not None:
+            self._process.join(timeout=1)
+        self._spawn()

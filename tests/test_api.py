@@ -1,0 +1,234 @@
+"""End to end through HTTP: the real app, the tiny model in a real worker process, embedded Qdrant Edge."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from apphelpers import running_app, tiny_settings
+from dreamcache.api.deps import Services
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("api-data")
+
+
+@pytest.fixture(scope="module")
+def client(data_dir: Path) -> Iterator[TestClient]:
+    with running_app(tiny_settings(data_dir)) as client:
+        yield client
+
+
+def services(client: TestClient) -> Services:
+    return client.app.state.services  # type: ignore[attr-defined,no-any-return]
+
+
+def generate(client: TestClient, **body: object) -> dict:
+    response = client.post("/generate", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def fetch_png(client: TestClient, url: str) -> Image.Image:
+    response = client.get(url)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "image/png"
+    return Image.open(io.BytesIO(response.content))
+
+
+def test_miss_is_generated_stored_indexed_then_same_and_paraphrase_hit(client: TestClient) -> None:
+    before = services(client).index.count()
+    first = client.post("/generate", json={"prompt": "A red fox sleeping in fresh snow, soft morning light"})
+    assert first.status_code == 200, first.text
+    assert first.headers["X-Cache"] == "MISS"
+    body = first.json()
+    assert body["source"] == "generated"
+    assert body["job_id"]
+    [image] = body["images"]
+    assert (image["width"], image["height"]) == (64, 64)
+    assert fetch_png(client, image["url"]).size == (64, 64)
+    assert services(client).index.count() == before + 1
+    stored = services(client).index.get(image["id"])
+    assert stored is not None and stored.prompt == "A red fox sleeping in fresh snow, soft morning light"
+    assert services(client).store.exists(stored.image_key)
+
+    again = client.post("/generate", json={"prompt": "A red fox sleeping in fresh snow, soft morning light"})
+    assert again.status_code == 200
+    assert again.headers["X-Cache"] == "HIT"
+    hit = again.json()
+    assert hit["source"] == "cache"
+    assert hit["images"][0]["id"] == image["id"]
+    assert hit["images"][0]["similarity"] > 0.99
+
+    paraphrase = generate(client, prompt="a red fox asleep in fresh snow in soft morning light")
+    assert paraphrase["source"] == "cache"
+    assert paraphrase["images"][0]["id"] == image["id"]
+    assert services(client).settings.similarity_threshold <= paraphrase["images"][0]["similarity"] < 1.0
+    assert fetch_png(client, paraphrase["images"][0]["url"]).size == (64, 64)
+
+
+def test_different_size_negative_prompt_or_unrelated_prompt_is_a_miss(client: TestClient) -> None:
+    prompt = "a lighthouse on a rocky cliff during a thunderstorm, oil painting"
+    assert generate(client, prompt=prompt)["source"] == "generated"
+    assert generate(client, prompt=prompt)["source"] == "cache"
+    wider = generate(client, prompt=prompt, width=96)
+    assert wider["source"] == "generated" and wider["images"][0]["width"] == 96
+    assert generate(client, prompt=prompt, negative_prompt="blurry")["source"] == "generated"
+    assert generate(client, prompt="a bowl of ramen with a soft boiled egg")["source"] == "generated"
+
+
+def test_explicit_seed_is_exact_match_only(client: TestClient) -> None:
+    prompt = "a tiny robot watering a bonsai tree on a windowsill"
+    seeded = generate(client, prompt=prompt, seed=1234)
+    assert seeded["source"] == "generated" and seeded["images"][0]["seed"] == 1234
+    same = generate(client, prompt=prompt, seed=1234)
+    assert same["source"] == "cache" and same["images"][0]["id"] == seeded["images"][0]["id"]
+    assert generate(client, prompt=prompt, seed=99)["source"] == "generated"
+    # Same seed but another step count is another picture.
+    assert generate(client, prompt=prompt, seed=1234, num_inference_steps=5)["source"] == "generated"
+    # Without a seed, any stored picture of the prompt will do.
+    assert generate(client, prompt=prompt)["source"] == "cache"
+
+
+def test_same_seed_generates_the_same_picture(client: TestClient) -> None:
+    prompt = "an owl wearing round glasses reading a newspaper"
+    first = generate(client, prompt=prompt, seed=7)["images"][0]
+    second = generate(client, prompt=prompt, seed=7, cache="refresh")["images"][0]
+    assert first["id"] != second["id"]
+    assert fetch_png(client, first["url"]).tobytes() == fetch_png(client, second["url"]).tobytes()
+
+
+def test_cache_modes_and_max_results(client: TestClient) -> None:
+    prompt = "a paper boat sailing across a puddle after the rain"
+    only = client.post("/generate", json={"prompt": prompt, "cache": "only"})
+    assert only.status_code == 404
+    assert only.json()["error"]["type"] == "cache_miss"
+    generate(client, prompt=prompt)
+    refreshed = generate(client, prompt=prompt, cache="refresh")
+    assert refreshed["source"] == "generated"
+    several = generate(client, prompt=prompt, max_results=5)
+    assert several["source"] == "cache"
+    assert len(several["images"]) == 2
+    assert len({image["id"] for image in several["images"]}) == 2
+    assert generate(client, prompt=prompt, cache="only")["source"] == "cache"
+
+
+def test_min_similarity_per_request(client: TestClient) -> None:
+    generate(client, prompt="a snowy cabin with warm light in the windows at dusk")
+    near = "a snowy cabin with warm light in its windows at dusk"
+    strict = client.post("/generate", json={"prompt": near, "min_similarity": 1.0, "cache": "only"})
+    assert strict.status_code == 404
+    loose = generate(client, prompt=near, min_similarity=0.85, cache="only")
+    assert loose["source"] == "cache"
+
+
+def test_hits_are_counted_in_payload_and_metrics(client: TestClient) -> None:
+    prompt = "a jellyfish glowing in the deep dark ocean"
+    image_id = generate(client, prompt=prompt)["images"][0]["id"]
+    generate(client, prompt=prompt)
+    generate(client, prompt=prompt)
+    import time
+
+    deadline = time.monotonic() + 5
+    while services(client).index.get(image_id).hits < 2 and time.monotonic() < deadline:  # type: ignore[union-attr]
+        time.sleep(0.05)
+    assert services(client).index.get(image_id).hits == 2  # type: ignore[union-attr]
+    text = client.get("/metrics").text
+    for name in ("dreamcache_cache_hits_total", "dreamcache_cache_misses_total", "dreamcache_hit_ratio",
+                 "dreamcache_queue_depth", "dreamcache_generation_seconds_bucket", "dreamcache_gpu_seconds_saved_total"):
+        assert name in text
+    hits = float(next(line.split()[1] for line in text.splitlines() if line.startswith("dreamcache_cache_hits_total")))
+    assert hits >= 2
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "words"),
+    [
+        ({"prompt": "   "}, "prompt", "blank"),
+        ({"prompt": ""}, "prompt", "blank"),
+        ({}, "prompt", "required"),
+        ({"prompt": "cat " * 120}, "prompt", "CLIP tokens"),
+        ({"prompt": "x" * 1001}, "prompt", "1000 characters"),
+        ({"prompt": "a cat", "negative_prompt": "dog " * 120}, "negative_prompt", "CLIP tokens"),
+        ({"prompt": "a cat", "width": 500}, "width", "multiple of 8"),
+        ({"prompt": "a cat", "height": 4096}, "height", "between 64 and 1024"),
+        ({"prompt": "a cat", "width": 32}, "width", "between 64 and 1024"),
+        ({"prompt": "a cat", "num_inference_steps": 0}, "num_inference_steps", "greater than or equal to 1"),
+        ({"prompt": "a cat", "num_inference_steps": 151}, "num_inference_steps", "between 1 and 150"),
+        ({"prompt": "a cat", "guidance_scale": 31}, "guidance_scale", "less than or equal to 30"),
+        ({"prompt": "a cat", "max_results": 10}, "max_results", "less than or equal to 9"),
+        ({"prompt": "a cat", "min_similarity": 0.5}, "min_similarity", "between 0.8 and 1.0"),
+        ({"prompt": "a cat", "cache": "sometimes"}, "cache", "auto"),
+        ({"prompt": "a cat", "seed": -1}, "seed", "greater than or equal to 0"),
+        ({"prompt": "a cat", "colour": "red"}, "colour", "unknown field"),
+        ({"prompt": 42}, "prompt", "string"),
+    ],
+)
+def test_invalid_input_is_422_naming_field_and_rule(client: TestClient, body: dict, field: str, words: str) -> None:
+    count = services(client).index.count()
+    response = client.post("/generate", json=body)
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request"
+    assert error["field"] == field
+    assert error["message"].startswith(f"{field}:")
+    assert words in error["message"]
+    assert services(client).index.count() == count
+
+
+def test_malformed_json_is_422(client: TestClient) -> None:
+    response = client.post("/generate", content=b"{not json", headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert "JSON" in response.json()["error"]["message"]
+
+
+def test_images_route_rejects_traversal_and_unknown_keys(client: TestClient, data_dir: Path) -> None:
+    (data_dir / "secret.txt").write_text("do not serve")
+    for key in ("..%2Fsecret.txt", "..", ".hidden", "a%5Cb"):
+        response = client.get(f"/images/{key}")
+        assert response.status_code in (404, 422), key
+        assert "do not serve" not in response.text
+        assert "error" in response.json()
+    missing = client.get("/images/0123456789abcdef.png")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["type"] == "not_found"
+
+
+def test_unknown_job_is_404_and_unknown_route_uses_error_shape(client: TestClient) -> None:
+    for method, url in (("GET", "/jobs/nope"), ("DELETE", "/jobs/nope"), ("GET", "/jobs/nope/events")):
+        response = client.request(method, url)
+        assert response.status_code == 404
+        assert response.json()["error"]["field"] == "job_id"
+    assert client.get("/no/such/route").json()["error"]["type"] == "not_found"
+
+
+def test_recommend_suggests_past_prompts_deduplicated(client: TestClient) -> None:
+    generate(client, prompt="a golden retriever puppy wearing a raincoat in the rain")
+    generate(client, prompt="A golden retriever puppy wearing a raincoat in the rain!", cache="refresh")
+    response = client.get("/recommend", params={"q": "a golden ret", "limit": 5})
+    assert response.status_code == 200, response.text
+    suggestions = response.json()["suggestions"]
+    norms = [s["prompt"].lower().rstrip("!") for s in suggestions]
+    assert norms[0] == "a golden retriever puppy wearing a raincoat in the rain"
+    assert len(norms) == len(set(norms))
+    assert suggestions[0]["thumbnail_url"]
+    posted = client.post("/recommend", json={"q": "puppy in a raincoat", "limit": 2})
+    assert posted.status_code == 200
+    assert any("raincoat" in s["prompt"] for s in posted.json()["suggestions"])
+    assert len(posted.json()["suggestions"]) <= 2
+    blank = client.get("/recommend", params={"q": "  "})
+    assert blank.status_code == 422 and blank.json()["error"]["field"] == "q"
+    assert client.get("/recommend", params={"q": "x", "limit": 0}).json()["error"]["field"] == "limit"
+
+
+def test_health_and_readiness(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz").json()
+    assert ready["status"] == "ready"
+    assert ready["checks"] == {"generator": "ok", "index": "ok", "store": "ok"}

@@ -1,0 +1,78 @@
+"""Jobs, the bounded queue, restarts: the real app with the tiny model in a real worker process."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from apphelpers import running_app, tiny_settings, wait_ready
+
+ASYNC = {"Prefer": "respond-async"}
+
+
+def wait_job(client: TestClient, job_id: str, timeout_s: float = 60) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        job = client.get(f"/jobs/{job_id}").json()
+        if job["status"] in ("succeeded", "failed", "canceled"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} still {job['status']}")
+
+
+def test_hits_survive_a_restart_on_the_same_data_dir(tmp_path: Path) -> None:
+    settings = tiny_settings(tmp_path)
+    with running_app(settings) as client:
+        empty = client.get("/recommend", params={"q": "a"})
+        assert empty.status_code == 200 and empty.json()["suggestions"] == []
+        first = client.post("/generate", json={"prompt": "a treehouse village connected by rope bridges"}).json()
+        assert first["source"] == "generated"
+    with running_app(settings) as client:
+        again = client.post("/generate", json={"prompt": "a treehouse village connected by rope bridges"})
+        assert again.status_code == 200
+        assert again.json()["source"] == "cache"
+        assert again.json()["images"][0]["id"] == first["images"][0]["id"]
+        image = client.get(again.json()["images"][0]["url"])
+        assert image.status_code == 200 and image.content[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_queue_full_single_flight_cancel_and_async_jobs(tmp_path: Path) -> None:
+    settings = tiny_settings(tmp_path, queue_size=2, max_batch_size=1, retry_after_s=3)
+    # Not waiting for readiness: while the worker process loads its model, nothing leaves the queue.
+    with running_app(settings, ready=False) as client:
+        a = client.post("/generate", json={"prompt": "a hot air balloon festival over a desert canyon"}, headers=ASYNC)
+        assert a.status_code == 202, a.text
+        assert a.headers["Location"] == f"/jobs/{a.json()['id']}"
+        assert a.json()["status"] == "queued" and a.json()["queue_position"] == 0
+        b = client.post("/generate", json={"prompt": "a glass of lemonade on a wooden table"}, headers=ASYNC)
+        assert b.status_code == 202 and b.json()["queue_position"] == 1
+
+        # The same request again joins the generation in flight instead of queueing another.
+        joined = client.post("/generate", json={"prompt": "a hot air balloon festival over a desert canyon"},
+                             headers=ASYNC)
+        assert joined.status_code == 202 and joined.json()["id"] == a.json()["id"]
+
+        full = client.post("/generate", json={"prompt": "a koi pond seen from above"}, headers=ASYNC)
+        assert full.status_code == 429
+        assert full.headers["Retry-After"] == "3"
+        assert full.json()["error"]["type"] == "queue_full"
+
+        canceled = client.delete(f"/jobs/{b.json()['id']}")
+        assert canceled.status_code == 200 and canceled.json()["status"] == "canceled"
+        assert client.get(f"/jobs/{b.json()['id']}").json()["status"] == "canceled"
+
+        wait_ready(client)
+        done = wait_job(client, a.json()["id"])
+        assert done["status"] == "succeeded"
+        assert done["result"]["source"] == "generated"
+        assert done["progress"] == {"step": 4, "total": 4}
+        again = client.delete(f"/jobs/{a.json()['id']}")
+        assert again.status_code == 409 and again.json()["error"]["type"] == "not_cancelable"
+
+        # Prefer: wait=0 answers 202 at once; the job still completes.
+        quick = client.post("/generate", json={"prompt": "a futuristic train crossing a bridge over the clouds"},
+                            headers={"Prefer": "wait=0"})
+        assert quick.status_code == 202
+        assert wait_job(client, quick.json()["id"])["status"] == "succeeded"

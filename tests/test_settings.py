@@ -1,0 +1,46 @@
+"""Settings: zero configuration gives embedded defaults; DREAMCACHE_* and .env configure the rest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from dreamcache.settings import DEFAULT_MODEL, Settings
+
+
+def test_defaults_are_embedded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = Settings()
+    assert settings.model == DEFAULT_MODEL
+    assert settings.qdrant_url is None and settings.s3_bucket is None
+    assert settings.index_dir == Path("data/index") and settings.images_dir == Path("data/images")
+    assert (settings.scheduler, settings.deepcache, settings.deepcache_interval, settings.deepcache_branch) == (
+        "dpm-solver++", True, 3, 0)
+
+
+def test_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("DREAMCACHE_MODEL=tiny\nDREAMCACHE_QUEUE_SIZE=7\n")
+    monkeypatch.setenv("DREAMCACHE_QDRANT_URL", "http://qdrant:6333")
+    monkeypatch.setenv("DREAMCACHE_QUEUE_SIZE", "9")
+    settings = Settings()
+    assert settings.model == "tiny" and settings.is_tiny
+    assert settings.qdrant_url == "http://qdrant:6333"
+    assert settings.queue_size == 9  # the environment wins over .env
+
+
+@pytest.mark.parametrize(
+    ("values", "field"),
+    [
+        ({"default_width": 500}, "default_width"),
+        ({"max_side": 1001}, "max_side"),
+        ({"queue_size": 0}, "queue_size"),
+        ({"similarity_threshold": 1.5}, "similarity_threshold"),
+        ({"embedder": "word2vec"}, "embedder"),
+    ],
+)
+def test_bad_settings_name_the_field(values: dict, field: str) -> None:
+    with pytest.raises(ValidationError, match=field):
+        Settings(**values)
