@@ -44,3 +44,9 @@ def test_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
 def test_bad_settings_name_the_field(values: dict, field: str) -> None:
     with pytest.raises(ValidationError, match=field):
         Settings(**values)
+
+
+def test_readme_documents_every_setting() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    missing = [name for name in Settings.model_fields if f"`DREAMCACHE_{name.upper()}`" not in readme]
+    assert not missing, f"settings missing from the README table: {missing}"

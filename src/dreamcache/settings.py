@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     qdrant_url: str | None = Field(None, description="Qdrant server URL; unset = embedded Qdrant Edge.")
     qdrant_api_key: str | None = Field(None, description="API key for the Qdrant server.")
     qdrant_collection: str = Field("dreamcache", description="Collection name prefix (embedder name appended).")
+    qdrant_local_path: Path | None = Field(
+        None,
+        description="qdrant-client local mode at this path (brute force; for comparisons, not production).",
+    )
 
     # --- store -------------------------------------------------------------------------------
     s3_bucket: str | None = Field(None, description="S3 bucket; unset = local directory under data_dir.")
