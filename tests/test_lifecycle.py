@@ -76,3 +76,37 @@ def test_queue_full_single_flight_cancel_and_async_jobs(tmp_path: Path) -> None:
                             headers={"Prefer": "wait=0"})
         assert quick.status_code == 202
         assert wait_job(client, quick.json()["id"])["status"] == "succeeded"
+
+
+def test_compatible_jobs_run_as_one_batch_and_incompatible_ones_apart(tmp_path: Path) -> None:
+    settings = tiny_settings(tmp_path, max_batch_size=3, queue_size=10)
+    with running_app(settings, ready=False) as client:
+        worker = client.app.state.services.worker  # type: ignore[attr-defined]
+        prompts = [f"a lantern festival on a river, scene number {n}" for n in range(4)]
+        jobs = [client.post("/generate", json={"prompt": p, "seed": n}, headers=ASYNC).json()["id"]
+                for n, p in enumerate(prompts)]
+        odd = client.post("/generate", json={"prompt": "a lantern festival, wide", "width": 128}, headers=ASYNC)
+        jobs.append(odd.json()["id"])
+        wait_ready(client)
+        finished = [wait_job(client, job_id) for job_id in jobs]
+        assert [job["status"] for job in finished] == ["succeeded"] * 5
+        # Oldest first: three compatible jobs together, then the fourth alone, then the other size.
+        assert list(worker.batch_sizes) == [3, 1, 1]
+        for n, job in enumerate(finished[:4]):
+            image = job["result"]["images"][0]
+            assert image["prompt"] == prompts[n] and image["seed"] == n
+        # A picture generated inside a batch is the one its seed gives alone.
+        alone = client.post("/generate", json={"prompt": prompts[1], "seed": 1, "cache": "refresh"}).json()
+        batched_png = client.get(finished[1]["result"]["images"][0]["url"]).content
+        assert client.get(alone["images"][0]["url"]).content == batched_png
+        assert "dreamcache_gpu_batches 4.0" in client.get("/metrics").text
+
+
+def test_clip_embedder_uses_the_generators_text_encoder(tmp_path: Path) -> None:
+    with running_app(tiny_settings(tmp_path, embedder="clip")) as client:
+        services = client.app.state.services  # type: ignore[attr-defined]
+        assert services.index.dimension == services.cache.embedder.dimension != 384
+        assert client.post("/generate", json={"prompt": "a stack of pancakes with blueberries"}).json()[
+            "source"] == "generated"
+        hit = client.post("/generate", json={"prompt": "A stack of pancakes with blueberries!"}).json()
+        assert hit["source"] == "cache"

@@ -56,8 +56,8 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
     async def on_result(job: Job, image: np.ndarray, seconds: float) -> None:
         await cache.write_back(job, image, seconds)
 
-    worker = GpuWorker(settings, on_result)
-    metrics = Metrics(queue_depth=lambda: worker.depth, mean_image_seconds=lambda: worker.mean_image_seconds)
+    worker = GpuWorker(settings, on_result, fingerprint)
+    metrics = Metrics(worker)
     cache = CacheService(settings, batching, index, store, jobs, metrics, fingerprint)
     cache.attach(worker)
     stack.push_async_callback(cache.drain)

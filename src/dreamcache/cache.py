@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from dreamcache import prompts
+from dreamcache import matching, prompts
 from dreamcache.embedding import BatchingEmbedder
 from dreamcache.generation.spec import BatchShape, PromptItem
 from dreamcache.index import Entry, Index, Match
@@ -27,6 +27,8 @@ from dreamcache.storage import ImageStore
 from dreamcache.worker import GpuWorker
 
 log = logging.getLogger(__name__)
+
+_VETO_HEADROOM = 8
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,11 @@ def flight_key(compat: str, prompt: str, shape: BatchShape, seed: int | None) ->
     return _digest("flight", compat, prompts.clean(prompt), shape.steps, float(shape.guidance_scale), seed)
 
 
+def embedding_text(prompt: str) -> str:
+    """What gets embedded: the normalised prompt (or the cleaned one if nothing is left of it)."""
+    return prompts.normalize(prompt) or prompts.clean(prompt)
+
+
 def encode_png(image: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="PNG", compress_level=1)
@@ -115,7 +122,8 @@ class CacheService:
     async def handle(self, request: CacheRequest) -> Hit | Pending:
         """Answer from the cache when a compatible entry is close enough, else queue (or join) a generation."""
         started = time.perf_counter()
-        vector = await self.embedder.embed(request.prompt)
+        # Embedding the normalised text makes retyped prompts (case, punctuation, spacing) exact hits.
+        vector = await self.embedder.embed(embedding_text(request.prompt))
         embedded = time.perf_counter()
         compat = compat_key(self.fingerprint, request.shape, request.negative_prompt)
         timings = {"embed_ms": (embedded - started) * 1000}
@@ -135,9 +143,15 @@ class CacheService:
         if request.seed is not None:
             key = exact_key(compat, request.prompt, request.shape, request.seed)
             return [Match(entry, 1.0) for entry in self.index.find_exact(key, limit=request.max_results)]
-        return self.index.search(
-            vector.tolist(), compat_key=compat, limit=request.max_results, min_score=request.min_similarity
+        # Fetch a few more than asked: the text checks may veto some candidates cosine accepted.
+        candidates = self.index.search(
+            vector.tolist(), compat_key=compat, limit=request.max_results + _VETO_HEADROOM,
+            min_score=request.min_similarity,
         )
+        accepted = [
+            m for m in candidates if matching.accept(request.prompt, m.entry.prompt, m.score, request.min_similarity)
+        ]
+        return accepted[: request.max_results]
 
     def _record_hits(self, entry_ids: list[str]) -> None:
         for entry_id in entry_ids:
@@ -256,8 +270,8 @@ class CacheService:
 
     async def recommend(self, text: str, limit: int) -> list[dict[str, Any]]:
         """Past prompts for a partial prompt: continuations of the typed text first, then the nearest."""
-        vector = await self.embedder.embed(text)
         typed = prompts.normalize(text)
+        vector = await self.embedder.embed(embedding_text(text))
         continuing, nearest = await asyncio.gather(
             asyncio.to_thread(self.index.prefix, typed, limit=limit * 3) if typed else _empty(),
             asyncio.to_thread(self.index.nearest, vector.tolist(), limit=limit * 4),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -10,10 +10,23 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
+class WorkerStats(Protocol):
+    """What the metrics read from the GPU worker."""
+
+    @property
+    def depth(self) -> int: ...
+    @property
+    def mean_image_seconds(self) -> float: ...
+
+    batches_run: int
+    images_generated: int
+    restarts: int
+
+
 class Metrics:
     """Counters for hits, misses, queue and GPU time; rendered at GET /metrics."""
 
-    def __init__(self, queue_depth: Callable[[], float], mean_image_seconds: Callable[[], float]) -> None:
+    def __init__(self, worker: WorkerStats) -> None:
         self.registry = CollectorRegistry()
         self.hits = Counter("dreamcache_cache_hits", "Requests answered from the cache", registry=self.registry)
         self.misses = Counter("dreamcache_cache_misses", "Requests that needed a generation", registry=self.registry)
@@ -43,9 +56,17 @@ class Metrics:
         )
         hit_ratio = Gauge("dreamcache_hit_ratio", "Hits / (hits + misses) since start", registry=self.registry)
         hit_ratio.set_function(self.hit_ratio)
-        depth = Gauge("dreamcache_queue_depth", "Jobs waiting for the GPU", registry=self.registry)
-        depth.set_function(queue_depth)
-        self._mean_image_seconds = mean_image_seconds
+        gauges = {
+            "dreamcache_queue_depth": ("Jobs waiting for the GPU", lambda: worker.depth),
+            "dreamcache_gpu_batches": ("Batches the GPU worker ran since start", lambda: worker.batches_run),
+            "dreamcache_images_generated": ("Images the GPU worker generated since start",
+                                            lambda: worker.images_generated),
+            "dreamcache_worker_restarts": ("Times the GPU worker process was restarted after a crash",
+                                           lambda: worker.restarts),
+        }
+        for name, (text, read) in gauges.items():
+            Gauge(name, text, registry=self.registry).set_function(read)
+        self._worker = worker
 
     def hit_ratio(self) -> float:
         hits, misses = self.hits._value.get(), self.misses._value.get()
@@ -53,7 +74,7 @@ class Metrics:
 
     def record_hit(self) -> None:
         self.hits.inc()
-        self.gpu_seconds_saved.inc(self._mean_image_seconds())
+        self.gpu_seconds_saved.inc(self._worker.mean_image_seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

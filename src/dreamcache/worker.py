@@ -140,8 +140,9 @@ ResultHandler = Callable[[Job, np.ndarray, float], Awaitable[None]]
 class GpuWorker:
     """Bounded queue in front of one worker process, with micro-batching of compatible jobs."""
 
-    def __init__(self, settings: Settings, on_result: ResultHandler) -> None:
+    def __init__(self, settings: Settings, on_result: ResultHandler, fingerprint: str) -> None:
         self._settings = settings
+        self._fingerprint = fingerprint
         self._on_result = on_result
         self._pending: deque[Job] = deque()
         self._wakeup = asyncio.Event()
@@ -162,6 +163,7 @@ class GpuWorker:
         self._results: dict[int, asyncio.Future[BatchDone | BatchFailed]] = {}
         self.restarts = 0
         self.batches_run = 0
+        self.batch_sizes: deque[int] = deque(maxlen=1000)
         self.generation_seconds_total = 0.0
         self.images_generated = 0
 
@@ -232,7 +234,11 @@ class GpuWorker:
                 self._loop.call_soon_threadsafe(self._handle_event, message)
 
     def _handle_event(self, message: object) -> None:
-        if isinstance(message, Ready):
+        if isinstance(message, Ready) and message.fingerprint != self._fingerprint:
+            # The web process computed another recipe: its lookups and the worker's images would disagree.
+            self._handle_event(LoadFailed(f"pipeline fingerprint {message.fingerprint} on {message.device} differs "
+                                          f"from the service's {self._fingerprint}"))
+        elif isinstance(message, Ready):
             self._ready_info = message
             self._load_error = None
             self._ready.set()
@@ -367,6 +373,7 @@ class GpuWorker:
                 job.fail(outcome.error_type, outcome.message)
             return
         self.batches_run += 1
+        self.batch_sizes.append(len(batch))
         self.images_generated += len(batch)
         self.generation_seconds_total += outcome.seconds
         per_image = outcome.seconds / len(batch)
