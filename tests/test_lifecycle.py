@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import io
 import time
 from pathlib import Path
+
+import numpy as np
+from PIL import Image
 
 from fastapi.testclient import TestClient
 
 from apphelpers import running_app, tiny_settings, wait_ready
 
 ASYNC = {"Prefer": "respond-async"}
+
+
+def pixels(png: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(png)), dtype=np.int16)
 
 
 def wait_job(client: TestClient, job_id: str, timeout_s: float = 60) -> dict:
@@ -95,10 +103,10 @@ def test_compatible_jobs_run_as_one_batch_and_incompatible_ones_apart(tmp_path: 
         for n, job in enumerate(finished[:4]):
             image = job["result"]["images"][0]
             assert image["prompt"] == prompts[n] and image["seed"] == n
-        # A picture generated inside a batch is the one its seed gives alone.
+        # A picture generated inside a batch is the one its seed gives alone (up to float rounding).
         alone = client.post("/generate", json={"prompt": prompts[1], "seed": 1, "cache": "refresh"}).json()
-        batched_png = client.get(finished[1]["result"]["images"][0]["url"]).content
-        assert client.get(alone["images"][0]["url"]).content == batched_png
+        batched = pixels(client.get(finished[1]["result"]["images"][0]["url"]).content)
+        assert np.abs(pixels(client.get(alone["images"][0]["url"]).content) - batched).max() <= 2
         assert "dreamcache_gpu_batches 4.0" in client.get("/metrics").text
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -48,6 +49,12 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
         open_index, settings, embedder_name=embedder.name, dimension=embedder.dimension
     )
     stack.callback(index.close)
+    optimize = getattr(index, "optimize", None)
+    if settings.index_optimize_on_start and optimize is not None:
+        # Blocking and GIL-holding on large shards: done before serving, never on the request path.
+        began = time.perf_counter()
+        changed = await asyncio.to_thread(optimize)
+        log.info("index optimized in %.1fs (changed: %s)", time.perf_counter() - began, changed)
     store = open_store(settings)
     tokenizer = await asyncio.to_thread(load_tokenizer, settings.model)
 

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     qdrant_url: str | None = Field(None, description="Qdrant server URL; unset = embedded Qdrant Edge.")
     qdrant_api_key: str | None = Field(None, description="API key for the Qdrant server.")
     qdrant_collection: str = Field("dreamcache", description="Collection name prefix (embedder name appended).")
+    index_optimize_on_start: bool = Field(
+        True, description="Build the embedded index's HNSW graph at start-up (Qdrant Edge never does it by itself)."
+    )
     qdrant_local_path: Path | None = Field(
         None,
         description="qdrant-client local mode at this path (brute force; for comparisons, not production).",

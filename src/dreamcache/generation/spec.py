@@ -1,0 +1,92 @@
+"""What a generation is, independent of diffusers: batch shapes, prompt items, device and fingerprint.
+
+The web process imports this module, so it must not import torch or diffusers at import time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Literal
+
+from dreamcache.settings import Settings
+
+# Bump whenever the code changes the pixels produced for the same settings (pipeline options,
+# post-processing, the tiny model's configs or seeding). Old cache entries then stop matching.
+RECIPE_VERSION = 1
+
+TINY_CORPUS_FILE = "tiny_corpus.txt"
+
+Device = Literal["cuda", "cpu"]
+
+
+@dataclass(frozen=True)
+class BatchShape:
+    """Settings shared by every item of a batch: requests with equal shapes can run together."""
+
+    width: int
+    height: int
+    steps: int
+    guidance_scale: float
+
+
+@dataclass(frozen=True)
+class PromptItem:
+    """One image to generate inside a batch."""
+
+    prompt: str
+    negative_prompt: str
+    seed: int
+
+
+def resolve_device(settings: Settings) -> Device:
+    """Return the device the pipeline runs on: `cuda` or `cpu` (`auto` asks torch)."""
+    if settings.device != "auto":
+        return settings.device
+    import torch  # lazily: the web process should not pay for torch unless it asks
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def uses_fp16(settings: Settings, device: str) -> bool:
+    """Return whether the pipeline runs in half precision (only on CUDA, and only if asked)."""
+    return device == "cuda" and settings.fp16
+
+
+def deepcache_active(settings: Settings, device: str) -> bool:
+    """Return whether DeepCache wraps the UNet on this device."""
+    # `deepcache` is the master switch; the CPU also needs `deepcache_on_cpu`. Interval 1 recomputes
+    # every step, which is plain diffusion: not active, so it shares plain diffusion's fingerprint.
+    on_device = device == "cuda" or settings.deepcache_on_cpu
+    return settings.deepcache and on_device and settings.deepcache_interval > 1
+
+
+@lru_cache(maxsize=1)
+def tiny_corpus_text() -> str:
+    """Return the text the tiny tokenizer's vocabulary is trained on (shipped with the package)."""
+    return resources.files("dreamcache.generation").joinpath(TINY_CORPUS_FILE).read_text(encoding="utf-8")
+
+
+def pipeline_fingerprint(settings: Settings, device: str) -> str:
+    """Return a short hex digest of everything that changes the pixels for a given prompt and seed."""
+    recipe: dict[str, object] = {
+        "recipe": RECIPE_VERSION,
+        "model": settings.model,
+        # The initial noise comes from a torch.Generator on this device: CPU and CUDA draw
+        # different numbers for the same seed, so the device is part of the picture.
+        "device": device,
+        "dtype": "float16" if uses_fp16(settings, device) else "float32",
+        "scheduler": settings.scheduler,
+        "deepcache": (
+            {"interval": settings.deepcache_interval, "branch": settings.deepcache_branch}
+            if deepcache_active(settings, device)
+            else None
+        ),
+    }
+    if settings.is_tiny:
+        recipe["tiny_corpus"] = hashlib.sha256(tiny_corpus_text().encode("utf-8")).hexdigest()
+    blob = json.dumps(recipe, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
