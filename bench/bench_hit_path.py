@@ -111,7 +111,9 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q)) if values else float("nan")
 
 
-async def drive(base_url: str, queries: list[str], clients: int, duration_s: float) -> tuple[list[float], list[dict], int]:
+async def drive(
+    base_url: str, queries: list[str], clients: int, duration_s: float
+) -> tuple[list[float], list[dict], int]:
     latencies: list[float] = []
     server: list[dict] = []
     hits = 0

@@ -141,7 +141,8 @@ def test_hits_are_counted_in_payload_and_metrics(client: TestClient) -> None:
     assert services(client).index.get(image_id).hits == 2  # type: ignore[union-attr]
     text = client.get("/metrics").text
     for name in ("dreamcache_cache_hits_total", "dreamcache_cache_misses_total", "dreamcache_hit_ratio",
-                 "dreamcache_queue_depth", "dreamcache_generation_seconds_bucket", "dreamcache_gpu_seconds_saved_total"):
+                 "dreamcache_queue_depth", "dreamcache_generation_seconds_bucket",
+                 "dreamcache_gpu_seconds_saved_total"):
         assert name in text
     hits = float(next(line.split()[1] for line in text.splitlines() if line.startswith("dreamcache_cache_hits_total")))
     assert hits >= 2

@@ -252,3 +252,5 @@ def test_recommendation_uses_the_service_decision() -> None:
     )
     assert "Machine: 2 CPU cores. Command: `python bench/eval_threshold.py`." in markdown
     assert f"| **{expected:.2f}** |" in markdown  # the recommended row is marked in the main table
+    assert "The word-order guard vetoes 1 of 1 swap_obj pairs" in markdown
+    assert "Normalisation makes 2 of 2 retyped prompts identical" in markdown

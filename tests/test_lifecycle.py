@@ -7,9 +7,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
-
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from apphelpers import running_app, tiny_settings, wait_ready
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from PIL import Image
 
 from apphelpers import running_app, tiny_settings
-from s3server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, fetch, moto_s3_server
 from dreamcache.storage import s3_client
+from s3server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, fetch, moto_s3_server
 
 BUCKET = "dreamcache-e2e"
 

@@ -18,7 +18,7 @@ import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -134,7 +134,7 @@ class WorkerUnavailable(Exception):
     """The pipeline could not be loaded; generation is impossible until the settings are fixed."""
 
 
-ResultHandler = Callable[[Job, np.ndarray, float], Awaitable[None]]
+ResultHandler = Callable[[Job, np.ndarray, float], Coroutine[Any, Any, None]]
 
 
 class GpuWorker:
