@@ -36,7 +36,7 @@ bench: install ## hit-path latency/throughput, Qdrant Edge vs qdrant-client loca
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/bench_hit_path.py
 
 eval: install ## threshold evaluation on ../shared/data (skips cleanly without it)
-	HF_HUB_OFFLINE=1 $(BIN)/python bench/eval_threshold.py --data $(DATA)
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/eval_threshold.py --data $(DATA) --out docs/cache-quality.md
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

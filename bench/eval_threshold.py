@@ -466,8 +466,8 @@ def report(
         for rate in (results.coco.rate, results.repeats.rate, results.false_hits):
             cells += [pct(rate(COSINE, t)), pct(rate(SERVICE, t))]
         for rule in (COSINE, SERVICE):
-            kind, rate = results.worst_type(rule, t)
-            cells.append(f"{kind} {pct(rate)}")
+            kind, worst = results.worst_type(rule, t)
+            cells.append(f"{kind} {pct(worst)}")
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",

@@ -28,7 +28,8 @@ from dreamcache.worker import GpuWorker
 
 log = logging.getLogger(__name__)
 
-_VETO_HEADROOM = 8
+_CANDIDATE_HEADROOM = 8
+_RETRIEVAL_FLOOR = 0.85
 
 
 @dataclass(frozen=True)
@@ -143,10 +144,11 @@ class CacheService:
         if request.seed is not None:
             key = exact_key(compat, request.prompt, request.shape, request.seed)
             return [Match(entry, 1.0) for entry in self.index.find_exact(key, limit=request.max_results)]
-        # Fetch a few more than asked: the text checks may veto some candidates cosine accepted.
+        # Retrieve more, and lower, than the threshold: the text checks accept some candidates below it
+        # (reordered tags) and veto some above it (swapped words).
         candidates = self.index.search(
-            vector.tolist(), compat_key=compat, limit=request.max_results + _VETO_HEADROOM,
-            min_score=request.min_similarity,
+            vector.tolist(), compat_key=compat, limit=request.max_results + _CANDIDATE_HEADROOM,
+            min_score=min(request.min_similarity, _RETRIEVAL_FLOOR),
         )
         accepted = [
             m for m in candidates if matching.accept(request.prompt, m.entry.prompt, m.score, request.min_similarity)

@@ -49,10 +49,10 @@ class Settings(BaseSettings):
         "minilm", description="`minilm`: all-MiniLM-L6-v2 (offline package); `clip`: the generator's text encoder."
     )
     similarity_threshold: float = Field(
-        0.90, ge=0.0, le=1.0, description="Cosine at or above which a compatible entry is a hit (see README)."
+        0.98, ge=0.0, le=1.0, description="Cosine at or above which a compatible entry is a hit (see README)."
     )
     min_similarity_floor: float = Field(
-        0.80, ge=0.0, le=1.0, description="Lowest per-request min_similarity a client may ask for."
+        0.90, ge=0.0, le=1.0, description="Lowest per-request min_similarity a client may ask for."
     )
     embed_batch_size: int = Field(32, ge=1, description="Most prompts embedded in one micro-batch.")
     embed_batch_wait_ms: float = Field(2.0, ge=0.0, description="How long a micro-batch waits for company.")
