@@ -147,6 +147,8 @@ class JobTable:
         ]
         for job_id in old:
             del self._jobs[job_id]
+        for key in [key for key, job in self._in_flight.items() if job.status.terminal]:
+            del self._in_flight[key]
         return len(old)
 
     def __len__(self) -> int:

@@ -177,17 +177,16 @@ class GpuWorker:
 
     async def stop(self) -> None:
         """Stop dispatching, fail what is left, and end the worker process."""
+        # Taken before cancelling: the dispatcher forgets its running batch as it unwinds.
+        unfinished = [job for jobs in self._running.values() for job in jobs] + list(self._pending)
+        self._pending.clear()
         if self._dispatcher is not None:
             self._dispatcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._dispatcher
-        for job in list(self._pending):
-            job.fail("shutdown", "the service is shutting down")
-        self._pending.clear()
-        for jobs in self._running.values():
-            for job in jobs:
-                if not job.status.terminal:
-                    job.fail("shutdown", "the service is shutting down")
+        for job in unfinished:
+            if not job.status.terminal:
+                job.fail("shutdown", "the service is shutting down")
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
         await asyncio.to_thread(self._terminate)
