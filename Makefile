@@ -38,5 +38,16 @@ bench: install ## hit-path latency/throughput, Qdrant Edge vs qdrant-client loca
 eval: install ## threshold evaluation on ../shared/data (skips cleanly without it)
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/eval_threshold.py --data $(DATA) --out docs/cache-quality.md
 
+# The local stack needs a Docker engine with compose v2. `make up` picks the gpu profile when the host
+# has an NVIDIA GPU (nvidia-smi lists one), else the cpu profile.
+COMPOSE_PROFILE ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo gpu || echo cpu)
+
+up: ## the full stack: app + Qdrant + MinIO (docker compose)
+	docker compose --profile $(COMPOSE_PROFILE) up --build --detach
+	@echo "app: http://localhost:8000  qdrant dashboard: http://localhost:6333/dashboard  minio console: http://localhost:9001"
+
+down: ## stop the stack (volumes kept; `docker compose down -v` drops them)
+	docker compose --profile gpu --profile cpu down
+
 clean:
 	rm -rf $(VENV) data .pytest_cache
