@@ -27,6 +27,7 @@ import numpy as np
 
 from dreamcache import prompts
 from dreamcache.cache import compat_key, embedding_text, exact_key
+from dreamcache.cli import wait_ready
 from dreamcache.embedding import MiniLMEmbedder
 from dreamcache.generation.spec import BatchShape, pipeline_fingerprint
 from dreamcache.generation.text import count_prompt_tokens, load_tokenizer
@@ -149,18 +150,6 @@ def serve(settings_env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def wait_ready(url: str, timeout_s: float = 300) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(url)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 100_000])
@@ -189,7 +178,7 @@ def main() -> int:
                 process = serve(env, args.port)
                 url = f"http://127.0.0.1:{args.port}"
                 try:
-                    wait_ready(url)
+                    wait_ready(url, timeout_s=300)
                     queries = texts[:size]  # only prompts that are in this index: every request a hit
                     asyncio.run(drive(url, queries, 4, 2.0))  # warm-up
                     for clients in args.clients:

@@ -15,6 +15,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from dreamcache import cli
 from dreamcache.app import create_app
 from dreamcache.settings import Settings
 
@@ -70,8 +71,6 @@ class LiveServer:
 @contextmanager
 def live_server(settings: Settings) -> Iterator[LiveServer]:
     """The app behind a real uvicorn server on a loopback port."""
-    import httpx
-
     port = free_port()
     app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
@@ -79,16 +78,7 @@ def live_server(settings: Settings) -> Iterator[LiveServer]:
     thread.start()
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        else:
-            raise AssertionError("live server not ready")
+        cli.wait_ready(base, READY_TIMEOUT_S)
         yield LiveServer(base, app)
     finally:
         server.should_exit = True

@@ -171,7 +171,7 @@ def demo(settings: Settings) -> None:
             report = asyncio.run(warm(base_url, prompt_list, progress=False))
             print(f"\n  dreamcache demo ready: {base_url}  ({report.generated} generated, {report.cached} already "
                   f"cached)\n  try: curl -s {base_url}/generate -H 'content-type: application/json' "
-                  f"-d '{{\"prompt\": \"a red fox asleep in the snow\"}}'\n", flush=True)
+                  f"-d '{{\"prompt\": \"A red fox sleeping in fresh snow; soft morning light!\"}}'\n", flush=True)
         except Exception as exc:
             print(f"demo warm-up failed: {exc}", file=sys.stderr, flush=True)
 
@@ -213,6 +213,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per warm-up request drowns the rest
     overrides = {k: v for k in ("host", "port") if (v := getattr(args, k, None)) is not None}
     if args.command == "demo":
         demo(Settings(**{"data_dir": Path("data/demo"), **overrides, "model": "tiny"}))
