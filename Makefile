@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_PIN ?= torch==2.13.0
 DATA ?= ../shared/data
 
-.PHONY: install demo run test lint openapi bench eval up down clean
+.PHONY: install web-deps demo run test lint openapi bench eval up down clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,17 @@ demo: install ## tiny model, embedded defaults, cache pre-populated; prints the 
 run: install ## the real model ($$DREAMCACHE_MODEL), fp16 + DPM-Solver++ + DeepCache on CUDA
 	$(BIN)/dreamcache serve
 
-test: install ## the whole suite, offline
+web-deps: ## what the browser test needs: Debian's chromium (root + apt-get only) and playwright-core (npm ci)
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium \
+	    || echo "web-deps: installing chromium failed: the browser test will skip"; \
+	else echo "web-deps: /usr/bin/chromium missing and not root with apt-get: the browser test will skip"; fi
+	@if command -v npm >/dev/null; then cd tests/web && { npm ci --no-audit --no-fund \
+	    || echo "web-deps: npm ci failed: the browser test will skip"; }; \
+	else echo "web-deps: npm not found: the browser test will skip"; fi
+
+test: install web-deps ## the whole suite, offline
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 lint: install
@@ -32,8 +42,9 @@ lint: install
 openapi: install ## regenerate openapi/openapi.json from the app
 	$(BIN)/dreamcache openapi > openapi/openapi.json
 
-bench: install ## hit-path latency/throughput, Qdrant Edge vs qdrant-client local mode
+bench: install ## hit path (Qdrant Edge vs qdrant-client local mode) and /recommend at 100k prompts
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/bench_hit_path.py
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/bench_recommend.py
 
 eval: install ## threshold evaluation on ../shared/data (skips cleanly without it)
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/eval_threshold.py --data $(DATA) --out docs/cache-quality.md

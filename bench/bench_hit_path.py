@@ -71,10 +71,21 @@ def fill(settings: Settings, size: int, texts: list[str], vectors: np.ndarray, s
         vector = vector / np.linalg.norm(vector)
         prompt = texts[base] if i < len(texts) else f"{texts[base]}, variation {i}"
         entry = Entry(
-            id=str(uuid.uuid4()), prompt=prompt, negative_prompt="", width=shape.width, height=shape.height,
-            steps=shape.steps, guidance_scale=shape.guidance_scale, seed=i, model=settings.model,
-            fingerprint=fingerprint, image_key=f"{uuid.uuid4().hex}.png", created_at=time.time(),
-            compat_key=compat, exact_key=exact_key(compat, prompt, shape, i), prompt_norm=prompts.normalize(prompt),
+            id=str(uuid.uuid4()),
+            prompt=prompt,
+            negative_prompt="",
+            width=shape.width,
+            height=shape.height,
+            steps=shape.steps,
+            guidance_scale=shape.guidance_scale,
+            seed=i,
+            model=settings.model,
+            fingerprint=fingerprint,
+            image_key=f"{uuid.uuid4().hex}.png",
+            created_at=time.time(),
+            compat_key=compat,
+            exact_key=exact_key(compat, prompt, shape, i),
+            prompt_norm=prompts.normalize(prompt),
         )
         batch.append((entry, vector.astype(np.float32).tolist()))
         if len(batch) == 1000:
@@ -144,10 +155,16 @@ async def drive(
 
 
 def serve(settings_env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, **settings_env, "DREAMCACHE_PORT": str(port), "DREAMCACHE_MODEL": "tiny",
-           "HF_HUB_OFFLINE": "1"}
-    return subprocess.Popen([sys.executable, "-m", "dreamcache.cli", "serve"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        **settings_env,
+        "DREAMCACHE_PORT": str(port),
+        "DREAMCACHE_MODEL": "tiny",
+        "HF_HUB_OFFLINE": "1",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "dreamcache.cli", "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
 
 
 def main() -> int:
@@ -170,8 +187,9 @@ def main() -> int:
                 env = {"DREAMCACHE_DATA_DIR": tmp}
                 if backend == "qdrant-local":
                     env["DREAMCACHE_QDRANT_LOCAL_PATH"] = str(Path(tmp) / "qdrant-local")
-                settings = Settings(model="tiny", data_dir=Path(tmp),
-                                    qdrant_local_path=env.get("DREAMCACHE_QDRANT_LOCAL_PATH"))
+                settings = Settings(
+                    model="tiny", data_dir=Path(tmp), qdrant_local_path=env.get("DREAMCACHE_QDRANT_LOCAL_PATH")
+                )
                 started = time.perf_counter()
                 fill(settings, size, texts, vectors)
                 print(f"{backend}: {size} entries indexed in {time.perf_counter() - started:.1f}s", file=sys.stderr)
@@ -184,13 +202,27 @@ def main() -> int:
                     for clients in args.clients:
                         lat, server, hits = asyncio.run(drive(url, queries, clients, args.seconds))
                         total = [t["total_ms"] for t in server]
-                        cell = Cell(backend, size, clients, len(lat), args.seconds, pct(lat, 50), pct(lat, 99),
-                                    pct(total, 50), pct(total, 99), pct([t["embed_ms"] for t in server], 50),
-                                    pct([t["lookup_ms"] for t in server], 50), hits / max(1, len(lat)))
+                        cell = Cell(
+                            backend,
+                            size,
+                            clients,
+                            len(lat),
+                            args.seconds,
+                            pct(lat, 50),
+                            pct(lat, 99),
+                            pct(total, 50),
+                            pct(total, 99),
+                            pct([t["embed_ms"] for t in server], 50),
+                            pct([t["lookup_ms"] for t in server], 50),
+                            hits / max(1, len(lat)),
+                        )
                         cells.append(cell)
-                        print(f"  {clients:>2} clients: {cell.rps:7.1f} req/s  p50 {cell.p50_ms:6.1f} ms  "
-                              f"p99 {cell.p99_ms:6.1f} ms  (server p50 {cell.server_p50_ms:.1f} / "
-                              f"p99 {cell.server_p99_ms:.1f} ms, hits {cell.hit_ratio:.0%})", file=sys.stderr)
+                        print(
+                            f"  {clients:>2} clients: {cell.rps:7.1f} req/s  p50 {cell.p50_ms:6.1f} ms  "
+                            f"p99 {cell.p99_ms:6.1f} ms  (server p50 {cell.server_p50_ms:.1f} / "
+                            f"p99 {cell.server_p99_ms:.1f} ms, hits {cell.hit_ratio:.0%})",
+                            file=sys.stderr,
+                        )
                 finally:
                     process.terminate()
                     process.wait(timeout=30)
@@ -209,9 +241,11 @@ def report(cells: list[Cell], seconds: float) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for c in cells:
-        lines.append(f"| {c.backend} | {c.size:,} | {c.clients} | {c.rps:.1f} | {c.p50_ms:.1f} | {c.p99_ms:.1f} | "
-                     f"{c.server_p50_ms:.1f} | {c.server_p99_ms:.1f} | {c.embed_p50_ms:.1f} | {c.lookup_p50_ms:.1f} "
-                     f"| {c.hit_ratio:.0%} |")
+        lines.append(
+            f"| {c.backend} | {c.size:,} | {c.clients} | {c.rps:.1f} | {c.p50_ms:.1f} | {c.p99_ms:.1f} | "
+            f"{c.server_p50_ms:.1f} | {c.server_p99_ms:.1f} | {c.embed_p50_ms:.1f} | {c.lookup_p50_ms:.1f} "
+            f"| {c.hit_ratio:.0%} |"
+        )
     return "\n".join(lines)
 
 

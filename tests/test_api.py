@@ -201,7 +201,7 @@ def test_malformed_json_is_422(client: TestClient) -> None:
 
 def test_images_route_rejects_traversal_and_unknown_keys(client: TestClient, data_dir: Path) -> None:
     (data_dir / "secret.txt").write_text("do not serve")
-    for key in ("..%2Fsecret.txt", "..", ".hidden", "a%5Cb"):
+    for key in ("..%2Fsecret.txt", "%2E%2E", ".hidden", "a%5Cb"):
         response = client.get(f"/images/{key}")
         assert response.status_code in (404, 422), key
         assert "do not serve" not in response.text
@@ -229,9 +229,11 @@ def test_recommend_suggests_past_prompts_deduplicated(client: TestClient) -> Non
     assert norms[0] == "a golden retriever puppy wearing a raincoat in the rain"
     assert len(norms) == len(set(norms))
     assert suggestions[0]["thumbnail_url"]
+    assert suggestions[0]["match"] == "prefix" and suggestions[0]["instant"] is True  # generated at the default size
     posted = client.post("/recommend", json={"q": "puppy in a raincoat", "limit": 2})
     assert posted.status_code == 200
     assert any("raincoat" in s["prompt"] for s in posted.json()["suggestions"])
+    assert posted.json()["suggestions"][0]["match"] == "words"  # the typed words, in another order
     assert len(posted.json()["suggestions"]) <= 2
     blank = client.get("/recommend", params={"q": "  "})
     assert blank.status_code == 422 and blank.json()["error"]["field"] == "q"

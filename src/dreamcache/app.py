@@ -13,7 +13,7 @@ import numpy as np
 from fastapi import FastAPI
 
 from dreamcache import __version__
-from dreamcache.api import errors, routes
+from dreamcache.api import errors, routes, web
 from dreamcache.api.deps import Services
 from dreamcache.cache import CacheService
 from dreamcache.embedding import BatchingEmbedder, open_embedder
@@ -67,6 +67,7 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
     metrics = Metrics(worker)
     cache = CacheService(settings, batching, index, store, jobs, metrics, fingerprint)
     cache.attach(worker)
+    await cache.load_suggestions()
     stack.push_async_callback(cache.drain)
     await worker.start()
     stack.push_async_callback(worker.stop)
@@ -108,4 +109,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     errors.install(app)
     app.include_router(routes.router)
+    app.include_router(web.router)
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import io
 import logging
@@ -24,6 +25,7 @@ from dreamcache.jobs import GenerationTask, Job, JobTable
 from dreamcache.metrics import Metrics
 from dreamcache.settings import Settings
 from dreamcache.storage import ImageStore
+from dreamcache.suggest import Suggestion, SuggestionIndex, load_timed
 from dreamcache.worker import GpuWorker
 
 log = logging.getLogger(__name__)
@@ -114,6 +116,7 @@ class CacheService:
         self.fingerprint = fingerprint
         self.worker: GpuWorker | None = None
         self._background: set[asyncio.Task[Any]] = set()
+        self.suggestions = SuggestionIndex(index, self._embed_typed)
 
     def attach(self, worker: GpuWorker) -> None:
         self.worker = worker
@@ -134,6 +137,8 @@ class CacheService:
             self.metrics.lookup_seconds.observe(time.perf_counter() - started)
             if matches:
                 self.metrics.record_hit()
+                for match in matches:
+                    self.suggestions.record_hit(match.entry.prompt_norm)
                 self._in_background(asyncio.to_thread(self._record_hits, [m.entry.id for m in matches]))
                 return Hit(matches, timings)
             if request.mode == "only":
@@ -225,6 +230,8 @@ class CacheService:
             except Exception:
                 # The picture exists and the client gets it; only the cache missed this one (an orphan image).
                 log.exception("indexing image %s of job %s failed", key, job.id)
+            else:
+                self.suggestions.add(entry)
             self.metrics.generation_seconds.observe(seconds)
             job.succeed(self.generated_response(job, entry, seconds))
         finally:
@@ -270,31 +277,33 @@ class CacheService:
 
     # -- autocomplete --
 
-    async def recommend(self, text: str, limit: int) -> list[dict[str, Any]]:
-        """Past prompts for a partial prompt: continuations of the typed text first, then the nearest."""
-        typed = prompts.normalize(text)
-        vector = await self.embedder.embed(embedding_text(text))
-        continuing, nearest = await asyncio.gather(
-            asyncio.to_thread(self.index.prefix, typed, limit=limit * 3) if typed else _empty(),
-            asyncio.to_thread(self.index.nearest, vector.tolist(), limit=limit * 4),
-        )
-        ranked = [Match(entry, 1.0) for entry in continuing] + list(nearest)
-        seen: set[str] = set()
-        suggestions: list[dict[str, Any]] = []
-        for match in ranked:
-            norm = match.entry.prompt_norm
-            if norm in seen:
-                continue
-            seen.add(norm)
-            suggestions.append({
-                "prompt": match.entry.prompt,
-                "score": round(float(match.score), 6),
-                "hits": match.entry.hits,
-                "thumbnail_url": self.store.url(match.entry.image_key),
-            })
-            if len(suggestions) == limit:
-                break
-        return suggestions
+    async def load_suggestions(self) -> None:
+        """Fill the autocomplete index from the vector index (start-up, before serving)."""
+        count, seconds = await asyncio.to_thread(load_timed, self.suggestions, self.index)
+        # Hundreds of thousands of long-lived objects: keep them out of the cyclic GC's full
+        # collections, each of which would walk them all while holding the event loop.
+        gc.freeze()
+        log.info("autocomplete: %d entries (%d prompts) loaded in %.2fs", count, len(self.suggestions), seconds)
+
+    async def _embed_typed(self, text: str) -> np.ndarray:
+        return await self.embedder.embed(embedding_text(text))
+
+    async def recommend(self, text: str, limit: int, width: int, height: int) -> list[dict[str, Any]]:
+        """Past prompts for a partial prompt, ranked; instant when an image exists for this size and model."""
+        shape = BatchShape(width, height, self.settings.default_steps, float(self.settings.default_guidance))
+        compat = compat_key(self.fingerprint, shape, "")
+        suggestions = await self.suggestions.suggest(text, compat=compat, limit=limit)
+        return [self.suggestion_out(s) for s in suggestions]
+
+    def suggestion_out(self, suggestion: Suggestion) -> dict[str, Any]:
+        return {
+            "prompt": suggestion.prompt,
+            "score": suggestion.score,
+            "hits": suggestion.hits,
+            "match": suggestion.match,
+            "instant": suggestion.instant,
+            "thumbnail_url": self.store.url(suggestion.image_key) if suggestion.image_key else None,
+        }
 
     def _in_background(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -305,7 +314,3 @@ class CacheService:
         """Wait for background bookkeeping (hit counters) to finish."""
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
-
-
-async def _empty() -> list[Entry]:
-    return []

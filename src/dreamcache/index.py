@@ -35,6 +35,7 @@ VECTOR_NAME = "prompt"
 VectorLike = Sequence[float] | NDArray[np.floating[Any]]  # L2-normalised prompt embedding
 LOCK_FILE = ".dreamcache.lock"
 UPSERT_BATCH = 256
+SCROLL_BATCH = 2000
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,14 @@ class Index(Protocol):
         """The entry with this id, or None."""
         ...
 
+    def vector(self, entry_id: str) -> list[float] | None:
+        """The stored prompt vector of the entry, or None."""
+        ...
+
+    def scroll_all(self, *, batch: int = SCROLL_BATCH) -> Iterator[Entry]:
+        """Every stored entry, in pages of `batch` (start-up loads such as autocomplete)."""
+        ...
+
     def record_hit(self, entry_id: str) -> None:
         """Add one to the entry's hit counter (best effort)."""
         ...
@@ -179,6 +188,14 @@ def _lookup_id(entry_id: str) -> str | None:
         return str(uuid.UUID(entry_id))
     except (ValueError, TypeError, AttributeError):
         return None
+
+
+def _stored_vector(vectors: Any) -> list[float] | None:
+    """The prompt vector out of a retrieved record's vectors (a dict of named vectors)."""
+    if isinstance(vectors, dict):
+        value = vectors.get(VECTOR_NAME)
+        return [float(x) for x in value] if value is not None else None
+    return [float(x) for x in vectors] if vectors is not None else None
 
 
 def _check_limit(limit: int) -> None:
@@ -392,6 +409,28 @@ class EdgeIndex:
         with self._mutex:
             records = self._open_shard().retrieve([point_id], True, False)
         return _entry(records[0].id, records[0].payload) if records else None
+
+    def vector(self, entry_id: str) -> list[float] | None:
+        """The stored prompt vector of the entry, or None."""
+        point_id = _lookup_id(entry_id)
+        if point_id is None:
+            return None
+        with self._mutex:
+            records = self._open_shard().retrieve([point_id], False, True)
+        return _stored_vector(records[0].vector) if records else None
+
+    def scroll_all(self, *, batch: int = SCROLL_BATCH) -> Iterator[Entry]:
+        """Every stored entry, in pages of `batch` (the mutex is held per page, not for the whole scan)."""
+        _check_limit(batch)
+        offset: Any = None
+        while True:
+            request = edge.ScrollRequest(limit=batch, offset=offset, with_payload=True, with_vector=False)
+            with self._mutex:
+                points, offset = self._open_shard().scroll(request)
+            for point in points:
+                yield _entry(point.id, point.payload)
+            if offset is None:
+                return
 
     def record_hit(self, entry_id: str) -> None:
         """Add one to the hit counter; exact within this process (the only one that owns the shard)."""
@@ -614,6 +653,27 @@ class QdrantServerIndex:
             return None
         records = self.client.retrieve(self.collection, [point_id], with_payload=True, with_vectors=False)
         return _entry(records[0].id, records[0].payload) if records else None
+
+    def vector(self, entry_id: str) -> list[float] | None:
+        """The stored prompt vector of the entry, or None."""
+        point_id = _lookup_id(entry_id)
+        if point_id is None:
+            return None
+        records = self.client.retrieve(self.collection, [point_id], with_payload=False, with_vectors=[VECTOR_NAME])
+        return _stored_vector(records[0].vector) if records else None
+
+    def scroll_all(self, *, batch: int = SCROLL_BATCH) -> Iterator[Entry]:
+        """Every stored entry, in pages of `batch`."""
+        _check_limit(batch)
+        offset: Any = None
+        while True:
+            points, offset = self.client.scroll(
+                self.collection, limit=batch, offset=offset, with_payload=True, with_vectors=False
+            )
+            for point in points:
+                yield _entry(point.id, point.payload)
+            if offset is None:
+                return
 
     def record_hit(self, entry_id: str) -> None:
         """Add one to the hit counter (read-modify-write: races between replicas may lose one)."""

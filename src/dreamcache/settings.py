@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     deepcache_on_cpu: bool = Field(False, description="Also use DeepCache on CPU (tests, experiments).")
     deepcache_interval: int = Field(3, ge=1, le=10, description="DeepCache cache interval.")
     deepcache_branch: int = Field(0, ge=0, le=11, description="DeepCache cache branch id.")
+    compile_unet: bool = Field(
+        False, description="CUDA only: compile the UNet's full and shallow forwards (CUDA graphs) and warm them up."
+    )
+    warmup_batch_sizes: list[int] | None = Field(
+        None, description="Batch sizes compiled at start-up (default 1..max_batch_size), at the default size."
+    )
 
     # --- request defaults and limits -----------------------------------------------------------
     default_width: int = Field(512, description="Width when a request names none.")

@@ -220,17 +220,32 @@ def _sse(event: str, data: dict[str, Any]) -> str:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n"
 
 
-@router.get("/recommend", response_model=RecommendResponse, responses=ERROR_RESPONSES, summary="Prompt suggestions")
-async def recommend(params: Annotated[RecommendRequest, Query()], services: ServicesDep) -> dict[str, Any]:
-    suggestions = await services.cache.recommend(params.q, params.limit)
-    return {"query": params.q, "suggestions": suggestions}
+async def _recommend(params: RecommendRequest, services: Services) -> JSONResponse:
+    started = time.perf_counter()
+    s = services.settings
+    width = params.width if params.width is not None else s.default_width
+    height = params.height if params.height is not None else s.default_height
+    for field, value in (("width", width), ("height", height)):
+        if not s.min_side <= value <= s.max_side:
+            raise invalid(field, f"must be between {s.min_side} and {s.max_side} pixels, got {value}")
+    suggestions = await services.cache.recommend(params.q, params.limit, width, height)
+    total_ms = (time.perf_counter() - started) * 1000
+    return JSONResponse(
+        {"query": params.q, "suggestions": suggestions, "timings": {"total_ms": total_ms}},
+        headers={"Server-Timing": f"app;dur={total_ms:.3f}"},
+    )
+
+
+@router.get("/recommend", response_model=RecommendResponse, responses=ERROR_RESPONSES,
+            summary="Prompt suggestions (autocomplete), from the first character")
+async def recommend(params: Annotated[RecommendRequest, Query()], services: ServicesDep) -> JSONResponse:
+    return await _recommend(params, services)
 
 
 @router.post("/recommend", response_model=RecommendResponse, responses=ERROR_RESPONSES,
-             summary="Prompt suggestions (JSON body)")
-async def recommend_post(body: RecommendRequest, services: ServicesDep) -> dict[str, Any]:
-    suggestions = await services.cache.recommend(body.q, body.limit)
-    return {"query": body.q, "suggestions": suggestions}
+             summary="Prompt suggestions (autocomplete), JSON body")
+async def recommend_post(body: RecommendRequest, services: ServicesDep) -> JSONResponse:
+    return await _recommend(body, services)
 
 
 @router.get(

@@ -101,10 +101,16 @@ class JobView(BaseModel):
 
 
 class RecommendRequest(BaseModel):
+    """GET /recommend (query parameters) or POST /recommend (JSON body)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    q: str = Field(min_length=1, max_length=1000, description="What the user has typed so far.")
-    limit: int = Field(5, ge=1, le=20)
+    q: str = Field(min_length=1, max_length=1000, description="What the user has typed so far (from 1 character).")
+    limit: int = Field(5, ge=1, le=20, description="Most suggestions returned.")
+    width: int | None = Field(None, multiple_of=8, ge=8, description="Image width the user will ask for "
+                                                                    "(decides `instant`); default: the service's.")
+    height: int | None = Field(None, multiple_of=8, ge=8, description="Image height the user will ask for "
+                                                                     "(decides `instant`); default: the service's.")
 
     @field_validator("q")
     @classmethod
@@ -115,15 +121,30 @@ class RecommendRequest(BaseModel):
 
 
 class Suggestion(BaseModel):
+    """One past prompt offered as a completion."""
+
     prompt: str
-    score: float = Field(description="Cosine similarity to the typed text (1.0 for a prefix continuation).")
-    hits: int
-    thumbnail_url: str | None = None
+    score: float = Field(description="Ranking score: match quality (prefix 1.0, words 0.8, semantic 0.6 x cosine) "
+                                     "+ 0.15 x popularity + 0.1 x recency (half-life 7 days).")
+    hits: int = Field(description="Cache hits on this prompt (all sizes and models).")
+    match: Literal["prefix", "words", "semantic"] = Field(
+        description="prefix: continues the typed text; words: contains the typed words; "
+                    "semantic: a near neighbour of the best text match (or of the typed text)."
+    )
+    instant: bool = Field(description="An image of this prompt is cached for the requested size and this model: "
+                                      "choosing it is answered from the cache.")
+    thumbnail_url: str | None = Field(None, description="A stored image of this prompt (of the requested size "
+                                                        "when instant).")
+
+
+class RecommendTimings(BaseModel):
+    total_ms: float
 
 
 class RecommendResponse(BaseModel):
     query: str
     suggestions: list[Suggestion]
+    timings: RecommendTimings
 
 
 class Health(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -10,13 +11,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from DeepCache import DeepCacheSDHelper
 
 # Concrete module paths: the package's lazy top level resolves to untyped placeholders for mypy.
 from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import StableDiffusionPipeline
 from diffusers.schedulers.scheduling_ddim import DDIMScheduler
 from diffusers.schedulers.scheduling_dpmsolver_multistep import DPMSolverMultistepScheduler
 
+from dreamcache.generation.deepcache import CompiledForwards, DeepCacheUNet
 from dreamcache.generation.spec import (
     BatchShape,
     PromptItem,
@@ -32,6 +33,9 @@ logger = logging.getLogger(__name__)
 
 StepCallback = Callable[[int, int], None]
 
+# torch.compile mode for the UNet forwards on CUDA: CUDA graphs, one per warmed shape.
+COMPILE_MODE = "reduce-overhead"
+
 
 @dataclass(frozen=True)
 class DeepCacheParams:
@@ -44,7 +48,11 @@ class DeepCacheParams:
 class Generator:
     """A loaded pipeline that turns batches of prompt items into RGB images.
 
-    Not thread-safe: one worker thread owns it (DeepCache wraps the UNet during each call).
+    Not thread-safe: one worker thread owns it (DeepCache stands in for `unet.forward` during each call).
+
+    With `deepcache` or `compile_mode`, the UNet runs through `generation.deepcache`'s full and
+    shallow forwards (compiled when `compile_mode` is set, which only makes sense on CUDA);
+    without either, the pipeline is diffusers' own, untouched.
     """
 
     def __init__(
@@ -55,16 +63,18 @@ class Generator:
         device: str,
         fingerprint: str,
         deepcache: DeepCacheParams | None = None,
+        compile_mode: str | None = None,
     ) -> None:
         self.model = model
         self.device = device
         self.fingerprint = fingerprint
         self.deepcache = deepcache
         self._pipe = pipe
-        self._helper: DeepCacheSDHelper | None = None
-        if deepcache is not None:
-            self._helper = DeepCacheSDHelper(pipe=pipe)
-            self._helper.set_params(cache_interval=deepcache.interval, cache_branch_id=deepcache.branch)
+        self.compile_mode = compile_mode
+        self._forwards: CompiledForwards | None = None
+        if deepcache is not None or compile_mode is not None:
+            branch = deepcache.branch if deepcache is not None else 0
+            self._forwards = CompiledForwards(pipe.unet, branch, compile_mode)
 
     @property
     def pipeline(self) -> StableDiffusionPipeline:
@@ -99,17 +109,34 @@ class Generator:
         pixels = (images * 255).round().astype(np.uint8)
         return list(pixels)
 
+    def warm_up(self, shapes: Sequence[BatchShape], batch_sizes: Sequence[int]) -> float:
+        """Run every (shape, batch size) once so compiled graphs exist before serving; return seconds."""
+        started = time.perf_counter()
+        for shape in shapes:
+            # Two steps reach both the full and the shallow graph (interval >= 2); steps do not change shapes.
+            short = BatchShape(shape.width, shape.height, min(shape.steps, 2), shape.guidance_scale)
+            for size in batch_sizes:
+                self.generate(short, [PromptItem("warm-up", "", seed) for seed in range(size)])
+        return time.perf_counter() - started
+
     @contextmanager
     def _deepcache_for_one_call(self) -> Iterator[None]:
-        """Wrap the UNet with DeepCache for one pipeline call, with fresh state, then unwrap it."""
-        if self._helper is None:
+        """Let a fresh DeepCacheUNet stand in for `unet.forward` during one pipeline call, then remove it."""
+        if self._forwards is None:
             yield
             return
-        self._helper.enable()  # resets the cached features: nothing leaks from one batch into the next
+        unet = self._pipe.unet
+        interval = self.deepcache.interval if self.deepcache is not None else 1
+        previous = unet.__dict__.get("forward")  # an instance-level forward someone else installed
+        # A new instance per call: step counter and cached feature start empty for every batch.
+        unet.forward = DeepCacheUNet(self._forwards, interval)
         try:
             yield
         finally:
-            self._helper.disable()
+            if previous is None:
+                del unet.forward
+            else:
+                unet.forward = previous
 
 
 def _step_callback(on_step: StepCallback) -> Callable[..., dict[str, Any]]:
@@ -123,6 +150,15 @@ def _step_callback(on_step: StepCallback) -> Callable[..., dict[str, Any]]:
         return {}
 
     return callback
+
+
+def _tune_for_cuda(pipe: StableDiffusionPipeline, dtype: torch.dtype) -> None:
+    """CUDA-only speedups: channels_last UNet, fused QKV projections, TF32 where fp32 remains (SDPA is the default)."""
+    pipe.unet.to(memory_format=torch.channels_last)
+    pipe.fuse_qkv_projections()
+    if dtype == torch.float32:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
 
 
 def load_generator(settings: Settings) -> Generator:
@@ -142,16 +178,14 @@ def load_generator(settings: Settings) -> Generator:
         )
 
     if settings.scheduler == "dpm-solver++":
-        pipe.scheduler = DPMSolverMultistepScheduler.from_config(
-            pipe.scheduler.config, algorithm_type="dpmsolver++"
-        )
+        pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config, algorithm_type="dpmsolver++")
     elif settings.scheduler == "ddim":
         pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
 
     # from_pretrained already loaded the weights in `dtype`; the tiny model is built in fp32.
     pipe = pipe.to(device) if pipe.dtype == dtype else pipe.to(device=device, dtype=dtype)
     if device == "cuda":
-        pipe.unet.to(memory_format=torch.channels_last)
+        _tune_for_cuda(pipe, dtype)
     pipe.set_progress_bar_config(disable=True)
 
     deepcache = (
@@ -159,13 +193,29 @@ def load_generator(settings: Settings) -> Generator:
         if deepcache_active(settings, device)
         else None
     )
+    # Proposed settings (not in Settings yet): read with defaults so older settings keep working.
+    compile_unet = settings.compile_unet
+    if compile_unet and device != "cuda":
+        logger.info("compile_unet applies to CUDA only: running the UNet eagerly on %s", device)
+    compile_mode = COMPILE_MODE if compile_unet and device == "cuda" else None
+    if compile_mode is not None:
+        # One graph per (batch size x2 for CFG, resolution) and forward: more than dynamo's default 8.
+        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
     generator = Generator(
         pipe,
         model=settings.model,
         device=device,
         fingerprint=pipeline_fingerprint(settings, device),
         deepcache=deepcache,
+        compile_mode=compile_mode,
     )
+    if compile_mode is not None:
+        sizes = settings.warmup_batch_sizes or list(range(1, settings.max_batch_size + 1))
+        shape = BatchShape(
+            settings.default_width, settings.default_height, settings.default_steps, settings.default_guidance
+        )
+        logger.info("compiling the UNet for %s at batch sizes %s", shape, sizes)
+        logger.info("warm-up took %.1f s", generator.warm_up([shape], sizes))
     logger.info(
         "generator ready: model=%s device=%s dtype=%s scheduler=%s deepcache=%s fingerprint=%s",
         settings.model,

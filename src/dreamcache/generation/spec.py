@@ -16,7 +16,7 @@ from dreamcache.settings import Settings
 
 # Bump whenever the code changes the pixels produced for the same settings (pipeline options,
 # post-processing, the tiny model's configs or seeding). Old cache entries then stop matching.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2  # 2: our DeepCache forwards; fused QKV and optional compile on CUDA
 
 TINY_CORPUS_FILE = "tiny_corpus.txt"
 
@@ -80,6 +80,8 @@ def pipeline_fingerprint(settings: Settings, device: str) -> str:
         "device": device,
         "dtype": "float16" if uses_fp16(settings, device) else "float32",
         "scheduler": settings.scheduler,
+        # Compiled kernels round fp16 differently from eager ones.
+        "compiled": settings.compile_unet and device == "cuda",
         "deepcache": (
             {"interval": settings.deepcache_interval, "branch": settings.deepcache_branch}
             if deepcache_active(settings, device)

@@ -1,0 +1,44 @@
+"""The web page: `/` serves the static UI shipped in the package, `/stats` a small JSON summary for it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse
+from starlette.staticfiles import StaticFiles
+
+from dreamcache.api.deps import ServicesDep
+
+STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
+
+router = APIRouter()
+
+
+@router.get("/", include_in_schema=False)
+async def index() -> FileResponse:
+    return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/stats", include_in_schema=False)
+async def stats(services: ServicesDep) -> dict[str, Any]:
+    """What the page's counter shows: read from the same Metrics and worker as GET /metrics."""
+    metrics, worker, settings = services.metrics, services.worker, services.settings
+    return {
+        "hits": int(metrics.hits._value.get()),
+        "misses": int(metrics.misses._value.get()),
+        "hit_ratio": round(metrics.hit_ratio(), 4),
+        "gpu_seconds_saved": round(metrics.gpu_seconds_saved._value.get(), 3),
+        "queue_depth": worker.depth,
+        "images_generated": worker.images_generated,
+        "defaults": {
+            "width": settings.default_width,
+            "height": settings.default_height,
+            "num_inference_steps": settings.default_steps,
+            "guidance_scale": settings.default_guidance,
+        },
+    }
+
+
+router.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

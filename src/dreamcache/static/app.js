@@ -1,0 +1,307 @@
+// dreamcache web page: suggestions while typing, generate (cache hit or job with live progress), gallery, stats.
+const $ = (id) => document.getElementById(id);
+const form = $('gen'), prompt = $('prompt'), list = $('suggestions'), go = $('go');
+const progress = $('progress'), statusLine = $('status'), errorBox = $('error');
+const NUMBER_FIELDS = ['width', 'height', 'num_inference_steps', 'guidance_scale', 'seed'];
+
+class ApiError extends Error {
+  constructor(status, body) {
+    const e = body?.error ?? {};
+    super(e.message || `the server answered ${status}`);
+    Object.assign(this, { status, type: e.type, field: e.field });
+  }
+}
+
+async function api(path, options = {}) {
+  let res;
+  try {
+    res = await fetch(path, options);
+  } catch (err) {
+    if (err.name === 'AbortError') throw err;
+    throw new Error('could not reach the server (is it running?)');
+  }
+  const body = await res.json().catch(() => null);
+  if (!res.ok) {
+    const error = new ApiError(res.status, body);
+    const retry = res.headers.get('Retry-After');
+    if (res.status === 429 && retry && !error.message.includes(retry)) error.message += ` (retry in ${retry} s)`;
+    throw error;
+  }
+  return { status: res.status, headers: res.headers, body };
+}
+
+// --- messages ---------------------------------------------------------------------------------
+
+function say(text) { statusLine.textContent = text; }
+
+function clearError() {
+  errorBox.hidden = true;
+  errorBox.textContent = '';
+  form.querySelectorAll('[aria-invalid]').forEach((el) => {
+    el.removeAttribute('aria-invalid');
+    el.removeAttribute('aria-errormessage');
+  });
+}
+
+function showError(err, what = 'Request failed') {
+  const status = err.status ? ` (${err.status})` : '';
+  errorBox.textContent = `${what}${status}: ${err.message}`;
+  errorBox.hidden = false;
+  const input = err.field && form.elements.namedItem(err.field);
+  if (input instanceof HTMLElement) {
+    input.setAttribute('aria-invalid', 'true');
+    input.setAttribute('aria-errormessage', 'error');
+    input.focus();
+  }
+  say('');
+}
+
+// --- suggestions (combobox with a listbox; focus stays in the input, aria-activedescendant moves) --------------
+
+let active = -1, suggestSeq = 0, suggestTimer = 0, suggestAbort = null;
+
+function options() { return [...list.querySelectorAll('[role=option]')]; }
+
+function closeList() {
+  list.hidden = true;
+  list.replaceChildren();
+  active = -1;
+  prompt.setAttribute('aria-expanded', 'false');
+  prompt.removeAttribute('aria-activedescendant');
+}
+
+function setActive(index) {
+  const opts = options();
+  if (!opts.length) return;
+  active = (index + opts.length) % opts.length;
+  opts.forEach((o, i) => o.setAttribute('aria-selected', String(i === active)));
+  prompt.setAttribute('aria-activedescendant', opts[active].id);
+  opts[active].scrollIntoView({ block: 'nearest' });
+}
+
+function choose(text) {
+  prompt.value = text;
+  closeList();
+  prompt.focus();
+  say(`Prompt set to “${text}”.`);
+}
+
+function renderSuggestions(suggestions) {
+  closeList();
+  if (!suggestions.length) return;
+  suggestions.forEach((s, i) => {
+    const li = document.createElement('li');
+    li.id = `suggestion-${i}`;
+    li.setAttribute('role', 'option');
+    li.setAttribute('aria-selected', 'false');
+    li.dataset.prompt = s.prompt;
+    if (s.thumbnail_url) {
+      const img = document.createElement('img');
+      img.src = s.thumbnail_url;
+      img.alt = '';
+      li.append(img);
+    }
+    const text = document.createElement('span');
+    text.className = 'text';
+    text.textContent = s.prompt;
+    li.append(text);
+    if (s.instant) li.append(badge('⚡ instant', 'instant'));
+    if (s.hits) li.append(badge(`${s.hits} hit${s.hits === 1 ? '' : 's'}`, 'muted'));
+    li.addEventListener('mousedown', (e) => e.preventDefault()); // keep focus in the input
+    li.addEventListener('click', () => choose(s.prompt));
+    list.append(li);
+  });
+  list.hidden = false;
+  prompt.setAttribute('aria-expanded', 'true');
+}
+
+async function suggest(q) {
+  const seq = ++suggestSeq;
+  suggestAbort?.abort();
+  suggestAbort = new AbortController();
+  const params = new URLSearchParams({ q, limit: '8' });
+  for (const side of ['width', 'height']) if (form.elements[side].value) params.set(side, form.elements[side].value);
+  try {
+    const { body } = await api(`/recommend?${params}`, { signal: suggestAbort.signal });
+    if (seq === suggestSeq && document.activeElement === prompt) renderSuggestions(body.suggestions ?? []);
+  } catch (err) {
+    if (err.name !== 'AbortError' && seq === suggestSeq) say(`Suggestions unavailable: ${err.message}`);
+  }
+}
+
+prompt.addEventListener('input', () => {
+  clearTimeout(suggestTimer);
+  const q = prompt.value;
+  if (!q.trim()) { suggestSeq++; closeList(); return; }
+  suggestTimer = setTimeout(() => suggest(q), 120);
+});
+
+prompt.addEventListener('keydown', (e) => {
+  const open = !list.hidden;
+  if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+    if (!open) { if (prompt.value.trim()) suggest(prompt.value); return; }
+    e.preventDefault();
+    setActive(active < 0 && e.key === 'ArrowUp' ? -1 : active + (e.key === 'ArrowDown' ? 1 : -1));
+  } else if (e.key === 'Enter' && open && active >= 0) {
+    e.preventDefault();
+    choose(options()[active].dataset.prompt);
+  } else if (e.key === 'Escape' && open) {
+    e.preventDefault();
+    closeList();
+  }
+});
+
+prompt.addEventListener('blur', () => setTimeout(closeList, 100));
+
+// --- generation -------------------------------------------------------------------------------
+
+function badge(text, kind) {
+  const span = document.createElement('span');
+  span.className = `badge ${kind}`;
+  span.textContent = text;
+  return span;
+}
+
+function seconds(ms) { return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(ms)} ms`; }
+
+function addToGallery(result) {
+  const hit = result.source === 'cache';
+  for (const image of [...result.images].reverse()) {
+    const figure = document.createElement('figure');
+    figure.className = hit ? 'card hit' : 'card generated';
+    const img = document.createElement('img');
+    img.src = image.url;
+    img.alt = image.prompt;
+    img.width = image.width;
+    img.height = image.height;
+    const caption = document.createElement('figcaption');
+    const text = document.createElement('span');
+    text.className = 'prompt';
+    text.textContent = image.prompt;
+    const meta = document.createElement('span');
+    meta.className = 'meta';
+    const took = seconds(result.timings.total_ms);
+    if (hit) meta.append(badge('⚡ cache hit', 'instant'), ` similarity ${image.similarity.toFixed(3)} · ${took}`);
+    else meta.append(badge('generated', 'muted'), ` in ${took}`);
+    meta.append(` · ${image.width}×${image.height}, ${image.num_inference_steps} steps, seed ${image.seed}`);
+    caption.append(text, meta);
+    figure.append(img, caption);
+    $('gallery').prepend(figure);
+  }
+  $('empty').hidden = true;
+}
+
+function requestBody() {
+  const body = { prompt: form.elements.prompt.value };
+  const negative = form.elements.negative_prompt.value;
+  if (negative) body.negative_prompt = negative;
+  for (const name of NUMBER_FIELDS) {
+    const input = form.elements[name];
+    const raw = input.value.trim();
+    if (raw !== '') body[name] = Number(raw);
+    else if (input.validity.badInput) body[name] = input.value; // let the server name the problem
+  }
+  return body;
+}
+
+function showProgress(job) {
+  const { step, total } = job.progress;
+  progress.hidden = false;
+  progress.max = total || 1;
+  progress.value = step;
+  if (job.status === 'queued') say(`Queued${job.queue_position != null ? ` (position ${job.queue_position + 1})` : ''}…`);
+  else if (job.status === 'running') say(`Generating: step ${step} of ${total}`);
+}
+
+function finishJob(job) {
+  progress.hidden = true;
+  if (job.status === 'succeeded') {
+    addToGallery(job.result);
+    say(`Generated in ${seconds(job.result.timings.total_ms)}.`);
+  } else if (job.status === 'failed') {
+    showError({ message: job.error?.message ?? 'unknown error', type: job.error?.type }, 'Generation failed');
+  } else {
+    say(`Job ${job.status}.`);
+  }
+}
+
+const TERMINAL = new Set(['succeeded', 'failed', 'canceled']);
+
+function followJob(job) {
+  return new Promise((resolve) => {
+    if (TERMINAL.has(job.status)) { finishJob(job); resolve(); return; }
+    showProgress(job);
+    const events = new EventSource(`/jobs/${encodeURIComponent(job.id)}/events`);
+    const onEvent = (e) => {
+      const view = JSON.parse(e.data);
+      if (TERMINAL.has(view.status)) { events.close(); finishJob(view); resolve(); } else showProgress(view);
+    };
+    events.addEventListener('status', onEvent);
+    events.addEventListener('progress', onEvent);
+    events.onerror = async () => {
+      if (events.readyState !== EventSource.CLOSED) return; // the browser reconnects by itself
+      try {
+        const { body } = await api(`/jobs/${encodeURIComponent(job.id)}`);
+        resolve(followJob(body));
+      } catch (err) {
+        progress.hidden = true;
+        showError(err, 'Lost track of the job');
+        resolve();
+      }
+    };
+  });
+}
+
+form.addEventListener('submit', async (e) => {
+  e.preventDefault();
+  closeList();
+  clearError();
+  go.disabled = true;
+  say('Looking in the cache…');
+  try {
+    const { status, body } = await api('/generate', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', Prefer: 'respond-async' },
+      body: JSON.stringify(requestBody()),
+    });
+    if (status === 202) {
+      await followJob(body);
+    } else {
+      addToGallery(body);
+      say(body.source === 'cache' ? `Cache hit: answered in ${seconds(body.timings.total_ms)}.` : 'Generated.');
+    }
+  } catch (err) {
+    progress.hidden = true;
+    showError(err);
+  } finally {
+    go.disabled = false;
+    refreshStats();
+  }
+});
+
+form.addEventListener('input', (e) => {
+  if (e.target.hasAttribute('aria-invalid')) clearError();
+});
+
+// --- stats ------------------------------------------------------------------------------------
+
+let defaultsShown = false;
+
+async function refreshStats() {
+  try {
+    const { body: s } = await api('/stats');
+    $('stat-ratio').textContent = `${(s.hit_ratio * 100).toFixed(0)} %`;
+    $('stat-counts').textContent = `${s.hits} / ${s.misses}`;
+    $('stat-saved').textContent = `${s.gpu_seconds_saved.toFixed(1)} s`;
+    $('stat-queue').textContent = String(s.queue_depth);
+    if (!defaultsShown && s.defaults) {
+      for (const [name, value] of Object.entries(s.defaults)) form.elements[name]?.setAttribute('placeholder', value);
+      defaultsShown = true;
+    }
+  } catch {
+    $('stat-ratio').textContent = 'offline';
+  }
+}
+
+refreshStats();
+setInterval(refreshStats, 5000);

@@ -1,0 +1,282 @@
+"""Autocomplete: the in-memory suggestion index on its own, then /recommend through the real app."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from qdrant_client import QdrantClient
+
+from apphelpers import running_app, tiny_settings
+from dreamcache import prompts
+from dreamcache.index import EdgeIndex, Entry, QdrantServerIndex
+from dreamcache.suggest import HALF_LIFE_S, Suggestion, SuggestionIndex
+
+NOW = 1_700_000_000.0
+SMALL = "compat-64"
+LARGE = "compat-128"
+
+
+def entry(prompt: str, *, compat: str = SMALL, hits: int = 0, age_s: float = 0.0, key: str | None = None) -> Entry:
+    entry_id = str(uuid.uuid4())
+    return Entry(
+        id=entry_id, prompt=prompt, negative_prompt="", width=64, height=64, steps=4, guidance_scale=7.5, seed=1,
+        model="tiny", fingerprint="fp", image_key=key or f"{entry_id}.png", created_at=NOW - age_s,
+        compat_key=compat, exact_key=entry_id, prompt_norm=prompts.normalize(prompt), hits=hits,
+    )
+
+
+def suggest(index: SuggestionIndex, text: str, *, compat: str = SMALL, limit: int = 5) -> list[Suggestion]:
+    return asyncio.run(index.suggest(text, compat=compat, limit=limit))
+
+
+def built(*entries: Entry, index: EdgeIndex | None = None) -> SuggestionIndex:
+    suggestions = SuggestionIndex(index, clock=lambda: NOW)
+    for item in entries:
+        suggestions.add(item)
+    return suggestions
+
+
+def test_empty_index_and_empty_text_answer_nothing() -> None:
+    assert suggest(built(), "a") == []
+    assert suggest(built(entry("a red fox in the snow")), "!!!") == []
+
+
+def test_prefix_from_the_first_character() -> None:
+    index = built(entry("a red fox in the snow"), entry("a blue whale under the sea"), entry("the moon over Paris"))
+    assert {s.prompt for s in suggest(index, "a")} == {"a red fox in the snow", "a blue whale under the sea"}
+    first = suggest(index, "A RED f")
+    assert first[0].prompt == "a red fox in the snow" and first[0].match == "prefix"
+    assert [s.prompt for s in suggest(index, "th")] == ["the moon over Paris"]
+
+
+def test_a_finished_word_does_not_match_longer_words() -> None:
+    index = built(entry("a cat on a sofa at night"), entry("a catalog of old stamps"))
+    assert {s.prompt for s in suggest(index, "a cat")} == {"a cat on a sofa at night", "a catalog of old stamps"}
+    assert [s.prompt for s in suggest(index, "a cat ")] == ["a cat on a sofa at night"]
+
+
+def test_word_prefix_matches_in_any_order_rank_below_prefix_matches() -> None:
+    index = built(
+        entry("a golden retriever puppy wearing a raincoat"),
+        entry("puppy in a raincoat and boots"),
+        entry("a kitten wearing a hat"),
+    )
+    found = suggest(index, "raincoat pup")
+    assert {s.prompt for s in found} == {"a golden retriever puppy wearing a raincoat", "puppy in a raincoat and boots"}
+    assert all(s.match == "words" for s in found)
+    mixed = suggest(index, "pupp")
+    assert mixed[0].prompt == "puppy in a raincoat and boots" and mixed[0].match == "prefix"
+    assert mixed[1].match == "words" and mixed[0].score > mixed[1].score
+    assert suggest(index, "ra") == []  # a lone word needs 3 characters to match inside prompts
+
+
+def test_deduplicated_after_normalising_and_short_prompts_dropped() -> None:
+    index = built(
+        entry("A red fox, in the snow!", hits=2, age_s=100),
+        entry("a red fox in the snow", hits=3),
+        entry("a red fox"),  # 3 words but under 12 characters
+        entry("a redfoxsleeping"),  # 12+ characters but 2 words
+    )
+    found = suggest(index, "a red")
+    assert len(found) == 1
+    assert found[0].prompt == "a red fox in the snow"  # the newest spelling
+    assert found[0].hits == 5
+    assert len(index) == 1
+
+
+def test_ranking_by_hits_then_recency() -> None:
+    index = built(
+        entry("a castle on a hill at dawn", hits=0, age_s=0),
+        entry("a castle on a hill at dusk", hits=40, age_s=30 * 86400),
+        entry("a castle on a hill in fog", hits=0, age_s=60 * 86400),
+    )
+    order = [s.prompt for s in suggest(index, "a castle")]
+    assert order == ["a castle on a hill at dusk", "a castle on a hill at dawn", "a castle on a hill in fog"]
+    scores = [s.score for s in suggest(index, "a castle")]
+    assert scores[0] == pytest.approx(1.0 + 0.15 + 0.1 * 0.5 ** (30 * 86400 / HALF_LIFE_S), abs=1e-6)
+
+
+def test_update_on_add_and_hit() -> None:
+    index = built(entry("a lighthouse in a storm at night"))
+    index.add(entry("a lighthouse on a sunny beach"))
+    assert len(suggest(index, "a lighthouse")) == 2
+    for _ in range(3):
+        index.record_hit(prompts.normalize("a lighthouse on a sunny beach"))
+    top = suggest(index, "a lighthouse")[0]
+    assert top.prompt == "a lighthouse on a sunny beach" and top.hits == 3
+
+
+def test_instant_and_thumbnail_per_size() -> None:
+    index = built(entry("a koi pond in autumn", key="small.png"), entry("a koi pond in autumn", compat=LARGE,
+                                                                        key="large.png", age_s=10))
+    small = suggest(index, "a koi", compat=SMALL)[0]
+    assert small.instant and small.image_key == "small.png"
+    large = suggest(index, "a koi", compat=LARGE)[0]
+    assert large.instant and large.image_key == "large.png"
+    other = suggest(index, "a koi", compat="compat-512")[0]
+    assert not other.instant and other.image_key == "small.png"  # newest image as the thumbnail
+
+
+def test_semantic_neighbours_of_the_best_text_match(tmp_path: Path) -> None:
+    """With fewer text matches than asked for, the stored vector's neighbours fill the list."""
+    edge = EdgeIndex(tmp_path / "index", 4)
+    try:
+        fox, wolf, car = entry("a red fox in the snow"), entry("a grey wolf in a blizzard"), entry("a fast red car")
+        vectors = {fox.id: [1.0, 0.1, 0.0, 0.0], wolf.id: [0.9, 0.3, 0.0, 0.0], car.id: [0.0, 0.0, 1.0, 0.0]}
+        for item in (fox, wolf, car):
+            vector = np.asarray(vectors[item.id]) / np.linalg.norm(vectors[item.id])
+            edge.upsert(item, vector.tolist())
+        index = SuggestionIndex(edge, clock=lambda: NOW, semantic_budget_s=5.0)
+        assert index.load(edge) == 3
+        found = suggest(index, "a red fo", limit=3)
+        assert [s.match for s in found[:2]] == ["prefix", "semantic"]
+        assert found[1].prompt == "a grey wolf in a blizzard"
+        assert 0.5 < found[1].score < 0.6 + 0.25
+    finally:
+        edge.close()
+
+
+def test_a_slow_neighbour_lookup_serves_the_next_keystroke(tmp_path: Path) -> None:
+    """Over the semantic budget the answer goes without neighbours; the lookup still lands for later."""
+    edge = EdgeIndex(tmp_path / "index", 2)
+    try:
+        fox, wolf = entry("a red fox in the snow"), entry("a grey wolf in a blizzard")
+        edge.upsert_many([(fox, [1.0, 0.1]), (wolf, [0.9, 0.3])])
+        index = SuggestionIndex(edge, clock=lambda: NOW, semantic_budget_s=0.0)
+        index.load(edge)
+
+        async def typing() -> tuple[list[Suggestion], list[Suggestion]]:
+            first = await index.suggest("a red f", compat=SMALL, limit=5)
+            await asyncio.sleep(0.5)
+            return first, await index.suggest("a red fo", compat=SMALL, limit=5)
+
+        first, second = asyncio.run(typing())
+        assert [s.match for s in first] == ["prefix"]
+        assert [(s.prompt, s.match) for s in second] == [
+            ("a red fox in the snow", "prefix"), ("a grey wolf in a blizzard", "semantic")
+        ]
+    finally:
+        edge.close()
+
+
+def test_typed_text_is_embedded_only_without_text_matches_and_within_budget(tmp_path: Path) -> None:
+    edge = EdgeIndex(tmp_path / "index", 2)
+    try:
+        item = entry("a quiet mountain lake at sunrise")
+        edge.upsert(item, [1.0, 0.0])
+
+        async def quick(text: str) -> list[float]:
+            return [1.0, 0.0]
+
+        async def slow(text: str) -> list[float]:
+            await asyncio.sleep(1.0)
+            return [1.0, 0.0]
+
+        index = SuggestionIndex(edge, quick, clock=lambda: NOW, embed_budget_s=5.0)
+        index.load(edge)
+        found = suggest(index, "tranquil alpine water")
+        assert [(s.prompt, s.match) for s in found] == [("a quiet mountain lake at sunrise", "semantic")]
+        late = SuggestionIndex(edge, slow, clock=lambda: NOW, embed_budget_s=0.05)
+        late.load(edge)
+        started = time.perf_counter()
+        assert suggest(late, "tranquil alpine water") == []
+        assert time.perf_counter() - started < 0.5
+    finally:
+        edge.close()
+
+
+def test_load_reads_every_entry_of_the_index(tmp_path: Path) -> None:
+    edge = EdgeIndex(tmp_path / "index", 2)
+    try:
+        entries = [entry(f"prompt number {i} of many", hits=i % 3) for i in range(2500)]
+        edge.upsert_many([(e, [1.0, float(i % 7)]) for i, e in enumerate(entries)])
+        index = SuggestionIndex(edge, clock=lambda: NOW)
+        assert index.load(edge) == 2500
+        assert len(index) == 2500
+        exact = suggest(index, "prompt number 1234 ")
+        assert (exact[0].prompt, exact[0].match) == ("prompt number 1234 of many", "prefix")
+        assert all(s.match == "semantic" for s in exact[1:])
+        many = suggest(index, "p", limit=20)  # a big class: pre-selected by popularity
+        assert len(many) == 20 and all(s.hits == 2 for s in many)
+    finally:
+        edge.close()
+
+
+def test_both_index_backends_scroll_every_entry_and_return_stored_vectors(tmp_path: Path) -> None:
+    """What the start-up load and the neighbour lookup need, from Qdrant Edge and from a Qdrant client."""
+    items = [entry(f"a prompt of the congruence test {i}") for i in range(5)]
+    vectors = [[1.0, float(i)] for i in range(5)]
+    server = QdrantServerIndex(QdrantClient(path=str(tmp_path / "local")), "suggest", 2)
+    edge = EdgeIndex(tmp_path / "edge", 2)
+    try:
+        for index in (edge, server):
+            index.upsert_many(list(zip(items, vectors, strict=True)))
+            assert sorted(e.id for e in index.scroll_all(batch=2)) == sorted(e.id for e in items)
+            stored = index.vector(items[3].id)
+            assert stored is not None
+            assert np.allclose(stored, np.asarray(vectors[3]) / np.linalg.norm(vectors[3]), atol=1e-5)
+            assert index.vector(str(uuid.uuid4())) is None and index.vector("not-a-uuid") is None
+    finally:
+        edge.close()
+        server.close()
+
+
+# --- through HTTP: the real app, one start for the module -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    with running_app(tiny_settings(tmp_path_factory.mktemp("suggest-data"))) as client:
+        yield client
+
+
+def test_http_empty_index_answers_an_empty_list(client: TestClient) -> None:
+    response = client.get("/recommend", params={"q": "a"})
+    assert response.status_code == 200, response.text
+    assert response.json()["suggestions"] == []
+    assert response.headers["Server-Timing"].startswith("app;dur=")
+
+
+def test_http_typing_suggests_generated_prompts_with_instant_per_size(client: TestClient) -> None:
+    for prompt in ("a watercolor painting of a harbor at dusk", "a watercolor portrait of an old sailor"):
+        generated = client.post("/generate", json={"prompt": prompt})
+        assert generated.status_code == 200, generated.text
+    response = client.get("/recommend", params={"q": "a wat", "limit": 5})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert {s["prompt"] for s in body["suggestions"]} == {
+        "a watercolor painting of a harbor at dusk", "a watercolor portrait of an old sailor"
+    }
+    first = body["suggestions"][0]
+    assert first["instant"] is True and first["match"] == "prefix"
+    assert client.get(first["thumbnail_url"]).status_code == 200
+    assert body["timings"]["total_ms"] >= 0
+    other = client.post("/recommend", json={"q": "a watercolor p", "width": 128, "limit": 1}).json()
+    assert other["suggestions"][0]["instant"] is False
+    assert other["suggestions"][0]["thumbnail_url"]
+
+
+def test_http_hits_raise_popularity(client: TestClient) -> None:
+    client.post("/generate", json={"prompt": "a lantern festival over a river"})
+    client.post("/generate", json={"prompt": "a lantern in a dark forest"})
+    for _ in range(2):
+        assert client.post("/generate", json={"prompt": "A lantern in a dark forest!"}).json()["source"] == "cache"
+    top = client.get("/recommend", params={"q": "a lan"}).json()["suggestions"][0]
+    assert top["prompt"] == "a lantern in a dark forest" and top["hits"] == 2
+
+
+def test_http_validation_names_the_field(client: TestClient) -> None:
+    for params, field in [({"q": ""}, "q"), ({"q": "a", "limit": 21}, "limit"), ({"q": "a", "width": 100}, "width"),
+                          ({"q": "a", "height": 4096}, "height")]:
+        response = client.get("/recommend", params=params)
+        assert response.status_code == 422, (params, response.text)
+        assert response.json()["error"]["field"] == field
+    posted = client.post("/recommend", json={"q": "a", "colour": "red"})
+    assert posted.status_code == 422
