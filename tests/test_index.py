@@ -245,21 +245,6 @@ def test_nearest_ignores_compat_key(index: Index) -> None:
     assert [m.score for m in found] == pytest.approx([0.9, 0.7], abs=1e-5)
 
 
-def test_prefix_matches_start_of_prompt_norm_most_hits_first(index: Index) -> None:
-    rng = np.random.default_rng(6)
-    space = make_entry("A cat in space", hits=1)
-    mat = make_entry("a cat on a mat", hits=7)
-    dog = make_entry("a dog", hits=3)
-    cathedral = make_entry("Cathedral at dusk", hits=5)
-    index.upsert_many([(e, unit(rng)) for e in (space, mat, dog, cathedral)])
-    assert index.prefix("a cat", limit=10) == [mat, space]
-    assert index.prefix("a cat o", limit=10) == [mat]
-    assert index.prefix("a cat", limit=1) == [mat]
-    assert index.prefix("cat", limit=10) == [cathedral]  # start of the prompt only, not any word
-    assert index.prefix("zebra", limit=10) == []
-    assert index.prefix("", limit=10) == [mat, cathedral, dog, space]
-
-
 def test_record_hit_increments(index: Index) -> None:
     rng = np.random.default_rng(7)
     entry = make_entry(hits=0)
@@ -338,7 +323,6 @@ def test_persists_across_close_and_reopen(opener: Opener) -> None:
     found = second.search(query, compat_key="compat-a", limit=1)
     assert [m.entry.id for m in found] == [entry.id]
     assert found[0].score == pytest.approx(0.9, abs=1e-5)
-    assert second.prefix("a cat", limit=5) == [replace(entry, hits=1)]
 
 
 def test_edge_reopen_with_other_dimension_fails_clearly(tmp_path: Path) -> None:
@@ -468,8 +452,6 @@ def test_edge_and_qdrant_client_agree(tmp_path: Path) -> None:
 
         for key in ("exact-0", "exact-7", "exact-149"):
             assert edge_index.find_exact(key) == server_index.find_exact(key)
-        for prefix in ("", "a", "a cat", "the sea", "red castle i", "zzz"):
-            assert edge_index.prefix(prefix, limit=8) == server_index.prefix(prefix, limit=8)
     finally:
         edge_index.close()
         server_index.close()

@@ -3,9 +3,10 @@
 Only this module imports Qdrant. Each point is one stored image: its id is the entry's UUID, its
 single named vector (``prompt``) is the L2-normalised prompt embedding (cosine distance), and its
 payload holds every other `Entry` field. Keyword payload indexes on ``compat_key`` and
-``exact_key`` keep filtered search exact when few points match the filter, a prefix-enabled
-keyword index on ``prompt_norm`` serves autocomplete, and numeric indexes on ``hits`` and
-``created_at`` serve ordering.
+``exact_key`` keep filtered search exact when few points match the filter, a keyword index on
+``prompt_norm`` finds every image of one prompt, and numeric indexes on ``hits`` and
+``created_at`` serve ordering. Autocomplete does not query here per keystroke: it keeps its own
+in-memory index (`suggest.py`), loaded with `scroll_all`.
 """
 
 from __future__ import annotations
@@ -103,10 +104,6 @@ class Index(Protocol):
 
     def nearest(self, vector: VectorLike, *, limit: int) -> list[Match]:
         """Nearest entries regardless of settings, best first (autocomplete)."""
-        ...
-
-    def prefix(self, prompt_norm_prefix: str, *, limit: int) -> list[Entry]:
-        """Entries whose prompt_norm starts with the prefix, most hits first."""
         ...
 
     def get(self, entry_id: str) -> Entry | None:
@@ -392,15 +389,6 @@ class EdgeIndex:
         """Nearest entries of any settings, best first."""
         return self._query(vector, limit, None, None)
 
-    def prefix(self, prompt_norm_prefix: str, *, limit: int) -> list[Entry]:
-        """Entries whose prompt_norm starts with the prefix (all for ""), most hits first."""
-        flt = (
-            edge.Filter(must=[edge.FieldCondition("prompt_norm", match=edge.MatchPrefix(prompt_norm_prefix))])
-            if prompt_norm_prefix
-            else None
-        )
-        return self._scroll(flt, "hits", limit)
-
     def get(self, entry_id: str) -> Entry | None:
         """The entry with this id, or None."""
         point_id = _lookup_id(entry_id)
@@ -634,17 +622,6 @@ class QdrantServerIndex:
     def nearest(self, vector: VectorLike, *, limit: int) -> list[Match]:
         """Nearest entries of any settings, best first."""
         return self._query(vector, limit, None, None)
-
-    def prefix(self, prompt_norm_prefix: str, *, limit: int) -> list[Entry]:
-        """Entries whose prompt_norm starts with the prefix (all for ""), most hits first."""
-        flt = (
-            qm.Filter(
-                must=[qm.FieldCondition(key="prompt_norm", match=qm.MatchPrefix(prefix=prompt_norm_prefix))]
-            )
-            if prompt_norm_prefix
-            else None
-        )
-        return self._scroll(flt, "hits", limit)
 
     def get(self, entry_id: str) -> Entry | None:
         """The entry with this id, or None."""
