@@ -69,8 +69,18 @@ class Metrics:
         self._worker = worker
 
     def hit_ratio(self) -> float:
+        snapshot = self.snapshot()
+        return snapshot["hit_ratio"]
+
+    def snapshot(self) -> dict[str, float]:
+        """Hits, misses, hit ratio and GPU seconds saved since start, as plain numbers."""
         hits, misses = self.hits._value.get(), self.misses._value.get()
-        return hits / (hits + misses) if hits + misses else 0.0
+        return {
+            "hits": hits,
+            "misses": misses,
+            "hit_ratio": hits / (hits + misses) if hits + misses else 0.0,
+            "gpu_seconds_saved": self.gpu_seconds_saved._value.get(),
+        }
 
     def record_hit(self) -> None:
         self.hits.inc()

@@ -21,15 +21,15 @@ async def index() -> FileResponse:
     return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
 
 
-@router.get("/stats", include_in_schema=False)
+@router.get("/stats", summary="Cache counters for the web page (the same numbers as /metrics, as JSON)")
 async def stats(services: ServicesDep) -> dict[str, Any]:
     """What the page's counter shows: read from the same Metrics and worker as GET /metrics."""
-    metrics, worker, settings = services.metrics, services.worker, services.settings
+    snapshot, worker, settings = services.metrics.snapshot(), services.worker, services.settings
     return {
-        "hits": int(metrics.hits._value.get()),
-        "misses": int(metrics.misses._value.get()),
-        "hit_ratio": round(metrics.hit_ratio(), 4),
-        "gpu_seconds_saved": round(metrics.gpu_seconds_saved._value.get(), 3),
+        "hits": int(snapshot["hits"]),
+        "misses": int(snapshot["misses"]),
+        "hit_ratio": round(snapshot["hit_ratio"], 4),
+        "gpu_seconds_saved": round(snapshot["gpu_seconds_saved"], 3),
         "queue_depth": worker.depth,
         "images_generated": worker.images_generated,
         "defaults": {
