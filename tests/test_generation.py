@@ -392,3 +392,12 @@ def test_tiny_text_encoder_is_the_pipelines_own() -> None:
         pooled = encoder(input_ids=batch["input_ids"]).pooler_output
     assert pooled.shape == (2, encoder.config.hidden_size)
     assert not torch.allclose(pooled[0], pooled[1])
+
+
+def test_a_model_without_a_tokenizer_fails_clearly(tmp_path: Path) -> None:
+    """An id or path with no tokenizer files must not yield an empty tokenizer that accepts any prompt."""
+    from dreamcache.generation.text import load_tokenizer
+
+    (tmp_path / "tokenizer").mkdir()
+    with pytest.raises((RuntimeError, OSError), match="tokenizer|vocab"):
+        load_tokenizer(str(tmp_path))

@@ -39,7 +39,15 @@ def load_tokenizer(model: str) -> CLIPTokenizer:
     """Return the CLIP tokenizer of `model`, shared in-process (`tiny`: a locally trained vocabulary)."""
     if model == TINY_MODEL:
         return CLIPTokenizer.from_pretrained(str(_tiny_tokenizer_dir()), model_max_length=MAX_PROMPT_TOKENS)
-    return CLIPTokenizer.from_pretrained(model, subfolder="tokenizer")
+    tokenizer = CLIPTokenizer.from_pretrained(model, subfolder="tokenizer")
+    # transformers may hand back an empty tokenizer when the files are missing (offline, not cached):
+    # counting tokens with it would silently accept prompts of any length.
+    if len(tokenizer) < 1000 or tokenizer.model_max_length > MAX_PROMPT_TOKENS * 100:
+        raise RuntimeError(
+            f"cannot load the CLIP tokenizer of {model!r} (no vocabulary found: is the model id right, "
+            "and is it in the local Hugging Face cache or is the Hub reachable?)"
+        )
+    return tokenizer
 
 
 def load_text_encoder(model: str) -> CLIPTextModel:
