@@ -51,11 +51,7 @@ def _resolve(body: GenerateRequest, services: Services) -> CacheRequest:
         tokens = count_prompt_tokens(services.tokenizer, text)
         if tokens > limit:
             raise invalid(field, f"is {tokens} CLIP tokens long (with start/end tokens); the limit is {limit}")
-    width = body.width if body.width is not None else s.default_width
-    height = body.height if body.height is not None else s.default_height
-    for field, value in (("width", width), ("height", height)):
-        if not s.min_side <= value <= s.max_side:
-            raise invalid(field, f"must be between {s.min_side} and {s.max_side} pixels, got {value}")
+    width, height = _size(body.width, body.height, services)
     steps = body.num_inference_steps if body.num_inference_steps is not None else s.default_steps
     if steps > s.max_steps:
         raise invalid("num_inference_steps", f"must be between 1 and {s.max_steps}, got {steps}")
@@ -74,6 +70,17 @@ def _resolve(body: GenerateRequest, services: Services) -> CacheRequest:
         mode=body.cache.value,
         min_similarity=min_similarity,
     )
+
+
+def _size(width: int | None, height: int | None, services: Services) -> tuple[int, int]:
+    """Width and height with the defaults filled in, within the service's side limits (else a 422)."""
+    s = services.settings
+    width = width if width is not None else s.default_width
+    height = height if height is not None else s.default_height
+    for field, value in (("width", width), ("height", height)):
+        if not s.min_side <= value <= s.max_side:
+            raise invalid(field, f"must be between {s.min_side} and {s.max_side} pixels, got {value}")
+    return width, height
 
 
 def _parse_prefer(prefer: str | None, services: Services) -> tuple[bool, float]:
@@ -222,12 +229,7 @@ def _sse(event: str, data: dict[str, Any]) -> str:
 
 async def _recommend(params: RecommendRequest, services: Services) -> JSONResponse:
     started = time.perf_counter()
-    s = services.settings
-    width = params.width if params.width is not None else s.default_width
-    height = params.height if params.height is not None else s.default_height
-    for field, value in (("width", width), ("height", height)):
-        if not s.min_side <= value <= s.max_side:
-            raise invalid(field, f"must be between {s.min_side} and {s.max_side} pixels, got {value}")
+    width, height = _size(params.width, params.height, services)
     suggestions = await services.cache.recommend(params.q, params.limit, width, height)
     total_ms = (time.perf_counter() - started) * 1000
     return JSONResponse(
