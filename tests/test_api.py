@@ -72,10 +72,10 @@ def test_miss_is_generated_stored_indexed_then_same_and_paraphrase_hit(client: T
     assert services(client).settings.similarity_threshold <= paraphrase["images"][0]["similarity"] < 1.0
     assert fetch_png(client, paraphrase["images"][0]["url"]).size == (64, 64)
 
-    # Moving a whole tag is harmless in SD prompts: a hit even though MiniLM's cosine drops below the threshold.
-    moved = generate(client, prompt="soft morning light, a red fox sleeping in fresh snow")
+    # Moving a whole tag is harmless in SD prompts: a hit even when MiniLM's cosine (0.97) is below the bar.
+    moved = generate(client, prompt="soft morning light, a red fox sleeping in fresh snow", min_similarity=0.99)
     assert moved["source"] == "cache" and moved["images"][0]["id"] == image["id"]
-    assert moved["images"][0]["similarity"] < services(client).settings.similarity_threshold
+    assert moved["images"][0]["similarity"] < 0.99
 
     # Same words, roles swapped: another picture, even though cosine is high.
     swapped_prompt = "a fresh fox sleeping in red snow, soft morning light"

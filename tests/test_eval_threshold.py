@@ -117,7 +117,15 @@ def test_eval_threshold_on_synthetic_data(tmp_path: Path) -> None:
 
     assert "2 images, 4 pairs" in markdown  # all pairs: 1 + 3
     assert "4 pairs with a 0-5 human similarity" in markdown and "Spearman" in markdown
-    assert "**Recommended default threshold: 0.70**" in markdown  # nothing here is a false hit at 0.70
+    # Nothing here is a false hit and no COCO or STS-B pair is verified: the strictest threshold is free.
+    assert "**Recommended default threshold: 0.99**" in markdown
+    assert "The bounds hold from 0.70 up." in markdown
+    per_type = table(markdown, "## False hits per SugarCrepe type at 0.99")
+    # pairs, cosine alone, previous, previous at 0.98, service, vetoed
+    assert per_type["swap_obj"][0] == "2" and per_type["swap_obj"][2:5] == ["0.0%", "0.0%", "0.0%"]
+    assert per_type["swap_obj"][5] == "2 (100.0%)" and per_type["replace_obj"][5] == "1 (100.0%)"
+    assert per_type["exact repeats hit"][4] == "100.0%"
+    assert re.search(r"Verifier time .*: p50 [\d.]+ ms, p99 [\d.]+ ms", markdown)
 
 
 def test_eval_threshold_skips_without_data(tmp_path: Path) -> None:
@@ -171,9 +179,13 @@ class BagOfWords:
 
 
 def tiny_dataset(script: ModuleType) -> Any:
-    """Three negatives (a swap, a replaced and an added word), two images, two STS-B pairs."""
+    """Three negatives (a swap, a replaced and an added word), three images, two STS-B pairs."""
     return script.Dataset(
-        coco=[["A cat sleeps on a sofa", "a cat sleeps on a couch"], ["A red bus, on a street"]],
+        coco=[
+            ["A cat sleeps on a sofa", "a cat sleeps on a couch"],
+            ["A red bus, on a street"],
+            ["a dog runs on the beach", "A dog running on a beach"],  # verified: only cosine decides
+        ],
         sugarcrepe=[
             ("swap_obj", "a dog chasing a cat", "a cat chasing a dog"),
             ("replace_obj", "a red bus on a street", "a red boat on a street"),
@@ -215,7 +227,12 @@ def test_service_decision_calls_matching_accept(monkeypatch: pytest.MonkeyPatch)
     assert swap.written[0] == pytest.approx(1.0)  # same words: cosine alone cannot tell the swap apart
     assert swap.rate("cosine", 0.99) == 1.0 and swap.rate("service", 0.5) == 0.0
     cosine = embed.cosine("a red bus on a street", "a red boat on a street")
-    assert replace.rate("service", 0.8) == float(cosine >= 0.8) and replace.rate("service", 0.99) == 0.0
+    assert replace.rate("previous", 0.8) == float(cosine >= 0.8) and replace.rate("previous", 0.99) == 0.0
+    assert replace.rate("service", 0.5) == 0.0  # the verifier vetoes a replaced word whatever the cosine
+    assert results.vetoed == {"swap_obj": 1, "replace_obj": 1, "add_att": 1}
+    dog = embed.cosine("a dog runs on the beach", "a dog running on a beach")
+    assert results.coco.decisions[0.5].tolist() == [False, dog >= 0.5]
+    assert results.timing_ms["n"] == 5 and 0 < results.timing_ms["p50"] <= results.timing_ms["p99"]
     # Retyped prompts: other case and punctuation defeat a case-sensitive cosine, normalisation hits them all.
     assert results.repeats.rate("service", 0.99) == 1.0
     assert results.repeats.rate("cosine", 0.99) < 1.0
@@ -228,18 +245,19 @@ def test_recommendation_uses_the_service_decision() -> None:
     results = script.evaluate(tiny_dataset(script), embed, batch_size=8)
     replace = embed.cosine("a red bus on a street", "a red boat on a street")
     add = embed.cosine("castle oil painting", "oil painting castle gold frame")
-    assert 0.70 < replace < 0.99 and 0.70 < add < 0.99
-    # 3 negatives: the swap is always vetoed, the other two hit until the threshold passes their cosine.
-    expected = min(t for t in script.thresholds() if t > max(replace, add))
-    threshold, text = script.recommend(results, max_false_hit=0.05, min_repeat_recall=0.99)
+    dog = embed.cosine("a dog runs on the beach", "a dog running on a beach")
+    assert 0.70 < replace < 0.99 and 0.70 < add < 0.99 and 0.70 < dog < 0.99
+    # Every negative is vetoed at every threshold: the most COCO recall, then the highest such threshold.
+    expected = max(t for t in script.thresholds() if t <= dog)
+    threshold, text = script.recommend(results, max_false_hit=0.02, min_repeat_recall=1.0)
     assert threshold == expected
     assert f"**Recommended default threshold: {expected:.2f}**" in text
     assert "per type: add_att 0.0%, replace_obj 0.0%, swap_obj 0.0%" in text
-    assert "COCO same-image recall is **" in text
-    # One false hit in three allowed: the lower of the two cosines decides.
-    threshold, _ = script.recommend(results, max_false_hit=0.34, min_repeat_recall=0.99)
-    assert threshold == min(t for t in script.thresholds() if t > min(replace, add))
-    threshold, text = script.recommend(results, max_false_hit=-1.0, min_repeat_recall=0.99)
+    assert "COCO same-image recall: **50.0%**, 1 of 2 pairs" in text
+    # The previous decision took the replaced and the added word until the threshold passed their cosines.
+    first = min(t for t in script.thresholds() if t > max(replace, add))
+    assert f"The previous decision would first meet both bounds at {first:.2f}" in text
+    threshold, text = script.recommend(results, max_false_hit=-1.0, min_repeat_recall=1.0)
     assert threshold is None and text.startswith("No threshold in the grid")
     markdown = script.report(
         results,
@@ -252,5 +270,6 @@ def test_recommendation_uses_the_service_decision() -> None:
     )
     assert "Machine: 2 CPU cores. Command: `python bench/eval_threshold.py`." in markdown
     assert f"| **{expected:.2f}** |" in markdown  # the recommended row is marked in the main table
-    assert "The word-order guard vetoes 1 of 1 swap_obj pairs" in markdown
-    assert "Normalisation makes 2 of 2 retyped prompts identical" in markdown
+    assert "word-order guard alone vetoes 1 of 1 swap_obj pairs" in markdown
+    assert "so it rejects 1 of 1 swap_obj pairs" in markdown
+    assert "Normalisation makes 3 of 3 retyped prompts identical" in markdown

@@ -1,10 +1,10 @@
-"""The word-order guard of the hit decision."""
+"""The hit decision: same-text check, the word-order guard and the text verifier."""
 
 from __future__ import annotations
 
 import pytest
 
-from dreamcache.matching import accept, same_words_reordered, tags
+from dreamcache.matching import accept, content, decide, reason, same_tags, same_words_reordered, stem, tags, verify
 
 
 def test_tags_are_normalised_parts() -> None:
@@ -18,11 +18,113 @@ def test_tags_are_normalised_parts() -> None:
         ("a red car next to a blue house", "a blue car next to a red house", True),
         ("castle, oil painting, by monet", "by monet, castle, oil painting", False),  # tags moved: harmless
         ("a dog chasing a cat", "A dog chasing a cat!", False),  # same text
-        ("a dog chasing a cat", "a dog chasing a mouse", False),  # other words: cosine decides
+        ("a dog chasing a cat", "a dog chasing a mouse", False),  # other words
     ],
 )
 def test_same_words_reordered(query: str, candidate: str, reordered: bool) -> None:
     assert same_words_reordered(query, candidate) is reordered
+
+
+@pytest.mark.parametrize(
+    ("words", "token"),
+    [
+        (["sleeps", "sleeping", "sleep"], "sleep"),
+        (["running", "run", "runs"], "run"),
+        (["making", "make", "makes"], "mak"),
+        (["parked", "park", "parks"], "park"),
+        (["horses", "horse"], "hors"),
+        (["boxes", "box"], "box"),
+        (["puppies", "puppy"], "puppy"),
+        (["is", "are", "was", "were"], "be"),
+        (["children", "child"], "child"),
+        (["men", "man"], "man"),
+        (["women", "woman"], "woman"),
+        (["people", "person"], "person"),
+        (["mice", "mouse"], "mous"),
+        (["feet", "foot"], "foot"),
+        (["teeth", "tooth"], "tooth"),
+        (["grass"], "grass"),
+        (["bus", "buses"], "bus"),
+    ],
+)
+def test_stemmer_maps_word_forms_to_one_token(words: list[str], token: str) -> None:
+    assert {stem(w) for w in words} == {token}
+
+
+def test_stemmer_keeps_distinct_words_apart() -> None:
+    for a, b in [("red", "bed"), ("thing", "th"), ("two", "three"), ("on", "under"), ("white", "black")]:
+        assert stem(a) != stem(b)
+
+
+def test_content_drops_articles_and_copula_only() -> None:
+    assert content("A dog is sitting on the sofa, Oil Painting") == (("dog", "sit", "on", "sofa"), ("oil", "paint"))
+    assert content("no dog, not a cat, without hats") == (("no", "dog"), ("not", "cat"), ("without", "hat"))
+
+
+@pytest.mark.parametrize(
+    ("query", "candidate"),
+    [
+        ("a red fox sleeps in fresh snow - soft morning light", "A red fox sleeping in fresh snow, soft morning light"),
+        (
+            "soft morning light, a red fox sleeping in fresh snow",
+            "A red fox sleeping in fresh snow, soft morning light",
+        ),
+        (
+            "a snowy cabin with warm light in its windows at dusk",
+            "a snowy cabin with warm light in the windows at dusk",
+        ),
+        ("The dog is running through a field.", "A dog runs through a field."),
+        ("castle, oil painting, by monet", "by monet, castle, oil painting"),
+        ("a close-up of a man's hat", "a closeup of a mans hat"),
+        ("two children playing", "Two children are playing"),
+    ],
+)
+def test_verify_accepts_the_same_picture(query: str, candidate: str) -> None:
+    assert verify(query, candidate)
+    assert reason(query, candidate) is None
+
+
+@pytest.mark.parametrize(
+    ("query", "candidate"),
+    [
+        ("a dog chasing a cat", "a cat chasing a dog"),  # swapped roles
+        ("a red fox sleeping in fresh snow", "a fresh fox sleeping in red snow"),  # swapped attributes
+        ("a man is riding a horse", "a horse is riding a man"),
+        ("the children are holding the dog", "the dog is holding the children"),  # swap with changed word forms
+        ("two dogs on a sofa", "three dogs on a sofa"),  # count
+        ("2 dogs on a sofa", "3 dogs on a sofa"),
+        ("a dog on a sofa", "a dog under a sofa"),  # relation
+        ("a cat next to a box", "a cat in a box"),
+        ("a man with a hat", "a man without a hat"),  # negation
+        ("a street with cars", "a street with no cars"),
+        ("a red car", "a blue car"),  # colour
+        ("a castle, oil painting", "a castle, watercolor"),  # medium
+        ("a castle, by monet", "a castle, by van gogh"),  # artist
+        ("a castle at night", "a castle at night, cyberpunk"),  # an added tag
+        ("a zebra in a field", "a striped zebra in a field"),  # an added attribute
+        ("a man walking", "a woman walking"),
+        ("a dog chasing a cat, in a park", "a cat chasing a dog, in a park"),  # swap within a tag
+    ],
+)
+def test_verify_rejects_another_picture(query: str, candidate: str) -> None:
+    assert not verify(query, candidate)
+    assert reason(query, candidate)
+    assert not accept(query, candidate, 0.999, 0.9)  # whatever the cosine
+
+
+def test_reasons_name_the_difference() -> None:
+    assert reason("a dog chasing a cat", "a cat chasing a dog") == "same words in another order"
+    assert reason("a red car", "a blue car") == "different words: request only ['red'], candidate only ['blue']"
+    assert decide("a dog runs", "a dog running", 0.5, 0.9) == (False, "similarity 0.500 below threshold 0.90")
+    assert decide("a dog runs", "a dog running", 0.95, 0.9) == (True, "verified")
+    assert decide("A dog runs!", "a dog runs", 0.1, 0.9) == (True, "same text")
+
+
+def test_same_tags_folds_punctuation_inside_words() -> None:
+    assert same_tags("a black/white photo", "a blackwhite photo")
+    assert same_tags("that's a close-up", "THATS A CLOSEUP")
+    assert same_tags("oil painting, castle", "Castle; Oil painting")
+    assert not same_tags("a dog chasing a cat", "a cat chasing a dog")
 
 
 def test_accept() -> None:
@@ -31,3 +133,6 @@ def test_accept() -> None:
     assert accept("castle, oil painting", "oil painting, castle", 0.5, 0.98)  # only tags moved: always a hit
     assert accept("a dog chasing a cat, in a park", "in a park, a dog chasing a cat", 0.96, 0.98)
     assert not accept("a red fox", "a grey wolf", 0.5, 0.95)
+    # Verified, but the cosine is still required.
+    assert accept("a red fox sleeps in fresh snow", "A red fox sleeping in fresh snow", 0.985, 0.98)
+    assert not accept("a red fox sleeps in fresh snow", "A red fox sleeping in fresh snow", 0.97, 0.98)

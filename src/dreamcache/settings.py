@@ -55,7 +55,7 @@ class Settings(BaseSettings):
         "minilm", description="`minilm`: all-MiniLM-L6-v2 (offline package); `clip`: the generator's text encoder."
     )
     similarity_threshold: float = Field(
-        0.98, ge=0.0, le=1.0, description="Cosine at or above which a compatible entry is a hit (see README)."
+        0.92, ge=0.0, le=1.0, description="Cosine at or above which a compatible entry is a hit (see README)."
     )
     min_similarity_floor: float = Field(
         0.90, ge=0.0, le=1.0, description="Lowest per-request min_similarity a client may ask for."
