@@ -65,10 +65,13 @@ def test_miss_is_generated_stored_indexed_then_same_and_paraphrase_hit(client: T
     assert hit["source"] == "cache"
     assert hit["images"][0]["id"] == image["id"]
     assert hit["images"][0]["similarity"] > 0.99
+    assert hit["images"][0]["match"] == "exact" and hit["images"][0]["prompt"] == body["images"][0]["prompt"]
+    assert body["images"][0]["match"] is None
 
     paraphrase = generate(client, prompt="a red fox sleeps in fresh snow - soft morning light")
     assert paraphrase["source"] == "cache"
     assert paraphrase["images"][0]["id"] == image["id"]
+    assert paraphrase["images"][0]["match"] == "verified"
     assert services(client).settings.similarity_threshold <= paraphrase["images"][0]["similarity"] < 1.0
     assert fetch_png(client, paraphrase["images"][0]["url"]).size == (64, 64)
 
@@ -99,6 +102,7 @@ def test_explicit_seed_is_exact_match_only(client: TestClient) -> None:
     assert seeded["source"] == "generated" and seeded["images"][0]["seed"] == 1234
     same = generate(client, prompt=prompt, seed=1234)
     assert same["source"] == "cache" and same["images"][0]["id"] == seeded["images"][0]["id"]
+    assert same["images"][0]["match"] == "exact"
     assert generate(client, prompt=prompt, seed=99)["source"] == "generated"
     # Same seed but another step count is another picture.
     assert generate(client, prompt=prompt, seed=1234, num_inference_steps=5)["source"] == "generated"

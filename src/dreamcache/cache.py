@@ -50,6 +50,7 @@ class CacheRequest:
 @dataclass
 class Hit:
     matches: list[Match]
+    kinds: list[str]  # per match: `exact` (same text, tags in any order, or the exact seed) or `verified`
     timings: dict[str, float]
 
 
@@ -132,7 +133,7 @@ class CacheService:
         compat = compat_key(self.fingerprint, request.shape, request.negative_prompt)
         timings = {"embed_ms": (embedded - started) * 1000}
         if request.mode != "refresh":
-            matches = await asyncio.to_thread(self._lookup, request, compat, vector)
+            matches, kinds = await asyncio.to_thread(self._lookup, request, compat, vector)
             timings["lookup_ms"] = (time.perf_counter() - embedded) * 1000
             self.metrics.lookup_seconds.observe(time.perf_counter() - started)
             if matches:
@@ -140,15 +141,17 @@ class CacheService:
                 for match in matches:
                     self.suggestions.record_hit(match.entry.prompt_norm)
                 self._in_background(asyncio.to_thread(self._record_hits, [m.entry.id for m in matches]))
-                return Hit(matches, timings)
+                return Hit(matches, kinds, timings)
             if request.mode == "only":
                 raise CacheMiss()
         return self._enqueue(request, compat, vector, timings)
 
-    def _lookup(self, request: CacheRequest, compat: str, vector: np.ndarray) -> list[Match]:
+    def _lookup(self, request: CacheRequest, compat: str, vector: np.ndarray) -> tuple[list[Match], list[str]]:
+        """The accepted matches, best first, and how each was accepted (`exact` or `verified`)."""
         if request.seed is not None:
             key = exact_key(compat, request.prompt, request.shape, request.seed)
-            return [Match(entry, 1.0) for entry in self.index.find_exact(key, limit=request.max_results)]
+            found = [Match(entry, 1.0) for entry in self.index.find_exact(key, limit=request.max_results)]
+            return found, ["exact"] * len(found)
         # Retrieve more, and lower, than the threshold: the text checks accept some candidates below it
         # (reordered tags) and veto some above it (swapped words).
         candidates = self.index.search(
@@ -157,8 +160,9 @@ class CacheService:
         )
         accepted = [
             m for m in candidates if matching.accept(request.prompt, m.entry.prompt, m.score, request.min_similarity)
-        ]
-        return accepted[: request.max_results]
+        ][: request.max_results]
+        kinds = ["exact" if matching.same_tags(request.prompt, m.entry.prompt) else "verified" for m in accepted]
+        return accepted, kinds
 
     def _record_hits(self, entry_ids: list[str]) -> None:
         for entry_id in entry_ids:
@@ -239,9 +243,10 @@ class CacheService:
 
     # -- response bodies --
 
-    def image_out(self, entry: Entry, similarity: float) -> dict[str, Any]:
+    def image_out(self, entry: Entry, similarity: float, match: str | None = None) -> dict[str, Any]:
         return {
             "id": entry.id,
+            "match": match,
             "url": self.store.url(entry.image_key),
             "prompt": entry.prompt,
             "negative_prompt": entry.negative_prompt,
@@ -257,7 +262,7 @@ class CacheService:
     def hit_response(self, hit: Hit, total_ms: float) -> dict[str, Any]:
         return {
             "source": "cache",
-            "images": [self.image_out(m.entry, m.score) for m in hit.matches],
+            "images": [self.image_out(m.entry, m.score, kind) for m, kind in zip(hit.matches, hit.kinds, strict=True)],
             "job_id": None,
             "timings": {**hit.timings, "total_ms": total_ms},
         }

@@ -46,6 +46,10 @@ class GenerateRequest(BaseModel):
 
 class ImageOut(BaseModel):
     id: str
+    match: Literal["exact", "verified"] | None = Field(
+        None, description="On a hit: `exact` (same text up to case, punctuation, spacing and tag order, or the "
+        "exact seed) or `verified` (passed the verifier and the similarity bar). Null for a generated image."
+    )
     url: str
     prompt: str
     negative_prompt: str
