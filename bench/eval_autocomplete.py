@@ -126,7 +126,7 @@ def main() -> int:
         try:
             index.upsert_many(list(zip(entries(texts), vectors, strict=True)))
             engine = SuggestionIndex(index)
-            engine.load(index)
+            engine.load(index.scroll_all())
             for words in (1, 2, 3):
                 rows.append((words, asyncio.run(evaluate(engine, texts, words))))
         finally:

@@ -249,3 +249,34 @@ def test_health_and_readiness(client: TestClient) -> None:
     ready = client.get("/readyz").json()
     assert ready["status"] == "ready"
     assert ready["checks"] == {"generator": "ok", "index": "ok", "store": "ok"}
+
+
+def test_private_namespaces_never_share_entries(client: TestClient) -> None:
+    prompt = "a secret blueprint of a flying bicycle, ink drawing"
+    tenant_a = {"X-Dreamcache-Namespace": "tenant-a"}
+    made = client.post("/generate", json={"prompt": prompt}, headers=tenant_a)
+    assert made.status_code == 200 and made.json()["source"] == "generated"
+    assert client.post("/generate", json={"prompt": prompt}, headers=tenant_a).json()["source"] == "cache"
+    stored = services(client).index.get(made.json()["images"][0]["id"])
+    assert stored is not None and stored.namespace == "tenant-a"
+    # Neither another namespace nor the shared pool is served tenant-a's picture...
+    for headers in ({"X-Dreamcache-Namespace": "tenant-b"}, {}):
+        only = client.post("/generate", json={"prompt": prompt, "cache": "only"}, headers=headers)
+        assert only.status_code == 404, headers
+        suggested = client.get("/recommend", params={"q": "a secret blue"}, headers=headers).json()["suggestions"]
+        assert all("blueprint" not in s["prompt"] for s in suggested), headers
+    # ...while tenant-a's autocomplete knows it, as instant.
+    own = client.get("/recommend", params={"q": "a secret blue"}, headers=tenant_a).json()["suggestions"]
+    assert own and own[0]["prompt"] == prompt and own[0]["instant"]
+    # And the shared pool is not served to a namespace either.
+    shared = "a lighthouse on a rocky cliff during a thunderstorm, oil painting"
+    generate(client, prompt=shared)
+    isolated = client.post("/generate", json={"prompt": shared, "cache": "only"}, headers=tenant_a)
+    assert isolated.status_code == 404
+
+
+@pytest.mark.parametrize("value", ["../x", "a b", "-lead", "x" * 65, "a/b"])
+def test_invalid_namespace_is_422_naming_the_header(client: TestClient, value: str) -> None:
+    response = client.post("/generate", json={"prompt": "a cat in a hat"}, headers={"X-Dreamcache-Namespace": value})
+    assert response.status_code == 422
+    assert response.json()["error"]["field"] == "X-Dreamcache-Namespace"

@@ -134,7 +134,7 @@ def test_semantic_neighbours_of_the_best_text_match(tmp_path: Path) -> None:
             vector = np.asarray(vectors[item.id]) / np.linalg.norm(vectors[item.id])
             edge.upsert(item, vector.tolist())
         index = SuggestionIndex(edge, clock=lambda: NOW, semantic_budget_s=5.0)
-        assert index.load(edge) == 3
+        assert index.load(edge.scroll_all()) == 3
         found = suggest(index, "a red fo", limit=3)
         assert [s.match for s in found[:2]] == ["prefix", "semantic"]
         assert found[1].prompt == "a grey wolf in a blizzard"
@@ -150,7 +150,7 @@ def test_a_slow_neighbour_lookup_serves_the_next_keystroke(tmp_path: Path) -> No
         fox, wolf = entry("a red fox in the snow"), entry("a grey wolf in a blizzard")
         edge.upsert_many([(fox, [1.0, 0.1]), (wolf, [0.9, 0.3])])
         index = SuggestionIndex(edge, clock=lambda: NOW, semantic_budget_s=0.0)
-        index.load(edge)
+        index.load(edge.scroll_all())
 
         async def typing() -> tuple[list[Suggestion], list[Suggestion]]:
             first = await index.suggest("a red f", compat=SMALL, limit=5)
@@ -180,11 +180,11 @@ def test_typed_text_is_embedded_only_without_text_matches_and_within_budget(tmp_
             return [1.0, 0.0]
 
         index = SuggestionIndex(edge, quick, clock=lambda: NOW, embed_budget_s=5.0)
-        index.load(edge)
+        index.load(edge.scroll_all())
         found = suggest(index, "tranquil alpine water")
         assert [(s.prompt, s.match) for s in found] == [("a quiet mountain lake at sunrise", "semantic")]
         late = SuggestionIndex(edge, slow, clock=lambda: NOW, embed_budget_s=0.05)
-        late.load(edge)
+        late.load(edge.scroll_all())
         started = time.perf_counter()
         assert suggest(late, "tranquil alpine water") == []
         assert time.perf_counter() - started < 0.5
@@ -198,7 +198,7 @@ def test_load_reads_every_entry_of_the_index(tmp_path: Path) -> None:
         entries = [entry(f"prompt number {i} of many", hits=i % 3) for i in range(2500)]
         edge.upsert_many([(e, [1.0, float(i % 7)]) for i, e in enumerate(entries)])
         index = SuggestionIndex(edge, clock=lambda: NOW)
-        assert index.load(edge) == 2500
+        assert index.load(edge.scroll_all()) == 2500
         assert len(index) == 2500
         exact = suggest(index, "prompt number 1234 ")
         assert (exact[0].prompt, exact[0].match) == ("prompt number 1234 of many", "prefix")

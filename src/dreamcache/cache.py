@@ -25,7 +25,7 @@ from dreamcache.jobs import GenerationTask, Job, JobTable
 from dreamcache.metrics import Metrics
 from dreamcache.settings import Settings
 from dreamcache.storage import ImageStore
-from dreamcache.suggest import Suggestion, SuggestionIndex, load_timed
+from dreamcache.suggest import Suggestion, SuggestionIndex
 from dreamcache.worker import GpuWorker
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ class CacheRequest:
     max_results: int
     mode: str  # auto | refresh | only
     min_similarity: float
+    namespace: str = ""  # "" = the shared pool
 
 
 @dataclass
@@ -69,9 +70,14 @@ def _digest(*parts: object) -> str:
     return hashlib.sha256("\x1f".join(str(part) for part in parts).encode()).hexdigest()[:32]
 
 
-def compat_key(fingerprint: str, shape: BatchShape, negative_prompt: str) -> str:
-    """Entries with equal compat keys may answer each other's requests (same model, size, negative prompt)."""
-    return _digest("compat", fingerprint, shape.width, shape.height, prompts.clean(negative_prompt))
+def compat_key(fingerprint: str, shape: BatchShape, negative_prompt: str, namespace: str = "") -> str:
+    """Entries with equal compat keys may answer each other's requests (model, size, negative prompt, namespace).
+
+    A private namespace is part of the key, so its entries never match another namespace's requests;
+    the shared pool ("") keeps the key it always had.
+    """
+    parts: tuple[object, ...] = ("compat", fingerprint, shape.width, shape.height, prompts.clean(negative_prompt))
+    return _digest(*parts, "ns", namespace) if namespace else _digest(*parts)
 
 
 def exact_key(compat: str, prompt: str, shape: BatchShape, seed: int) -> str:
@@ -117,7 +123,8 @@ class CacheService:
         self.fingerprint = fingerprint
         self.worker: GpuWorker | None = None
         self._background: set[asyncio.Task[Any]] = set()
-        self.suggestions = SuggestionIndex(index, self._embed_typed)
+        # One autocomplete index per namespace: a tenant never sees another tenant's prompts.
+        self._suggestions: dict[str, SuggestionIndex] = {}
 
     def attach(self, worker: GpuWorker) -> None:
         self.worker = worker
@@ -130,7 +137,7 @@ class CacheService:
         # Embedding the normalised text makes retyped prompts (case, punctuation, spacing) exact hits.
         vector = await self.embedder.embed(embedding_text(request.prompt))
         embedded = time.perf_counter()
-        compat = compat_key(self.fingerprint, request.shape, request.negative_prompt)
+        compat = compat_key(self.fingerprint, request.shape, request.negative_prompt, request.namespace)
         timings = {"embed_ms": (embedded - started) * 1000}
         if request.mode != "refresh":
             matches, kinds = await asyncio.to_thread(self._lookup, request, compat, vector)
@@ -139,7 +146,7 @@ class CacheService:
             if matches:
                 self.metrics.record_hit()
                 for match in matches:
-                    self.suggestions.record_hit(match.entry.prompt_norm)
+                    self.suggestions_for(request.namespace).record_hit(match.entry.prompt_norm)
                 self._in_background(asyncio.to_thread(self._record_hits, [m.entry.id for m in matches]))
                 return Hit(matches, kinds, timings)
             if request.mode == "only":
@@ -185,6 +192,7 @@ class CacheService:
             compat_key=compat,
             exact_key=exact_key(compat, request.prompt, request.shape, seed),
             flight_key=flight,
+            namespace=request.namespace,
         )
         job = Job(task)
         try:
@@ -228,6 +236,7 @@ class CacheService:
                 compat_key=task.compat_key,
                 exact_key=task.exact_key,
                 prompt_norm=prompts.normalize(task.item.prompt),
+                namespace=task.namespace,
             )
             try:
                 await asyncio.to_thread(self.index.upsert, entry, task.vector)
@@ -235,7 +244,7 @@ class CacheService:
                 # The picture exists and the client gets it; only the cache missed this one (an orphan image).
                 log.exception("indexing image %s of job %s failed", key, job.id)
             else:
-                self.suggestions.add(entry)
+                self.suggestions_for(entry.namespace).add(entry)
             self.metrics.generation_seconds.observe(seconds)
             job.succeed(self.generated_response(job, entry, seconds))
         finally:
@@ -282,22 +291,46 @@ class CacheService:
 
     # -- autocomplete --
 
+    def suggestions_for(self, namespace: str) -> SuggestionIndex:
+        """The autocomplete index of one namespace (created empty on first use)."""
+        found = self._suggestions.get(namespace)
+        if found is None:
+            found = self._suggestions[namespace] = SuggestionIndex(self.index, self._embed_typed)
+        return found
+
+    @property
+    def suggestions(self) -> SuggestionIndex:
+        """The shared pool's autocomplete index."""
+        return self.suggestions_for("")
+
     async def load_suggestions(self) -> None:
-        """Fill the autocomplete index from the vector index (start-up, before serving)."""
-        count, seconds = await asyncio.to_thread(load_timed, self.suggestions, self.index)
+        """Fill the autocomplete indexes from the vector index (start-up, before serving)."""
+        count, seconds = await asyncio.to_thread(self._load_suggestions)
         # Hundreds of thousands of long-lived objects: keep them out of the cyclic GC's full
         # collections, each of which would walk them all while holding the event loop.
         gc.freeze()
-        log.info("autocomplete: %d entries (%d prompts) loaded in %.2fs", count, len(self.suggestions), seconds)
+        prompts_loaded = sum(len(s) for s in self._suggestions.values())
+        log.info("autocomplete: %d entries (%d prompts, %d namespaces) loaded in %.2fs", count, prompts_loaded,
+                 len(self._suggestions), seconds)
+
+    def _load_suggestions(self) -> tuple[int, float]:
+        started = time.perf_counter()
+        by_namespace: dict[str, list[Entry]] = {}
+        for entry in self.index.scroll_all():
+            by_namespace.setdefault(entry.namespace, []).append(entry)
+        count = sum(self.suggestions_for(ns).load(entries) for ns, entries in by_namespace.items())
+        return count, time.perf_counter() - started
 
     async def _embed_typed(self, text: str) -> np.ndarray:
         return await self.embedder.embed(embedding_text(text))
 
-    async def recommend(self, text: str, limit: int, width: int, height: int) -> list[dict[str, Any]]:
+    async def recommend(
+        self, text: str, limit: int, width: int, height: int, namespace: str = ""
+    ) -> list[dict[str, Any]]:
         """Past prompts for a partial prompt, ranked; instant when an image exists for this size and model."""
         shape = BatchShape(width, height, self.settings.default_steps, float(self.settings.default_guidance))
-        compat = compat_key(self.fingerprint, shape, "")
-        suggestions = await self.suggestions.suggest(text, compat=compat, limit=limit)
+        compat = compat_key(self.fingerprint, shape, "", namespace)
+        suggestions = await self.suggestions_for(namespace).suggest(text, compat=compat, limit=limit)
         return [self.suggestion_out(s) for s in suggestions]
 
     def suggestion_out(self, suggestion: Suggestion) -> dict[str, Any]:

@@ -59,6 +59,7 @@ class Entry:
     exact_key: str
     prompt_norm: str
     hits: int = 0
+    namespace: str = ""  # "" = the shared pool; compat_key already keeps namespaces apart
 
 
 @dataclass(frozen=True)

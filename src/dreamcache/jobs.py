@@ -40,6 +40,7 @@ class GenerationTask:
     compat_key: str
     exact_key: str
     flight_key: str
+    namespace: str = ""
 
 
 @dataclass

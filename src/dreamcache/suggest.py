@@ -152,12 +152,12 @@ class SuggestionIndex:
 
     # -- keeping it current --
 
-    def load(self, index: Index) -> int:
-        """Add every entry of the index (start-up); returns the number of entries read."""
+    def load(self, entries: Iterable[Entry]) -> int:
+        """Add every entry (start-up, e.g. `index.scroll_all()`); returns the number of entries read."""
         count = 0
         self._sorting = False  # sort once at the end instead of one insertion at a time
         try:
-            for entry in index.scroll_all():
+            for entry in entries:
                 self.add(entry)
                 count += 1
         finally:
@@ -387,7 +387,7 @@ class SuggestionIndex:
 def load_timed(suggestions: SuggestionIndex, index: Index) -> tuple[int, float]:
     """Load every entry and return (entries read, seconds taken)."""
     started = time.perf_counter()
-    count = suggestions.load(index)
+    count = suggestions.load(index.scroll_all())
     return count, time.perf_counter() - started
 
 

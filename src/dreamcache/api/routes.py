@@ -35,12 +35,29 @@ router = APIRouter()
 
 _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
 _SSE_KEEPALIVE_S = 15.0
+NAMESPACE_HEADER = "X-Dreamcache-Namespace"
+_NAMESPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+NamespaceHeader = Annotated[
+    str | None,
+    Header(alias=NAMESPACE_HEADER, description="Private namespace: its entries are never served to another "
+           "namespace, and it never sees the shared pool's. Absent = the shared pool."),
+]
+
+
+def _namespace(value: str | None) -> str:
+    """The request's namespace ("" = the shared pool), or a 422 naming the header."""
+    if not value:
+        return ""
+    if not _NAMESPACE.match(value):
+        raise invalid(NAMESPACE_HEADER, "must be 1-64 characters of letters, digits, '_', '.' or '-', "
+                      "starting with a letter or digit")
+    return value
 
 
 # --- validation that depends on the service's settings and model ------------------------------
 
 
-def _resolve(body: GenerateRequest, services: Services) -> CacheRequest:
+def _resolve(body: GenerateRequest, services: Services, namespace: str) -> CacheRequest:
     """Fill defaults and check the rules that depend on settings; raise a 422 naming the field."""
     s = services.settings
     for field in ("prompt", "negative_prompt"):
@@ -69,6 +86,7 @@ def _resolve(body: GenerateRequest, services: Services) -> CacheRequest:
         max_results=body.max_results,
         mode=body.cache.value,
         min_similarity=min_similarity,
+        namespace=namespace,
     )
 
 
@@ -152,9 +170,10 @@ async def generate(
     body: GenerateRequest,
     services: ServicesDep,
     prefer: Annotated[str | None, Header(description="`wait=N` and/or `respond-async` (RFC 7240)")] = None,
+    namespace: NamespaceHeader = None,
 ) -> Response:
     started = time.perf_counter()
-    request = _resolve(body, services)
+    request = _resolve(body, services, _namespace(namespace))
     try:
         outcome = await services.cache.handle(request)
     except CacheMiss:
@@ -227,10 +246,10 @@ def _sse(event: str, data: dict[str, Any]) -> str:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n"
 
 
-async def _recommend(params: RecommendRequest, services: Services) -> JSONResponse:
+async def _recommend(params: RecommendRequest, services: Services, namespace: str | None) -> JSONResponse:
     started = time.perf_counter()
     width, height = _size(params.width, params.height, services)
-    suggestions = await services.cache.recommend(params.q, params.limit, width, height)
+    suggestions = await services.cache.recommend(params.q, params.limit, width, height, _namespace(namespace))
     total_ms = (time.perf_counter() - started) * 1000
     return JSONResponse(
         {"query": params.q, "suggestions": suggestions, "timings": {"total_ms": total_ms}},
@@ -240,14 +259,18 @@ async def _recommend(params: RecommendRequest, services: Services) -> JSONRespon
 
 @router.get("/recommend", response_model=RecommendResponse, responses=ERROR_RESPONSES,
             summary="Prompt suggestions (autocomplete), from the first character")
-async def recommend(params: Annotated[RecommendRequest, Query()], services: ServicesDep) -> JSONResponse:
-    return await _recommend(params, services)
+async def recommend(
+    params: Annotated[RecommendRequest, Query()], services: ServicesDep, namespace: NamespaceHeader = None
+) -> JSONResponse:
+    return await _recommend(params, services, namespace)
 
 
 @router.post("/recommend", response_model=RecommendResponse, responses=ERROR_RESPONSES,
              summary="Prompt suggestions (autocomplete), JSON body")
-async def recommend_post(body: RecommendRequest, services: ServicesDep) -> JSONResponse:
-    return await _recommend(body, services)
+async def recommend_post(
+    body: RecommendRequest, services: ServicesDep, namespace: NamespaceHeader = None
+) -> JSONResponse:
+    return await _recommend(body, services, namespace)
 
 
 @router.get(
