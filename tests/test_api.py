@@ -280,3 +280,41 @@ def test_invalid_namespace_is_422_naming_the_header(client: TestClient, value: s
     response = client.post("/generate", json={"prompt": "a cat in a hat"}, headers={"X-Dreamcache-Namespace": value})
     assert response.status_code == 422
     assert response.json()["error"]["field"] == "X-Dreamcache-Namespace"
+
+
+def test_a_client_asking_again_gets_unseen_pictures_then_a_new_sample(client: TestClient, data_dir: Path) -> None:
+    prompt = "a glass whale swimming above a desert at dawn"
+    alice = {"X-Dreamcache-Client": "alice@example.com"}
+    bob = {"X-Dreamcache-Client": "bob-device-42"}
+
+    def ask(headers: dict[str, str]) -> dict:
+        response = client.post("/generate", json={"prompt": prompt}, headers=headers)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    a1 = ask(alice)
+    assert a1["source"] == "generated"
+    b1 = ask(bob)  # new to bob: alice's picture, from the cache
+    assert b1["source"] == "cache" and b1["images"][0]["id"] == a1["images"][0]["id"]
+    b2 = ask(bob)  # bob has seen every cached picture of it: a new sample
+    assert b2["source"] == "generated" and b2["images"][0]["id"] != a1["images"][0]["id"]
+    a2 = ask(alice)  # bob's sample is new to alice
+    assert a2["source"] == "cache" and a2["images"][0]["id"] == b2["images"][0]["id"]
+    assert ask(alice)["source"] == "generated"
+    # Without an identity any picture will do, and the prompt's gallery has grown to three.
+    gallery = generate(client, prompt=prompt, max_results=9)
+    assert gallery["source"] == "cache" and len(gallery["images"]) == 3
+    # An explicit seed still names one exact picture, identity or not.
+    seeded = client.post("/generate", json={"prompt": prompt, "seed": a1["images"][0]["seed"]}, headers=alice)
+    assert seeded.json()["source"] == "cache" and seeded.json()["images"][0]["id"] == a1["images"][0]["id"]
+    # Only a hash of the identity is stored, never the raw value.
+    stored = b"".join(p.read_bytes() for p in (data_dir / "index").rglob("*") if p.is_file())
+    assert b"alice@example.com" not in stored and b"bob-device-42" not in stored
+    from dreamcache.cache import viewer_hash
+
+    assert viewer_hash("alice@example.com").encode() in stored
+
+
+def test_invalid_client_identity_is_422(client: TestClient) -> None:
+    response = client.post("/generate", json={"prompt": "a cat in a hat"}, headers={"X-Dreamcache-Client": "x" * 300})
+    assert response.status_code == 422 and response.json()["error"]["field"] == "X-Dreamcache-Client"

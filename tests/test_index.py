@@ -463,3 +463,21 @@ def _assert_same_matches(left: list, right: list) -> None:
     for a, b in zip(left, right, strict=True):
         if a.entry != b.entry:  # only a near-tie may swap places
             assert a.score == pytest.approx(b.score, abs=1e-5)
+
+
+def test_unseen_by_skips_entries_shown_to_that_viewer(index: Index) -> None:
+    rng = np.random.default_rng(11)
+    query = unit(rng)
+    near, far = make_entry("a cat on a mat"), make_entry("a cat on a rug")
+    index.upsert_many([(near, at_cosine(query, 0.95, rng)), (far, at_cosine(query, 0.9, rng))])
+    index.mark_shown(near.id, "viewer-1")
+    index.mark_shown(near.id, "viewer-1")  # idempotent
+    ids = [m.entry.id for m in index.search(query, compat_key=near.compat_key, limit=5, unseen_by="viewer-1")]
+    assert ids == [far.id]
+    ids = [m.entry.id for m in index.search(query, compat_key=near.compat_key, limit=5, unseen_by="viewer-2")]
+    assert ids == [near.id, far.id]
+    index.record_hit(near.id)  # counting a hit keeps the viewers
+    ids = [m.entry.id for m in index.search(query, compat_key=near.compat_key, limit=5, unseen_by="viewer-1")]
+    assert ids == [far.id]
+    assert index.get(near.id) == replace(near, hits=1)
+    index.mark_shown("not-a-uuid", "viewer-1")  # unknown ids are ignored

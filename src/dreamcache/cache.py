@@ -46,6 +46,7 @@ class CacheRequest:
     mode: str  # auto | refresh | only
     min_similarity: float
     namespace: str = ""  # "" = the shared pool
+    viewer: str | None = None  # hash of the client identity: seedless requests get pictures it has not seen
 
 
 @dataclass
@@ -88,6 +89,11 @@ def exact_key(compat: str, prompt: str, shape: BatchShape, seed: int) -> str:
 def flight_key(compat: str, prompt: str, shape: BatchShape, seed: int | None) -> str:
     """Concurrent misses with equal flight keys share one generation."""
     return _digest("flight", compat, prompts.clean(prompt), shape.steps, float(shape.guidance_scale), seed)
+
+
+def viewer_hash(client: str) -> str:
+    """What is stored of a client identity: a salted hash, never the raw value."""
+    return hashlib.sha256(f"dreamcache-client\x1f{client}".encode()).hexdigest()[:32]
 
 
 def embedding_text(prompt: str) -> str:
@@ -144,6 +150,9 @@ class CacheService:
             timings["lookup_ms"] = (time.perf_counter() - embedded) * 1000
             self.metrics.lookup_seconds.observe(time.perf_counter() - started)
             if matches:
+                if request.viewer is not None:
+                    # Before answering: the same client's next request must already skip these pictures.
+                    await asyncio.to_thread(self._mark_shown, [m.entry.id for m in matches], request.viewer)
                 self.metrics.record_hit()
                 for match in matches:
                     self.suggestions_for(request.namespace).record_hit(match.entry.prompt_norm)
@@ -163,13 +172,17 @@ class CacheService:
         # (reordered tags) and veto some above it (swapped words).
         candidates = self.index.search(
             vector.tolist(), compat_key=compat, limit=request.max_results + _CANDIDATE_HEADROOM,
-            min_score=min(request.min_similarity, _RETRIEVAL_FLOOR),
+            min_score=min(request.min_similarity, _RETRIEVAL_FLOOR), unseen_by=request.viewer,
         )
         accepted = [
             m for m in candidates if matching.accept(request.prompt, m.entry.prompt, m.score, request.min_similarity)
         ][: request.max_results]
         kinds = ["exact" if matching.same_tags(request.prompt, m.entry.prompt) else "verified" for m in accepted]
         return accepted, kinds
+
+    def _mark_shown(self, entry_ids: list[str], viewer: str) -> None:
+        for entry_id in entry_ids:
+            self.index.mark_shown(entry_id, viewer)
 
     def _record_hits(self, entry_ids: list[str]) -> None:
         for entry_id in entry_ids:
@@ -193,6 +206,7 @@ class CacheService:
             exact_key=exact_key(compat, request.prompt, request.shape, seed),
             flight_key=flight,
             namespace=request.namespace,
+            viewer=request.viewer,
         )
         job = Job(task)
         try:
@@ -245,6 +259,8 @@ class CacheService:
                 log.exception("indexing image %s of job %s failed", key, job.id)
             else:
                 self.suggestions_for(entry.namespace).add(entry)
+                if task.viewer is not None:
+                    await asyncio.to_thread(self.index.mark_shown, entry.id, task.viewer)
             self.metrics.generation_seconds.observe(seconds)
             job.succeed(self.generated_response(job, entry, seconds))
         finally:

@@ -94,9 +94,15 @@ class Index(Protocol):
         ...
 
     def search(
-        self, vector: VectorLike, *, compat_key: str, limit: int, min_score: float | None = None
+        self, vector: VectorLike, *, compat_key: str, limit: int, min_score: float | None = None,
+        unseen_by: str | None = None,
     ) -> list[Match]:
-        """Nearest entries with this compat_key, best first, optionally only scores >= min_score."""
+        """Nearest entries with this compat_key, best first, optionally only scores >= min_score and
+        only entries never shown to the viewer `unseen_by` (see `mark_shown`)."""
+        ...
+
+    def mark_shown(self, entry_id: str, viewer: str) -> None:
+        """Remember that this entry was shown to `viewer` (an opaque hash; at most SHOWN_TO_MAX kept)."""
         ...
 
     def find_exact(self, exact_key: str, limit: int = 9) -> list[Entry]:
@@ -144,6 +150,18 @@ class Index(Protocol):
 
 _CASTS: dict[str, Callable[[Any], Any]] = {"str": str, "int": int, "float": float}
 _ENTRY_FIELDS = [(f.name, _CASTS[str(f.type)], f.default) for f in fields(Entry) if f.name != "id"]
+
+
+SHOWN_TO = "shown_to"  # payload: hashes of the clients an entry was shown to (never raw identities)
+SHOWN_TO_MAX = 1000
+
+
+def _with_viewer(current: Any, viewer: str) -> list[str] | None:
+    """The shown_to list with the viewer added (oldest dropped past SHOWN_TO_MAX); None if already there."""
+    shown = [str(v) for v in current] if isinstance(current, list) else []
+    if viewer in shown:
+        return None
+    return (shown + [viewer])[-SHOWN_TO_MAX:]
 
 
 def _payload(entry: Entry) -> dict[str, Any]:
@@ -309,6 +327,7 @@ class EdgeIndex:
             "prompt_norm": edge.KeywordIndexParams(prefix=True),
             "hits": edge.PayloadSchemaType.Integer,
             "created_at": edge.PayloadSchemaType.Float,
+            SHOWN_TO: edge.PayloadSchemaType.Keyword,
         }
         shard = self._open_shard()
         missing = [name for name in wanted if name not in shard.info().payload_schema]
@@ -328,8 +347,11 @@ class EdgeIndex:
             self._lock_handle = None
 
     @staticmethod
-    def _match(key: str, value: str) -> edge.Filter:
-        return edge.Filter(must=[edge.FieldCondition(key, match=edge.MatchValue(value))])
+    def _match(key: str, value: str, unseen_by: str | None = None) -> edge.Filter:
+        must_not: list[Any] | None = (
+            [edge.FieldCondition(SHOWN_TO, match=edge.MatchValue(unseen_by))] if unseen_by else None
+        )
+        return edge.Filter(must=[edge.FieldCondition(key, match=edge.MatchValue(value))], must_not=must_not)
 
     def _query(
         self, vector: VectorLike, limit: int, flt: edge.Filter | None, min_score: float | None
@@ -377,10 +399,11 @@ class EdgeIndex:
             self._wrote()
 
     def search(
-        self, vector: VectorLike, *, compat_key: str, limit: int, min_score: float | None = None
+        self, vector: VectorLike, *, compat_key: str, limit: int, min_score: float | None = None,
+        unseen_by: str | None = None,
     ) -> list[Match]:
         """Nearest entries with this compat_key, best first."""
-        return self._query(vector, limit, self._match("compat_key", compat_key), min_score)
+        return self._query(vector, limit, self._match("compat_key", compat_key, unseen_by), min_score)
 
     def find_exact(self, exact_key: str, limit: int = 9) -> list[Entry]:
         """Entries with this exact_key, newest first."""
@@ -434,6 +457,21 @@ class EdgeIndex:
             hits = int((records[0].payload or {}).get("hits", 0)) + 1
             shard.update(edge.UpdateOperation.set_payload([point_id], {"hits": hits}))
             self._wrote()
+
+    def mark_shown(self, entry_id: str, viewer: str) -> None:
+        """Add the viewer to the entry's `shown_to` list (exact within this process)."""
+        point_id = _lookup_id(entry_id)
+        if point_id is None:
+            return
+        with self._mutex:
+            shard = self._open_shard()
+            records = shard.retrieve([point_id], True, False)
+            if not records:
+                return
+            shown = _with_viewer((records[0].payload or {}).get(SHOWN_TO), viewer)
+            if shown is not None:
+                shard.update(edge.UpdateOperation.set_payload([point_id], {SHOWN_TO: shown}))
+                self._wrote()
 
     def delete(self, entry_id: str) -> None:
         """Remove the entry, flushed at once; a missing entry is not an error."""
@@ -555,6 +593,7 @@ class QdrantServerIndex:
             "prompt_norm": qm.KeywordIndexParams(type=qm.KeywordIndexType.KEYWORD, prefix=True),
             "hits": qm.PayloadSchemaType.INTEGER,
             "created_at": qm.PayloadSchemaType.FLOAT,
+            SHOWN_TO: qm.PayloadSchemaType.KEYWORD,
         }
         with _quiet_local_mode():
             for field_name, schema in wanted.items():
@@ -562,8 +601,11 @@ class QdrantServerIndex:
                     self.client.create_payload_index(self.collection, field_name, schema, wait=True)
 
     @staticmethod
-    def _match(key: str, value: str) -> qm.Filter:
-        return qm.Filter(must=[qm.FieldCondition(key=key, match=qm.MatchValue(value=value))])
+    def _match(key: str, value: str, unseen_by: str | None = None) -> qm.Filter:
+        must_not: list[Any] | None = (
+            [qm.FieldCondition(key=SHOWN_TO, match=qm.MatchValue(value=unseen_by))] if unseen_by else None
+        )
+        return qm.Filter(must=[qm.FieldCondition(key=key, match=qm.MatchValue(value=value))], must_not=must_not)
 
     def _query(
         self, vector: VectorLike, limit: int, flt: qm.Filter | None, min_score: float | None
@@ -611,10 +653,11 @@ class QdrantServerIndex:
             self.client.upsert(self.collection, points=points[start : start + UPSERT_BATCH], wait=True)
 
     def search(
-        self, vector: VectorLike, *, compat_key: str, limit: int, min_score: float | None = None
+        self, vector: VectorLike, *, compat_key: str, limit: int, min_score: float | None = None,
+        unseen_by: str | None = None,
     ) -> list[Match]:
         """Nearest entries with this compat_key, best first."""
-        return self._query(vector, limit, self._match("compat_key", compat_key), min_score)
+        return self._query(vector, limit, self._match("compat_key", compat_key, unseen_by), min_score)
 
     def find_exact(self, exact_key: str, limit: int = 9) -> list[Entry]:
         """Entries with this exact_key, newest first."""
@@ -666,6 +709,21 @@ class QdrantServerIndex:
                 return
             hits = int((records[0].payload or {}).get("hits", 0)) + 1
             self.client.set_payload(self.collection, payload={"hits": hits}, points=[point_id], wait=True)
+
+    def mark_shown(self, entry_id: str, viewer: str) -> None:
+        """Add the viewer to the entry's `shown_to` list (read-modify-write, like record_hit)."""
+        point_id = _lookup_id(entry_id)
+        if point_id is None:
+            return
+        with self._mutex:
+            records = self.client.retrieve(
+                self.collection, [point_id], with_payload=[SHOWN_TO], with_vectors=False
+            )
+            if not records:
+                return
+            shown = _with_viewer((records[0].payload or {}).get(SHOWN_TO), viewer)
+            if shown is not None:
+                self.client.set_payload(self.collection, payload={SHOWN_TO: shown}, points=[point_id], wait=True)
 
     def delete(self, entry_id: str) -> None:
         """Remove the entry; a missing entry is not an error."""

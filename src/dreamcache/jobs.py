@@ -41,6 +41,7 @@ class GenerationTask:
     exact_key: str
     flight_key: str
     namespace: str = ""
+    viewer: str | None = None  # hash of the requesting client, if it named itself
 
 
 @dataclass

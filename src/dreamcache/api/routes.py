@@ -23,7 +23,7 @@ from dreamcache.api.schemas import (
     RecommendRequest,
     RecommendResponse,
 )
-from dreamcache.cache import CacheMiss, CacheRequest, Hit
+from dreamcache.cache import CacheMiss, CacheRequest, Hit, viewer_hash
 from dreamcache.generation.spec import BatchShape
 from dreamcache.generation.text import count_prompt_tokens
 from dreamcache.jobs import Job, JobStatus
@@ -44,6 +44,23 @@ NamespaceHeader = Annotated[
 ]
 
 
+CLIENT_HEADER = "X-Dreamcache-Client"
+ClientHeader = Annotated[
+    str | None,
+    Header(alias=CLIENT_HEADER, description="Optional client identity (only a hash is stored). A client asking "
+           "again for a prompt without a seed gets cached pictures it has not been shown yet, then a new sample."),
+]
+
+
+def _viewer(value: str | None) -> str | None:
+    """The stored form of the client identity, or a 422 naming the header."""
+    if value is None or value == "":
+        return None
+    if len(value) > 256 or not value.isprintable():
+        raise invalid(CLIENT_HEADER, "must be at most 256 printable characters")
+    return viewer_hash(value)
+
+
 def _namespace(value: str | None) -> str:
     """The request's namespace ("" = the shared pool), or a 422 naming the header."""
     if not value:
@@ -57,7 +74,7 @@ def _namespace(value: str | None) -> str:
 # --- validation that depends on the service's settings and model ------------------------------
 
 
-def _resolve(body: GenerateRequest, services: Services, namespace: str) -> CacheRequest:
+def _resolve(body: GenerateRequest, services: Services, namespace: str, viewer: str | None) -> CacheRequest:
     """Fill defaults and check the rules that depend on settings; raise a 422 naming the field."""
     s = services.settings
     for field in ("prompt", "negative_prompt"):
@@ -87,6 +104,7 @@ def _resolve(body: GenerateRequest, services: Services, namespace: str) -> Cache
         mode=body.cache.value,
         min_similarity=min_similarity,
         namespace=namespace,
+        viewer=viewer if body.seed is None else None,  # a seed names one exact picture: no variety
     )
 
 
@@ -171,9 +189,10 @@ async def generate(
     services: ServicesDep,
     prefer: Annotated[str | None, Header(description="`wait=N` and/or `respond-async` (RFC 7240)")] = None,
     namespace: NamespaceHeader = None,
+    client: ClientHeader = None,
 ) -> Response:
     started = time.perf_counter()
-    request = _resolve(body, services, _namespace(namespace))
+    request = _resolve(body, services, _namespace(namespace), _viewer(client))
     try:
         outcome = await services.cache.handle(request)
     except CacheMiss:
