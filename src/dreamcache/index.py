@@ -249,7 +249,36 @@ def _lock_directory(path: Path) -> IO[str]:
     return handle
 
 
-class EdgeIndex:
+class _Queries:
+    """The queries both backends express the same way, over their own `_query`, `_scroll` and `_match`."""
+
+    def _query(self, vector: VectorLike, limit: int, flt: Any, min_score: float | None) -> list[Match]:
+        raise NotImplementedError
+
+    def _scroll(self, flt: Any, order_key: str, limit: int) -> list[Entry]:
+        raise NotImplementedError
+
+    @staticmethod
+    def _match(key: str, value: str, unseen_by: str | None = None) -> Any:
+        raise NotImplementedError
+
+    def search(
+        self, vector: VectorLike, *, compat_key: str, limit: int, min_score: float | None = None,
+        unseen_by: str | None = None,
+    ) -> list[Match]:
+        """Nearest entries with this compat_key, best first."""
+        return self._query(vector, limit, self._match("compat_key", compat_key, unseen_by), min_score)
+
+    def find_exact(self, exact_key: str, limit: int = 9) -> list[Entry]:
+        """Entries with this exact_key, newest first."""
+        return self._scroll(self._match("exact_key", exact_key), "created_at", limit)
+
+    def nearest(self, vector: VectorLike, *, limit: int) -> list[Match]:
+        """Nearest entries of any settings, best first."""
+        return self._query(vector, limit, None, None)
+
+
+class EdgeIndex(_Queries):
     """Embedded index: one Qdrant Edge shard in a directory that this object owns exclusively.
 
     Durability: every write goes to the shard's write-ahead log before returning, and the WAL is
@@ -398,21 +427,6 @@ class EdgeIndex:
             self._open_shard().update(edge.UpdateOperation.upsert_points(points))
             self._wrote()
 
-    def search(
-        self, vector: VectorLike, *, compat_key: str, limit: int, min_score: float | None = None,
-        unseen_by: str | None = None,
-    ) -> list[Match]:
-        """Nearest entries with this compat_key, best first."""
-        return self._query(vector, limit, self._match("compat_key", compat_key, unseen_by), min_score)
-
-    def find_exact(self, exact_key: str, limit: int = 9) -> list[Entry]:
-        """Entries with this exact_key, newest first."""
-        return self._scroll(self._match("exact_key", exact_key), "created_at", limit)
-
-    def nearest(self, vector: VectorLike, *, limit: int) -> list[Match]:
-        """Nearest entries of any settings, best first."""
-        return self._query(vector, limit, None, None)
-
     def get(self, entry_id: str) -> Entry | None:
         """The entry with this id, or None."""
         point_id = _lookup_id(entry_id)
@@ -549,7 +563,7 @@ def _quiet_local_mode() -> Iterator[None]:
         yield
 
 
-class QdrantServerIndex:
+class QdrantServerIndex(_Queries):
     """Index in a Qdrant server collection, shared by every app replica.
 
     `record_hit` is a read-modify-write (Qdrant has no atomic increment): concurrent hits on the
@@ -651,21 +665,6 @@ class QdrantServerIndex:
         ]
         for start in range(0, len(points), UPSERT_BATCH):  # keeps requests well under the server's size limit
             self.client.upsert(self.collection, points=points[start : start + UPSERT_BATCH], wait=True)
-
-    def search(
-        self, vector: VectorLike, *, compat_key: str, limit: int, min_score: float | None = None,
-        unseen_by: str | None = None,
-    ) -> list[Match]:
-        """Nearest entries with this compat_key, best first."""
-        return self._query(vector, limit, self._match("compat_key", compat_key, unseen_by), min_score)
-
-    def find_exact(self, exact_key: str, limit: int = 9) -> list[Entry]:
-        """Entries with this exact_key, newest first."""
-        return self._scroll(self._match("exact_key", exact_key), "created_at", limit)
-
-    def nearest(self, vector: VectorLike, *, limit: int) -> list[Match]:
-        """Nearest entries of any settings, best first."""
-        return self._query(vector, limit, None, None)
 
     def get(self, entry_id: str) -> Entry | None:
         """The entry with this id, or None."""
