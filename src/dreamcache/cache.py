@@ -174,11 +174,16 @@ class CacheService:
             vector.tolist(), compat_key=compat, limit=request.max_results + _CANDIDATE_HEADROOM,
             min_score=min(request.min_similarity, _RETRIEVAL_FLOOR), unseen_by=request.viewer,
         )
-        accepted = [
-            m for m in candidates if matching.accept(request.prompt, m.entry.prompt, m.score, request.min_similarity)
-        ][: request.max_results]
-        kinds = ["exact" if matching.same_tags(request.prompt, m.entry.prompt) else "verified" for m in accepted]
-        return accepted, kinds
+        matches: list[Match] = []
+        kinds: list[str] = []
+        for m in candidates:
+            hit, reason = matching.decide(request.prompt, m.entry.prompt, m.score, request.min_similarity)
+            if hit:
+                matches.append(m)
+                kinds.append("exact" if reason == matching.SAME_TEXT else "verified")
+                if len(matches) == request.max_results:
+                    break
+        return matches, kinds
 
     def _mark_shown(self, entry_ids: list[str], viewer: str) -> None:
         for entry_id in entry_ids:

@@ -142,6 +142,9 @@ def same_words_reordered(query: str, candidate: str) -> bool:
     return sorted(tags(query)) != sorted(tags(candidate))
 
 
+SAME_TEXT = "same text"  # the reason `decide` gives for a candidate that is the request re-typed
+
+
 def same_tags(query: str, candidate: str) -> bool:
     """True when both are the same text up to case, punctuation, spacing and the order of whole tags."""
     if normalize(query) == normalize(candidate) or sorted(tags(query)) == sorted(tags(candidate)):
@@ -176,7 +179,7 @@ def verify(query: str, candidate: str) -> bool:
 def decide(query: str, candidate: str, similarity: float, threshold: float) -> tuple[bool, str]:
     """The hit decision with its reason: `same text`, `verified`, `below threshold` or the verifier's veto."""
     if same_tags(query, candidate):
-        return True, "same text"
+        return True, SAME_TEXT
     why = reason(query, candidate)
     if why is not None:
         return False, why
