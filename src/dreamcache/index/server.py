@@ -1,0 +1,230 @@
+"""A Qdrant server (or qdrant-client local mode in tests), shared by every app replica."""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from qdrant_client import QdrantClient
+from qdrant_client import models as qm
+
+from dreamcache.index.base import (
+    SCROLL_BATCH,
+    SHOWN_TO,
+    UPSERT_BATCH,
+    VECTOR_NAME,
+    Entry,
+    IndexUnavailable,
+    Match,
+    VectorLike,
+    _check_limit,
+    _entry,
+    _entry_id,
+    _lookup_id,
+    _payload,
+    _Queries,
+    _stored_vector,
+    _vector,
+    _with_viewer,
+)
+
+
+@contextmanager
+def _quiet_local_mode() -> Iterator[None]:
+    """Silence qdrant-client local mode's warning that payload indexes have no effect there."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Payload indexes have no effect in the local Qdrant")
+        yield
+
+
+class QdrantServerIndex(_Queries):
+    """Index in a Qdrant server collection, shared by every app replica.
+
+    `record_hit` is a read-modify-write (Qdrant has no atomic increment): concurrent hits on the
+    same entry from several replicas can lose increments. Acceptable for a popularity counter.
+    """
+
+    name = "qdrant"
+
+    def __init__(self, client: QdrantClient, collection: str, dimension: int) -> None:
+        """Use the collection, creating it and its payload indexes if missing; close() closes client."""
+        self.client = client
+        self.collection = collection
+        self.dimension = dimension
+        self._mutex = threading.Lock()
+        self._closed = False
+        self._ensure_collection()
+
+    def _ensure_collection(self) -> None:
+        if not self.client.collection_exists(self.collection):
+            try:
+                self.client.create_collection(
+                    self.collection,
+                    vectors_config={
+                        VECTOR_NAME: qm.VectorParams(size=self.dimension, distance=qm.Distance.COSINE)
+                    },
+                )
+            except Exception:
+                if not self.client.collection_exists(self.collection):  # else another replica won the race
+                    raise
+        info = self.client.get_collection(self.collection)
+        vectors = info.config.params.vectors
+        params = vectors.get(VECTOR_NAME) if isinstance(vectors, dict) else None
+        if params is None or params.size != self.dimension or params.distance != qm.Distance.COSINE:
+            raise ValueError(
+                f"collection {self.collection!r} exists with vectors {vectors!r}; expected a named vector "
+                f"{VECTOR_NAME!r} of size {self.dimension} with cosine distance"
+            )
+        wanted: dict[str, Any] = {
+            "compat_key": qm.PayloadSchemaType.KEYWORD,
+            "exact_key": qm.PayloadSchemaType.KEYWORD,
+            "prompt_norm": qm.KeywordIndexParams(type=qm.KeywordIndexType.KEYWORD, prefix=True),
+            "hits": qm.PayloadSchemaType.INTEGER,
+            "created_at": qm.PayloadSchemaType.FLOAT,
+            SHOWN_TO: qm.PayloadSchemaType.KEYWORD,
+        }
+        with _quiet_local_mode():
+            for field_name, schema in wanted.items():
+                if field_name not in info.payload_schema:
+                    self.client.create_payload_index(self.collection, field_name, schema, wait=True)
+
+    @staticmethod
+    def _match(key: str, value: str, unseen_by: str | None = None) -> qm.Filter:
+        must_not: list[Any] | None = (
+            [qm.FieldCondition(key=SHOWN_TO, match=qm.MatchValue(value=unseen_by))] if unseen_by else None
+        )
+        return qm.Filter(must=[qm.FieldCondition(key=key, match=qm.MatchValue(value=value))], must_not=must_not)
+
+    def _query(
+        self, vector: VectorLike, limit: int, flt: qm.Filter | None, min_score: float | None
+    ) -> list[Match]:
+        _check_limit(limit)
+        response = self.client.query_points(
+            self.collection,
+            query=_vector(vector, self.dimension),
+            using=VECTOR_NAME,
+            query_filter=flt,
+            limit=limit,
+            score_threshold=min_score,
+            with_payload=True,
+            with_vectors=False,
+        )
+        return [Match(entry=_entry(p.id, p.payload), score=float(p.score)) for p in response.points]
+
+    def _scroll(self, flt: qm.Filter | None, order_key: str, limit: int) -> list[Entry]:
+        _check_limit(limit)
+        points, _ = self.client.scroll(
+            self.collection,
+            scroll_filter=flt,
+            limit=limit,
+            order_by=qm.OrderBy(key=order_key, direction=qm.Direction.DESC),
+            with_payload=True,
+            with_vectors=False,
+        )
+        return [_entry(p.id, p.payload) for p in points]
+
+    def upsert(self, entry: Entry, vector: VectorLike) -> None:
+        """Insert or replace the entry; returns once the server has applied it."""
+        self.upsert_many([(entry, vector)])
+
+    def upsert_many(self, items: Sequence[tuple[Entry, VectorLike]]) -> None:
+        """Insert or replace many entries in one request."""
+        points = [
+            qm.PointStruct(
+                id=_entry_id(entry.id),
+                vector={VECTOR_NAME: _vector(vector, self.dimension)},
+                payload=_payload(entry),
+            )
+            for entry, vector in items
+        ]
+        for start in range(0, len(points), UPSERT_BATCH):  # keeps requests well under the server's size limit
+            self.client.upsert(self.collection, points=points[start : start + UPSERT_BATCH], wait=True)
+
+    def get(self, entry_id: str) -> Entry | None:
+        """The entry with this id, or None."""
+        point_id = _lookup_id(entry_id)
+        if point_id is None:
+            return None
+        records = self.client.retrieve(self.collection, [point_id], with_payload=True, with_vectors=False)
+        return _entry(records[0].id, records[0].payload) if records else None
+
+    def vector(self, entry_id: str) -> list[float] | None:
+        """The stored prompt vector of the entry, or None."""
+        point_id = _lookup_id(entry_id)
+        if point_id is None:
+            return None
+        records = self.client.retrieve(self.collection, [point_id], with_payload=False, with_vectors=[VECTOR_NAME])
+        return _stored_vector(records[0].vector) if records else None
+
+    def scroll_all(self, *, batch: int = SCROLL_BATCH) -> Iterator[Entry]:
+        """Every stored entry, in pages of `batch`."""
+        _check_limit(batch)
+        offset: Any = None
+        while True:
+            points, offset = self.client.scroll(
+                self.collection, limit=batch, offset=offset, with_payload=True, with_vectors=False
+            )
+            for point in points:
+                yield _entry(point.id, point.payload)
+            if offset is None:
+                return
+
+    def record_hit(self, entry_id: str) -> None:
+        """Add one to the hit counter (read-modify-write: races between replicas may lose one)."""
+        point_id = _lookup_id(entry_id)
+        if point_id is None:
+            return
+        with self._mutex:  # exact within this process; across replicas best effort
+            records = self.client.retrieve(
+                self.collection, [point_id], with_payload=["hits"], with_vectors=False
+            )
+            if not records:
+                return
+            hits = int((records[0].payload or {}).get("hits", 0)) + 1
+            self.client.set_payload(self.collection, payload={"hits": hits}, points=[point_id], wait=True)
+
+    def mark_shown(self, entry_id: str, viewer: str) -> None:
+        """Add the viewer to the entry's `shown_to` list (read-modify-write, like record_hit)."""
+        point_id = _lookup_id(entry_id)
+        if point_id is None:
+            return
+        with self._mutex:
+            records = self.client.retrieve(
+                self.collection, [point_id], with_payload=[SHOWN_TO], with_vectors=False
+            )
+            if not records:
+                return
+            shown = _with_viewer((records[0].payload or {}).get(SHOWN_TO), viewer)
+            if shown is not None:
+                self.client.set_payload(self.collection, payload={SHOWN_TO: shown}, points=[point_id], wait=True)
+
+    def delete(self, entry_id: str) -> None:
+        """Remove the entry; a missing entry is not an error."""
+        point_id = _lookup_id(entry_id)
+        if point_id is None:
+            return
+        self.client.delete(self.collection, points_selector=qm.PointIdsList(points=[point_id]), wait=True)
+
+    def count(self) -> int:
+        """Number of stored entries."""
+        return int(self.client.count(self.collection, exact=True).count)
+
+    def check(self) -> None:
+        """Raise IndexUnavailable if the server or the collection does not answer."""
+        if self._closed:
+            raise IndexUnavailable(f"index {self.collection!r} is closed")
+        try:
+            self.client.get_collection(self.collection)
+        except Exception as exc:
+            raise IndexUnavailable(f"qdrant collection {self.collection!r} does not answer: {exc}") from exc
+
+    def close(self) -> None:
+        """Close the client; idempotent."""
+        if not self._closed:
+            self._closed = True
+            self.client.close()
+
+
