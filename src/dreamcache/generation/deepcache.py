@@ -295,17 +295,24 @@ class DeepCacheUNet:
     """Stands in for `unet.forward` during one pipeline call: counts steps, caches, dispatches.
 
     One instance per call (fresh state); interval 1 makes every step a full step (plain diffusion
-    through the compiled full forward). Assumes one UNet call per denoising step, which holds for
+    through the compiled full forward). A resumed batch starts counting at its first step, and
+    `reset()` forces a full step when items join mid-run (their rows have no cached feature).
+    Assumes one UNet call per denoising step, which holds for
     StableDiffusionPipeline (CFG is batched into that one call) with DPM-Solver++ and DDIM.
     """
 
-    def __init__(self, forwards: CompiledForwards, interval: int) -> None:
+    def __init__(self, forwards: CompiledForwards, interval: int, first_step: int = 0) -> None:
         if interval < 1:
             raise ValueError(f"deepcache interval must be >= 1, got {interval}")
         self.forwards = forwards
         self.interval = interval
-        self.step = 0
+        # A resumed batch starts at its checkpoint's step, so full steps fall where the original run had them.
+        self.step = first_step
         self.cached: torch.Tensor | None = None
+
+    def reset(self) -> None:
+        """Forget the cached feature: the next step is a full step (the batch changed its members)."""
+        self.cached = None
 
     def __call__(
         self,

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -18,6 +17,7 @@ from diffusers.schedulers.scheduling_ddim import DDIMScheduler
 from diffusers.schedulers.scheduling_dpmsolver_multistep import DPMSolverMultistepScheduler
 
 from dreamcache.generation.deepcache import CompiledForwards, DeepCacheUNet
+from dreamcache.generation.loop import ItemResult, StepCallback, can_checkpoint, denoise
 from dreamcache.generation.spec import (
     BatchShape,
     PromptItem,
@@ -30,8 +30,6 @@ from dreamcache.generation.tiny import tiny_components
 from dreamcache.settings import Settings
 
 logger = logging.getLogger(__name__)
-
-StepCallback = Callable[[int, int], None]
 
 # torch.compile mode for the UNet forwards on CUDA: CUDA graphs, one per warmed shape.
 COMPILE_MODE = "reduce-overhead"
@@ -87,27 +85,28 @@ class Generator:
         items: Sequence[PromptItem],
         on_step: StepCallback | None = None,
     ) -> list[np.ndarray]:
-        """Generate one HxWx3 uint8 RGB image per item, in order, in a single pipeline call."""
-        if not items:
-            raise ValueError("items must not be empty")
-        # One generator per item: an item's initial noise depends on its own seed only.
-        generators = [torch.Generator(device=self.device).manual_seed(item.seed) for item in items]
-        with self._deepcache_for_one_call(), torch.inference_mode():
-            output = self._pipe(
-                prompt=[item.prompt for item in items],
-                negative_prompt=[item.negative_prompt for item in items],
-                width=shape.width,
-                height=shape.height,
-                num_inference_steps=shape.steps,
-                guidance_scale=shape.guidance_scale,
-                generator=generators,
-                output_type="np",
-                callback_on_step_end=_step_callback(on_step) if on_step is not None else None,
+        """Generate one HxWx3 uint8 RGB image per item, in order, in a single batch."""
+        return [result.pixels for result in self.run(shape, items, on_step)]
+
+    def run(
+        self,
+        shape: BatchShape,
+        items: Sequence[PromptItem],
+        on_step: StepCallback | None = None,
+        capture: Sequence[int] = (),
+    ) -> list[ItemResult]:
+        """Generate one image per item (resumed items start at their checkpoint), keeping checkpoints at `capture`.
+
+        `on_step(k, n)` reports that the batch finished step k of n (1-based, counted from step 0 even
+        when the batch starts later).
+        """
+        if capture and not can_checkpoint(self._pipe):
+            capture = ()  # this scheduler's state cannot be saved: no checkpoints, nothing else changes
+        first = min(item.resume.step if item.resume is not None else 0 for item in items) if items else 0
+        with self._deepcache_for_one_call(first) as deepcache, torch.inference_mode():
+            return denoise(
+                self._pipe, self.device, shape, items, capture=capture, on_step=on_step, deepcache=deepcache
             )
-        images = np.asarray(output.images)  # float in [0, 1], N x H x W x 3
-        # Same rounding as diffusers' numpy_to_pil, so our arrays equal the pipeline's PIL output.
-        pixels = (images * 255).round().astype(np.uint8)
-        return list(pixels)
 
     def warm_up(self, shapes: Sequence[BatchShape], batch_sizes: Sequence[int]) -> float:
         """Run every (shape, batch size) once so compiled graphs exist before serving; return seconds."""
@@ -120,36 +119,24 @@ class Generator:
         return time.perf_counter() - started
 
     @contextmanager
-    def _deepcache_for_one_call(self) -> Iterator[None]:
-        """Let a fresh DeepCacheUNet stand in for `unet.forward` during one pipeline call, then remove it."""
+    def _deepcache_for_one_call(self, first_step: int = 0) -> Iterator[DeepCacheUNet | None]:
+        """Let a fresh DeepCacheUNet stand in for `unet.forward` during one batch, then remove it."""
         if self._forwards is None:
-            yield
+            yield None
             return
         unet = self._pipe.unet
         interval = self.deepcache.interval if self.deepcache is not None else 1
         previous = unet.__dict__.get("forward")  # an instance-level forward someone else installed
         # A new instance per call: step counter and cached feature start empty for every batch.
-        unet.forward = DeepCacheUNet(self._forwards, interval)
+        stand_in = DeepCacheUNet(self._forwards, interval, first_step)
+        unet.forward = stand_in
         try:
-            yield
+            yield stand_in
         finally:
             if previous is None:
                 del unet.forward
             else:
                 unet.forward = previous
-
-
-def _step_callback(on_step: StepCallback) -> Callable[..., dict[str, Any]]:
-    """Adapt `on_step(step, total)` (1-based) to diffusers' callback_on_step_end."""
-
-    def callback(
-        pipe: StableDiffusionPipeline, step_index: int, timestep: Any, tensors: dict[str, Any]
-    ) -> dict[str, Any]:
-        # num_timesteps, not the requested steps: some schedulers (PNDM) run one extra step.
-        on_step(step_index + 1, pipe.num_timesteps)
-        return {}
-
-    return callback
 
 
 def _tune_for_cuda(pipe: StableDiffusionPipeline, dtype: torch.dtype) -> None:

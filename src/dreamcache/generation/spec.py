@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from typing import Literal
 
+from dreamcache.generation.checkpoint import Checkpoint
 from dreamcache.settings import Settings
 
 # Bump whenever the code changes the pixels produced for the same settings (pipeline options,
@@ -35,11 +36,12 @@ class BatchShape:
 
 @dataclass(frozen=True)
 class PromptItem:
-    """One image to generate inside a batch."""
+    """One image to generate inside a batch; with `resume`, it starts from that checkpoint, not from noise."""
 
     prompt: str
     negative_prompt: str
     seed: int
+    resume: Checkpoint | None = field(default=None, compare=False, repr=False)
 
 
 def resolve_device(settings: Settings) -> Device:
