@@ -11,7 +11,7 @@ import torch
 from dreamcache.generation import BatchShape, PromptItem
 from dreamcache.generation.checkpoint import Checkpoint, CheckpointError, checkpoint_key, checkpoint_steps
 from dreamcache.generation.pipeline import DeepCacheParams, Generator
-from tests.test_deepcache import build_pipe, max_diff
+from test_deepcache import build_pipe, max_diff
 
 SHAPE = BatchShape(width=64, height=64, steps=9, guidance_scale=7.5)
 CAPTURE = (3, 6)  # multiples of the DeepCache interval, as checkpoint_steps picks them
