@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from dreamcache.matching import accept, content, decide, reason, same_tags, same_words_reordered, stem, tags, verify
+from dreamcache.matching import (
+    accept,
+    canonical,
+    content,
+    decide,
+    reason,
+    same_tags,
+    same_words_reordered,
+    stem,
+    tags,
+    text_key,
+    verify,
+)
 
 
 def test_tags_are_normalised_parts() -> None:
@@ -136,3 +148,55 @@ def test_accept() -> None:
     # Verified, but the cosine is still required.
     assert accept("a red fox sleeps in fresh snow", "A red fox sleeping in fresh snow", 0.985, 0.98)
     assert not accept("a red fox sleeps in fresh snow", "A red fox sleeping in fresh snow", 0.97, 0.98)
+
+
+@pytest.mark.parametrize(
+    ("query", "candidate"),
+    [
+        ("a cat", "cats"),
+        ("a witch in the woods", "witches in the woods"),
+        ("a child playing", "children playing"),
+        ("portrait of a man, oil", "portrait of men, oil"),
+        ("a dog runs", "dogs run"),
+        ("a fox, snow", "foxes, snow"),
+    ],
+)
+def test_a_changed_count_is_another_picture(query: str, candidate: str) -> None:
+    assert not verify(query, candidate)
+    assert not accept(query, candidate, 0.999, 0.9)
+    assert reason("a cat on a sofa", "cats on a sofa") == "a changed count (singular against plural)"
+
+
+def test_other_word_forms_stay_alike() -> None:
+    assert verify("a red fox sleeps in the snow", "a red fox sleeping in the snow")
+    assert verify("a parked car", "a car parking") is False  # order still matters
+    assert verify("two children are playing", "two children playing")
+
+
+@pytest.mark.parametrize(
+    ("query", "candidate"),
+    [
+        ("castle, 4 k", "castle, 4k"),
+        ("gta v screenshot", "gtav screenshot"),
+        ("chainsaw man fan art", "chainsawman fan art"),
+        ("2 d game art of a forest", "2d game art of a forest"),
+        ("a dog", "Dog"),
+        ("The cat in the hat", "cat in hat"),
+    ],
+)
+def test_the_same_text_split_joined_or_without_articles_always_hits(query: str, candidate: str) -> None:
+    assert same_tags(query, candidate)
+    assert decide(query, candidate, 0.1, 0.92) == (True, "same text")
+    assert canonical(query) == canonical(candidate) and text_key(query) == text_key(candidate) != ""
+
+
+@pytest.mark.parametrize("prompt", ["🔥🔥🔥", "...", "!!!", "💀", ":)", "   ?   "])
+def test_prompts_that_normalise_to_nothing_only_match_their_own_raw_text(prompt: str) -> None:
+    assert text_key(prompt) == ""
+    assert decide(prompt, prompt, 0.1, 0.92) == (True, "same text")
+    assert decide(prompt, f"  {prompt} ", 0.1, 0.92)[0]  # surrounding whitespace aside
+    for other in ["🔥", "💀💀", "???", ":(", "a cat"]:
+        if other.strip() != prompt.strip():
+            hit, why = decide(prompt, other, 1.0, 0.92)
+            assert not hit, (prompt, other)
+            assert not decide(other, prompt, 1.0, 0.92)[0]

@@ -1,34 +1,37 @@
 """The hit decision beyond cosine: a text verifier that vetoes a candidate whose picture would differ.
 
 MiniLM cosine measures shared wording: "a dog chasing a cat" and "a cat chasing a dog" score about
-0.97, and "a red fox" vs "a brown fox" barely moves it. So a retrieved candidate is a hit only when
-`verify` says its picture satisfies the request, and the cosine reaches the threshold:
+0.97, and "a red fox" vs "a brown fox" barely moves it. So a retrieved candidate is a hit when it
+is the request retyped (`same_tags`, whatever the cosine), or when `verify` says its picture
+satisfies the request and the cosine reaches the threshold:
 
-- both prompts are reduced to content tokens: case, spacing and punctuation folded (apostrophes and
-  hyphens joined: `close-up` == `closeup`, `that's` == `thats`), a light deterministic stemmer
-  (`sleeps`/`sleeping`/`slept`-style suffixes, plurals, `is/are/was/were` as one token, a small table of
-  irregular plurals), and only the articles "a", "an", "the", the neutral possessive "its" and the copula
-  (`is/are/was/were`) dropped;
-- within each comma-separated tag the token *sequence* must be equal (order matters: swapped roles or
-  attributes veto); across tags the *multiset* of tags must be equal (moving a whole tag is harmless),
-  or else the whole token sequence must be equal in order (the same words with other separators);
+- **same text** (`canonical`): equal up to case, punctuation, spacing (words split or joined
+  differently are one text: `4 k` = `4k`, `gta v` = `gtav`), the articles "a", "an", "the" and
+  "its", and the order of whole comma-separated tags. A prompt that normalises to nothing (only
+  emoji, symbols or punctuation) is only the same text as exactly itself;
+- **verified** (`tokens`): both prompts reduced to content tokens: folded as above, a light
+  deterministic stemmer (`sleeps`/`sleeping`, `parked`/`parking`, `is/are/was/were` as one token that
+  is dropped), each token keeping its *form*: a bare word and its `-s` form are different pictures
+  ("a cat" / "cats", "child" / "children": a changed count), any other two forms of one stem are
+  alike ("sleeps" / "sleeping");
+- within each tag the token *sequence* must be alike (order matters: swapped roles or attributes
+  veto); across tags the *multiset* of tags must be (moving a whole tag is harmless), or else the
+  whole token sequence (the same words with other separators);
 - negations, numbers and number words, prepositions, colours, style, artist and medium words are
   ordinary tokens: any change in them vetoes.
 
-A candidate that equals the request up to case, spacing, punctuation (spaced or deleted: `black/white` ==
-`blackwhite`) and the order of whole tags is always accepted, whatever its cosine (moving a tag can cost
-MiniLM 0.03). Measured on public data in docs/cache-quality.md
-(`make eval`).
+Measured on public data in docs/cache-quality.md (`make eval`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
-from collections import Counter
+from collections.abc import Sequence
 from functools import lru_cache
 
-from dreamcache.prompts import normalize
+from dreamcache.prompts import clean, normalize
 
 _TAG_SEPARATORS = re.compile(r"[,;|\n]+")
 _JOINERS = re.compile(r"(?<=\w)['\u2019\u2018`\-\u2010\u2011](?=\w)")
@@ -40,15 +43,22 @@ _SPACE = re.compile(r"\s+")
 IGNORED = frozenset({"a", "an", "the", "its"})
 IGNORED_STEMS = frozenset({"be"})
 _COPULA = frozenset({"is", "are", "was", "were", "be", "been", "being", "am"})
-_IRREGULAR = {
+_IRREGULAR_PLURALS = {
     "children": "child", "men": "man", "women": "woman", "people": "person", "persons": "person",
-    "mice": "mouse", "feet": "foot", "teeth": "tooth", "geese": "goose", "oxen": "ox", "sheep": "sheep",
+    "mice": "mouse", "feet": "foot", "teeth": "tooth", "geese": "goose", "oxen": "ox",
     "knives": "knife", "wives": "wife", "leaves": "leaf", "loaves": "loaf", "shelves": "shelf",
     "wolves": "wolf", "calves": "calf", "halves": "half", "lives": "life", "scarves": "scarf",
+}
+_IRREGULAR = {
+    "sheep": "sheep",
     "has": "have", "had": "have", "having": "have", "does": "do", "did": "do", "doing": "do",
     "lying": "lie", "lies": "lie", "dying": "die", "tying": "tie",
     "bus": "bus", "glass": "glass", "grass": "grass", "this": "this", "his": "his", "gas": "gas",
 }
+#: Word forms a token can carry: bare, a plural or third-person `-s`, a participle. A bare word and its
+#: `-s` form are different pictures ("a cat" / "cats"); any other two forms of one stem are alike
+#: ("sleeps" / "sleeping", "runs" / "ran"-less "running", "parked" / "parking").
+BARE, PLURAL, ING, ED = "", "s", "ing", "ed"
 _VOWELS = set("aeiouy")
 _ES_AFTER = ("ss", "sh", "ch", "x", "z", "zz")
 
@@ -65,31 +75,63 @@ def _undouble(stem: str) -> str:
 
 
 @lru_cache(maxsize=65536)
-def stem(word: str) -> str:
-    """A light, deterministic stemmer: both spellings of one word map to one token, nothing more."""
+def analyse(word: str) -> tuple[str, str]:
+    """The word's stem and form (`BARE`, `PLURAL`, `ING`, `ED`): a light, deterministic stemmer."""
     if word in _COPULA:
-        return "be"
+        return "be", BARE
+    if word in _IRREGULAR_PLURALS:
+        return analyse(_IRREGULAR_PLURALS[word])[0], PLURAL
     if word in _IRREGULAR:
         base = _IRREGULAR[word]
-        return base if base == word else stem(base)
+        return (base, BARE) if base == word else (analyse(base)[0], BARE)
     if word.isdigit() or len(word) <= 3:
-        return word
-    w = word
+        return word, BARE
+    w, form = word, BARE
     if w.endswith("ies") and len(w) > 4:
-        w = w[:-3] + "y"
+        w, form = w[:-3] + "y", PLURAL
     elif w.endswith("es") and w[:-2].endswith(_ES_AFTER):
-        w = w[:-2]
+        w, form = w[:-2], PLURAL
     elif w.endswith("s") and not w.endswith(("ss", "us", "is")):
-        w = w[:-1]
+        w, form = w[:-1], PLURAL
     elif w.endswith("ing") and len(w) >= 6 and _has_vowel(w[:-3]):
-        w = _undouble(w[:-3])
+        w, form = _undouble(w[:-3]), ING
     elif w.endswith("ied") and len(w) > 4:
-        w = w[:-3] + "y"
+        w, form = w[:-3] + "y", ED
     elif w.endswith("ed") and len(w) >= 5 and _has_vowel(w[:-2]):
-        w = _undouble(w[:-2])
+        w, form = _undouble(w[:-2]), ED
     if len(w) > 3 and w.endswith("e"):  # make/making/made-less: `make` and `mak(ing)` meet at `mak`
         w = w[:-1]
-    return w
+    return w, form
+
+
+def stem(word: str) -> str:
+    """The word's stem: every form of one word maps to it (see `analyse` for the form)."""
+    return analyse(word)[0]
+
+
+Token = tuple[str, str]  # (stem, form)
+
+
+def alike(a: Token, b: Token) -> bool:
+    """Same stem, and not a bare word against its `-s` form (a changed count is another picture)."""
+    return a[0] == b[0] and {a[1], b[1]} != {BARE, PLURAL}
+
+
+def _same_sequence(a: Sequence[Token], b: Sequence[Token]) -> bool:
+    return len(a) == len(b) and all(alike(x, y) for x, y in zip(a, b, strict=True))
+
+
+def _same_tag_multiset(a: Sequence[Sequence[Token]], b: Sequence[Sequence[Token]]) -> bool:
+    """Every tag of `a` pairs with its own alike tag of `b` (tag order free)."""
+    if len(a) != len(b):
+        return False
+    unused = list(b)
+    for tag in a:
+        partner = next((i for i, other in enumerate(unused) if _same_sequence(tag, other)), None)
+        if partner is None:
+            return False
+        del unused[partner]
+    return True
 
 
 def _fold(text: str) -> str:
@@ -105,15 +147,38 @@ def tags(prompt: str) -> list[str]:
 
 
 @lru_cache(maxsize=16384)
-def content(prompt: str) -> tuple[tuple[str, ...], ...]:
-    """Per comma-separated tag, the sequence of stemmed content tokens (tags left empty are dropped)."""
+def tokens(prompt: str) -> tuple[tuple[Token, ...], ...]:
+    """Per comma-separated tag, the sequence of (stem, form) content tokens (tags left empty are dropped)."""
     out = []
     for piece in _TAG_SEPARATORS.split(prompt):
-        stems = (stem(w) for w in _fold(piece).split() if w not in IGNORED)
-        tokens = tuple(s for s in stems if s not in IGNORED_STEMS)
-        if tokens:
-            out.append(tokens)
+        analysed = (analyse(w) for w in _fold(piece).split() if w not in IGNORED)
+        tag = tuple(token for token in analysed if token[0] not in IGNORED_STEMS)
+        if tag:
+            out.append(tag)
     return tuple(out)
+
+
+def content(prompt: str) -> tuple[tuple[str, ...], ...]:
+    """Per comma-separated tag, the sequence of stemmed content tokens (tags left empty are dropped)."""
+    return tuple(tuple(token[0] for token in tag) for tag in tokens(prompt))
+
+
+@lru_cache(maxsize=16384)
+def canonical(prompt: str) -> str:
+    """The prompt as typed, up to case, punctuation, spacing, articles and tag order; "" when nothing is left.
+
+    Spaces are dropped inside each tag, so words split or joined differently are one text
+    (`4 k` = `4k`, `chainsaw man` = `chainsawman`); tags are sorted. No stemming: two prompts with
+    the same canonical text are the same request retyped, whatever their embeddings say.
+    """
+    parts = ("".join(w for w in _fold(piece).split() if w not in IGNORED) for piece in _TAG_SEPARATORS.split(prompt))
+    return ",".join(sorted(part for part in parts if part))
+
+
+def text_key(prompt: str) -> str:
+    """A short digest of `canonical(prompt)` to find retyped prompts by equality ("" when nothing is left)."""
+    text = canonical(prompt)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32] if text else ""
 
 
 def _stripped(text: str) -> str:
@@ -143,29 +208,42 @@ def same_words_reordered(query: str, candidate: str) -> bool:
 
 
 SAME_TEXT = "same text"  # the reason `decide` gives for a candidate that is the request re-typed
+EMPTY_TEXT = "nothing left after normalisation: only the same raw text matches"
 
 
 def same_tags(query: str, candidate: str) -> bool:
-    """True when both are the same text up to case, punctuation, spacing and the order of whole tags."""
-    if normalize(query) == normalize(candidate) or sorted(tags(query)) == sorted(tags(candidate)):
+    """True when both are the same text up to case, punctuation, spacing, articles and the order of whole tags.
+
+    A prompt that normalises to nothing (only emoji, symbols or punctuation) is only the same text
+    as exactly itself (whitespace aside): "🔥🔥" is not "💀".
+    """
+    cq, cc = canonical(query), canonical(candidate)
+    if not cq or not cc:
+        return not cq and not cc and clean(query) == clean(candidate)
+    if cq == cc or normalize(query) == normalize(candidate) or sorted(tags(query)) == sorted(tags(candidate)):
         return True
     return _stripped(query) == _stripped(candidate) or _joined_tags(query) == _joined_tags(candidate)
 
 
 def reason(query: str, candidate: str) -> str | None:
     """Why the candidate's picture would not satisfy the request, or None when it would."""
-    q, c = content(query), content(candidate)
-    if Counter(q) == Counter(c):
+    q, c = tokens(query), tokens(candidate)
+    if not q or not c:
+        return None if same_tags(query, candidate) else EMPTY_TEXT
+    if _same_tag_multiset(q, c):
         return None
     flat_q = [t for tag in q for t in tag]
     flat_c = [t for tag in c for t in tag]
-    if flat_q == flat_c:
+    if _same_sequence(flat_q, flat_c):
         return None
-    if sorted(flat_q) == sorted(flat_c):
+    stems_q, stems_c = [t[0] for t in flat_q], [t[0] for t in flat_c]
+    if stems_q == stems_c:
+        return "a changed count (singular against plural)"
+    if sorted(stems_q) == sorted(stems_c):
         return "same words in another order"
     words = _surface(query) | _surface(candidate)
-    missing = sorted(words.get(t, t) for t in set(flat_q) - set(flat_c))
-    extra = sorted(words.get(t, t) for t in set(flat_c) - set(flat_q))
+    missing = sorted(words.get(t, t) for t in set(stems_q) - set(stems_c))
+    extra = sorted(words.get(t, t) for t in set(stems_c) - set(stems_q))
     if missing or extra:
         return f"different words: request only {missing}, candidate only {extra}"
     return "different word counts"
@@ -177,7 +255,8 @@ def verify(query: str, candidate: str) -> bool:
 
 
 def decide(query: str, candidate: str, similarity: float, threshold: float) -> tuple[bool, str]:
-    """The hit decision with its reason: `same text`, `verified`, `below threshold` or the verifier's veto."""
+    """The hit decision with its reason: `same text` (whatever the cosine), `verified`, `below threshold` or
+    the verifier's veto."""
     if same_tags(query, candidate):
         return True, SAME_TEXT
     why = reason(query, candidate)
