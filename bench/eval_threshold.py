@@ -236,8 +236,9 @@ def time_verifier(pairs: Sequence[tuple[str, str]], limit: int = 5000) -> dict[s
     sample = list(pairs[::step])[:limit]
     times = []
     for query, candidate in sample:
-        matching.content.cache_clear()
-        matching.stem.cache_clear()
+        matching.tokens.cache_clear()
+        matching.analyse.cache_clear()
+        matching.canonical.cache_clear()
         started = time.perf_counter()
         matching.decide(query, clean(candidate), 1.0, 0.0)
         times.append((time.perf_counter() - started) * 1000.0)

@@ -481,3 +481,42 @@ def test_unseen_by_skips_entries_shown_to_that_viewer(index: Index) -> None:
     assert ids == [far.id]
     assert index.get(near.id) == replace(near, hits=1)
     index.mark_shown("not-a-uuid", "viewer-1")  # unknown ids are ignored
+
+
+def test_checkpoint_fields_round_trip(index: Index) -> None:
+    rng = np.random.default_rng(5)
+    entry = make_entry(checkpoints=(5, 10), resume_key="resume-a", text_key="text-a", reused_from="x", skipped_steps=5)
+    index.upsert(entry, unit(rng))
+    assert index.get(entry.id) == entry
+    old = make_entry("older data")  # written before checkpoints existed: the defaults
+    index.upsert(old, unit(rng))
+    found = index.get(old.id)
+    assert found is not None and found.checkpoints == () and found.resume_key == ""
+
+
+def test_reusable_finds_only_entries_with_this_resume_key(index: Index) -> None:
+    rng = np.random.default_rng(6)
+    query = unit(rng)
+    near = make_entry("near", checkpoints=(5,), resume_key="r1")
+    nearer_without = make_entry("nearest, no checkpoints")
+    other_key = make_entry("other steps", checkpoints=(5,), resume_key="r2")
+    far = make_entry("far", checkpoints=(5,), resume_key="r1")
+    index.upsert_many([
+        (near, at_cosine(query, 0.95, rng)), (nearer_without, at_cosine(query, 0.99, rng)),
+        (other_key, at_cosine(query, 0.98, rng)), (far, at_cosine(query, 0.5, rng)),
+    ])
+    found = index.reusable(query, resume_key="r1", limit=5, min_score=0.9)
+    assert [m.entry.id for m in found] == [near.id]
+    assert found[0].score == pytest.approx(0.95, abs=1e-4)
+
+
+def test_find_text_finds_retyped_prompts_whatever_their_vectors(index: Index) -> None:
+    rng = np.random.default_rng(7)
+    a = make_entry("a dog", text_key="t-dog", created_at=1.0)
+    b = make_entry("Dog", text_key="t-dog", created_at=2.0)
+    elsewhere = make_entry("dog", text_key="t-dog", compat_key="compat-b")
+    index.upsert_many([(a, unit(rng)), (b, unit(rng)), (elsewhere, unit(rng))])
+    assert [e.id for e in index.find_text("t-dog", compat_key="compat-a", limit=5)] == [b.id, a.id]
+    index.mark_shown(b.id, "viewer-1")
+    assert [e.id for e in index.find_text("t-dog", compat_key="compat-a", limit=5, unseen_by="viewer-1")] == [a.id]
+    assert index.find_text("", compat_key="compat-a", limit=5) == []

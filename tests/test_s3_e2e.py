@@ -33,7 +33,11 @@ def test_generated_images_go_to_s3_and_a_failed_store_leaves_no_vector(tmp_path:
             assert status == 200 and headers["content-type"] == "image/png"
             assert Image.open(io.BytesIO(data)).size == (64, 64)
             objects = s3.list_objects_v2(Bucket=BUCKET)["Contents"]
-            assert [o["Key"] for o in objects] == [f"images/{body['images'][0]['id']}.png"]
+            entry_id = body["images"][0]["id"]
+            # The image and its denoising checkpoints (4 steps, at 20% and 40%: steps 1 and 2).
+            assert sorted(o["Key"] for o in objects) == sorted(
+                [f"images/{entry_id}.png", f"images/{entry_id}.step1.ckpt", f"images/{entry_id}.step2.ckpt"]
+            )
 
             hit = client.post("/generate", json={"prompt": "a sailboat on a calm sea under a starry sky"}).json()
             assert hit["source"] == "cache"
@@ -45,7 +49,8 @@ def test_generated_images_go_to_s3_and_a_failed_store_leaves_no_vector(tmp_path:
             # The bucket disappears: the next miss cannot store its image, so no vector is written.
             services = client.app.state.services  # type: ignore[attr-defined]
             count = services.index.count()
-            s3.delete_object(Bucket=BUCKET, Key=objects[0]["Key"])
+            for stored in objects:
+                s3.delete_object(Bucket=BUCKET, Key=stored["Key"])
             s3.delete_bucket(Bucket=BUCKET)
             failed = client.post("/generate", json={"prompt": "a polar bear cub playing with a red ball"})
             assert failed.status_code == 500

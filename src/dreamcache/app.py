@@ -9,7 +9,6 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
-import numpy as np
 from fastapi import FastAPI
 
 from dreamcache import __version__
@@ -17,7 +16,7 @@ from dreamcache.api import errors, routes, web
 from dreamcache.api.deps import Services
 from dreamcache.cache import CacheService
 from dreamcache.embedding import BatchingEmbedder, open_embedder
-from dreamcache.generation.spec import pipeline_fingerprint, resolve_device
+from dreamcache.generation.spec import GeneratedImage, pipeline_fingerprint, resolve_device
 from dreamcache.generation.text import load_tokenizer
 from dreamcache.index import open_index
 from dreamcache.jobs import Job, JobTable
@@ -60,8 +59,8 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
 
     jobs = JobTable(settings.job_ttl_s)
 
-    async def on_result(job: Job, image: np.ndarray, seconds: float) -> None:
-        await cache.write_back(job, image, seconds)
+    async def on_result(job: Job, result: GeneratedImage, seconds: float) -> None:
+        await cache.write_back(job, result, seconds)
 
     worker = GpuWorker(settings, on_result, fingerprint)
     metrics = Metrics(worker)

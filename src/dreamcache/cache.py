@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import hashlib
 import io
@@ -19,12 +20,14 @@ from PIL import Image
 
 from dreamcache import matching, prompts
 from dreamcache.embedding import BatchingEmbedder
-from dreamcache.generation.spec import BatchShape, PromptItem
+from dreamcache.generation.checkpoint import CONTENT_TYPE as CHECKPOINT_CONTENT_TYPE
+from dreamcache.generation.checkpoint import SCHEDULER_CLASSES, Checkpoint, CheckpointError, checkpoint_key
+from dreamcache.generation.spec import BatchShape, GeneratedImage, PromptItem
 from dreamcache.index import Entry, Index, Match
-from dreamcache.jobs import GenerationTask, Job, JobTable
+from dreamcache.jobs import GenerationTask, Job, JobTable, Reuse
 from dreamcache.metrics import Metrics
 from dreamcache.settings import Settings
-from dreamcache.storage import ImageStore
+from dreamcache.storage import ImageNotFound, ImageStore
 from dreamcache.suggest import Suggestion, SuggestionIndex
 from dreamcache.worker import GpuWorker
 
@@ -32,6 +35,8 @@ log = logging.getLogger(__name__)
 
 _CANDIDATE_HEADROOM = 8
 _RETRIEVAL_FLOOR = 0.85
+_REUSE_CANDIDATES = 4
+_VAE_SCALE = 8  # latents are 1/8 of the image's side in every SD v1.x/v2.x VAE
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,7 @@ class CacheRequest:
     min_similarity: float
     namespace: str = ""  # "" = the shared pool
     viewer: str | None = None  # hash of the client identity: seedless requests get pictures it has not seen
+    reuse: bool = True  # the request allows starting from a similar entry's checkpoint
 
 
 @dataclass
@@ -84,6 +90,11 @@ def compat_key(fingerprint: str, shape: BatchShape, negative_prompt: str, namesp
 def exact_key(compat: str, prompt: str, shape: BatchShape, seed: int) -> str:
     """Identifies one exact picture: prompt, every setting and the seed."""
     return _digest("exact", compat, prompts.clean(prompt), shape.steps, float(shape.guidance_scale), seed)
+
+
+def resume_key(compat: str, shape: BatchShape) -> str:
+    """Entries with equal resume keys can continue each other's denoising: compat key, steps and guidance."""
+    return _digest("resume", compat, shape.steps, float(shape.guidance_scale))
 
 
 def flight_key(compat: str, prompt: str, shape: BatchShape, seed: int | None) -> str:
@@ -153,14 +164,14 @@ class CacheService:
                 if request.viewer is not None:
                     # Before answering: the same client's next request must already skip these pictures.
                     await asyncio.to_thread(self._mark_shown, [m.entry.id for m in matches], request.viewer)
-                self.metrics.record_hit()
+                self.metrics.record_hit(request.shape.steps)
                 for match in matches:
                     self.suggestions_for(request.namespace).record_hit(match.entry.prompt_norm)
                 self._in_background(asyncio.to_thread(self._record_hits, [m.entry.id for m in matches]))
                 return Hit(matches, kinds, timings)
             if request.mode == "only":
                 raise CacheMiss()
-        return self._enqueue(request, compat, vector, timings)
+        return await self._enqueue(request, compat, vector, timings)
 
     def _lookup(self, request: CacheRequest, compat: str, vector: np.ndarray) -> tuple[list[Match], list[str]]:
         """The accepted matches, best first, and how each was accepted (`exact` or `verified`)."""
@@ -174,6 +185,22 @@ class CacheService:
             vector.tolist(), compat_key=compat, limit=request.max_results + _CANDIDATE_HEADROOM,
             min_score=min(request.min_similarity, _RETRIEVAL_FLOOR), unseen_by=request.viewer,
         )
+        matches, kinds = self._accepted(request, candidates)
+        if len(matches) < request.max_results:
+            # The same text retyped is a hit whatever its cosine ("a dog" / "Dog" can score below the
+            # retrieval floor): find it by its text key too.
+            seen = {m.entry.id for m in candidates}
+            same_text: list[Entry] = self.index.find_text(
+                matching.text_key(request.prompt), compat_key=compat, limit=request.max_results,
+                unseen_by=request.viewer,
+            )
+            extra = [Match(entry, self._cosine(vector, entry.id)) for entry in same_text if entry.id not in seen]
+            more, more_kinds = self._accepted(request, extra)
+            room = request.max_results - len(matches)
+            matches, kinds = matches + more[:room], kinds + more_kinds[:room]
+        return matches, kinds
+
+    def _accepted(self, request: CacheRequest, candidates: list[Match]) -> tuple[list[Match], list[str]]:
         matches: list[Match] = []
         kinds: list[str] = []
         for m in candidates:
@@ -185,6 +212,10 @@ class CacheService:
                     break
         return matches, kinds
 
+    def _cosine(self, vector: np.ndarray, entry_id: str) -> float:
+        stored = self.index.vector(entry_id)
+        return float(np.dot(vector, np.asarray(stored, dtype=np.float32))) if stored is not None else 0.0
+
     def _mark_shown(self, entry_ids: list[str], viewer: str) -> None:
         for entry_id in entry_ids:
             self.index.mark_shown(entry_id, viewer)
@@ -193,7 +224,9 @@ class CacheService:
         for entry_id in entry_ids:
             self.index.record_hit(entry_id)
 
-    def _enqueue(self, request: CacheRequest, compat: str, vector: np.ndarray, timings: dict[str, float]) -> Pending:
+    async def _enqueue(
+        self, request: CacheRequest, compat: str, vector: np.ndarray, timings: dict[str, float]
+    ) -> Pending:
         assert self.worker is not None
         flight = flight_key(compat, request.prompt, request.shape, request.seed)
         running = self.jobs.in_flight(flight)
@@ -201,17 +234,31 @@ class CacheService:
             self.metrics.joined.inc()
             self.metrics.misses.inc()
             return Pending(running, True, timings)
+        planned = time.perf_counter()
+        plan = await self._plan_reuse(request, compat, vector)
+        if self._reuse_allowed(request):
+            timings["reuse_ms"] = (time.perf_counter() - planned) * 1000
         seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
-        item = PromptItem(prompts.clean(request.prompt), prompts.clean(request.negative_prompt), seed)
+        checkpoint: Checkpoint | None = None
+        reuse: Reuse | None = None
+        if plan is not None:
+            # The picture continues the source's noise: its seed says where the picture came from.
+            checkpoint, reuse, seed = plan
+        item = PromptItem(prompts.clean(request.prompt), prompts.clean(request.negative_prompt), seed, checkpoint)
+        # A reused picture is not the picture of (prompt, seed): it never answers an exact-seed request.
+        exact = exact_key(compat, request.prompt, request.shape, seed) if reuse is None else _digest("reused", flight)
         task = GenerationTask(
             shape=request.shape,
             item=item,
             vector=vector.tolist(),
             compat_key=compat,
-            exact_key=exact_key(compat, request.prompt, request.shape, seed),
+            exact_key=exact,
             flight_key=flight,
             namespace=request.namespace,
             viewer=request.viewer,
+            text_key=matching.text_key(request.prompt),
+            resume_key=resume_key(compat, request.shape),
+            reuse=reuse,
         )
         job = Job(task)
         try:
@@ -223,22 +270,94 @@ class CacheService:
         self.metrics.misses.inc()
         return Pending(job, False, timings)
 
+    # -- near-miss reuse --
+
+    def _reuse_allowed(self, request: CacheRequest) -> bool:
+        """Reuse is for seedless `auto` requests that allow it, on a scheduler whose state can be saved."""
+        return (
+            self.settings.reuse
+            and request.reuse
+            and request.seed is None
+            and request.mode == "auto"
+            and bool(self.settings.reuse_schedule)
+            and self.settings.scheduler in SCHEDULER_CLASSES
+        )
+
+    async def _plan_reuse(
+        self, request: CacheRequest, compat: str, vector: np.ndarray
+    ) -> tuple[Checkpoint, Reuse, int] | None:
+        """The checkpoint a near-miss starts from (with the plan and the source's seed), or None for a full run."""
+        if not self._reuse_allowed(request):
+            return None
+        schedule = self.settings.reuse_schedule
+        candidates = await asyncio.to_thread(
+            self.index.reusable, vector.tolist(), resume_key=resume_key(compat, request.shape),
+            limit=_REUSE_CANDIDATES, min_score=schedule[0][0],
+        )
+        if not candidates:
+            return None
+        # A person asking again for a prompt that is stored already wants a new sample, not a near-copy.
+        if any(matching.same_tags(request.prompt, m.entry.prompt) for m in candidates):
+            return None
+        key = matching.text_key(request.prompt)
+        if key:
+            stored: list[Entry] = await asyncio.to_thread(
+                functools.partial(self.index.find_text, key, compat_key=compat, limit=1)
+            )
+            if stored:
+                return None
+        steps = request.shape.steps
+        for m in candidates:
+            fraction = max((f for similarity, f in schedule if m.score >= similarity), default=0.0)
+            usable = [step for step in m.entry.checkpoints if 0 < step <= fraction * steps]
+            if not usable:
+                continue
+            step = max(usable)
+            checkpoint = await asyncio.to_thread(self._load_checkpoint, m.entry, step, request.shape)
+            if checkpoint is not None:
+                return checkpoint, Reuse(m.entry.id, step, round(float(m.score), 6)), m.entry.seed
+        return None
+
+    def _load_checkpoint(self, entry: Entry, step: int, shape: BatchShape) -> Checkpoint | None:
+        """The entry's checkpoint at `step`, checked against the request; None (and a warning) if unusable."""
+        key = checkpoint_key(entry.id, step)
+        try:
+            checkpoint = Checkpoint.from_bytes(self.store.get(key))
+            expected = SCHEDULER_CLASSES[self.settings.scheduler]
+            latent = (shape.height // _VAE_SCALE, shape.width // _VAE_SCALE)
+            if checkpoint.step != step or checkpoint.steps != shape.steps or checkpoint.scheduler != expected:
+                raise CheckpointError(f"checkpoint {key} is for step {checkpoint.step} of {checkpoint.steps} with "
+                                      f"{checkpoint.scheduler}, wanted step {step} of {shape.steps} with {expected}")
+            if tuple(checkpoint.latents.shape[1:]) != latent:
+                raise CheckpointError(f"checkpoint {key} has latents {checkpoint.latents.shape}, wanted (C, *{latent})")
+        except ImageNotFound:
+            log.warning("checkpoint %s of entry %s is missing from the store: generating from scratch", key, entry.id)
+            self.metrics.reuse_unavailable.inc()
+            return None
+        except Exception as exc:  # a broken or unreachable checkpoint must never fail the request
+            log.warning("checkpoint %s of entry %s is unusable (%s): generating from scratch", key, entry.id, exc)
+            self.metrics.reuse_unavailable.inc()
+            return None
+        return checkpoint
+
     # -- the write-back --
 
-    async def write_back(self, job: Job, image: np.ndarray, seconds: float) -> None:
-        """Store the image first, then index its vector, then tell the waiting clients."""
+    async def write_back(self, job: Job, result: GeneratedImage, seconds: float) -> None:
+        """Store the image, then its checkpoints, then index its vector, then tell the waiting clients."""
         task = job.task
         entry_id = str(uuid.uuid4())
         key = f"{entry_id}.png"
         try:
             try:
-                png = await asyncio.to_thread(encode_png, image)
+                png = await asyncio.to_thread(encode_png, result.pixels)
                 await asyncio.to_thread(self.store.put, key, png)
             except Exception as exc:
                 log.exception("storing image of job %s failed", job.id)
                 self.metrics.failed.inc()
                 job.fail("store_failed", f"the generated image could not be stored ({type(exc).__name__})")
                 return
+            stored_steps = await asyncio.to_thread(self._store_checkpoints, entry_id, result)
+            reuse = task.reuse
             entry = Entry(
                 id=entry_id,
                 prompt=task.item.prompt,
@@ -256,6 +375,11 @@ class CacheService:
                 exact_key=task.exact_key,
                 prompt_norm=prompts.normalize(task.item.prompt),
                 namespace=task.namespace,
+                text_key=task.text_key,
+                checkpoints=stored_steps,
+                resume_key=task.resume_key if stored_steps else "",
+                reused_from=reuse.source if reuse is not None else "",
+                skipped_steps=reuse.skipped_steps if reuse is not None else 0,
             )
             try:
                 await asyncio.to_thread(self.index.upsert, entry, task.vector)
@@ -267,16 +391,38 @@ class CacheService:
                 if task.viewer is not None:
                     await asyncio.to_thread(self.index.mark_shown, entry.id, task.viewer)
             self.metrics.generation_seconds.observe(seconds)
+            if reuse is not None:
+                self.metrics.record_reuse(reuse.skipped_steps)
             job.succeed(self.generated_response(job, entry, seconds))
         finally:
             self.jobs.settle(job)
 
+    def _store_checkpoints(self, entry_id: str, result: GeneratedImage) -> tuple[int, ...]:
+        """Store what can be stored; a checkpoint that fails only makes the entry less reusable."""
+        stored: list[int] = []
+        for checkpoint in result.checkpoints:
+            data = checkpoint.to_bytes()
+            try:
+                self.store.put(checkpoint_key(entry_id, checkpoint.step), data, CHECKPOINT_CONTENT_TYPE)
+            except Exception:
+                log.exception("storing checkpoint at step %d of entry %s failed", checkpoint.step, entry_id)
+                continue
+            self.metrics.checkpoint_bytes.observe(len(data))
+            stored.append(checkpoint.step)
+        return tuple(stored)
+
     # -- response bodies --
 
-    def image_out(self, entry: Entry, similarity: float, match: str | None = None) -> dict[str, Any]:
+    def image_out(
+        self, entry: Entry, similarity: float, match: str | None = None, reuse: Reuse | None = None
+    ) -> dict[str, Any]:
         return {
             "id": entry.id,
             "match": match,
+            "reuse": (
+                {"from": reuse.source, "skipped_steps": reuse.skipped_steps, "similarity": reuse.similarity}
+                if reuse is not None else None
+            ),
             "url": self.store.url(entry.image_key),
             "prompt": entry.prompt,
             "negative_prompt": entry.negative_prompt,
@@ -301,7 +447,7 @@ class CacheService:
         queue_ms = ((job.started_at or job.created_at) - job.created_at) * 1000
         return {
             "source": "generated",
-            "images": [self.image_out(entry, 1.0)],
+            "images": [self.image_out(entry, 1.0, reuse=job.task.reuse)],
             "job_id": job.id,
             "timings": {
                 "queue_ms": queue_ms,

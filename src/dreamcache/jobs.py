@@ -42,6 +42,18 @@ class GenerationTask:
     flight_key: str
     namespace: str = ""
     viewer: str | None = None  # hash of the requesting client, if it named itself
+    text_key: str = ""
+    resume_key: str = ""  # what a later near-miss must share to reuse this job's checkpoints
+    reuse: Reuse | None = None  # the near-miss plan: `item.resume` holds the checkpoint itself
+
+
+@dataclass(frozen=True)
+class Reuse:
+    """A near-miss starts from another entry's checkpoint: which one, how many steps it skips, how similar."""
+
+    source: str
+    skipped_steps: int
+    similarity: float
 
 
 @dataclass
@@ -74,10 +86,10 @@ class Job:
         for queue in self._subscribers:
             queue.put_nowait(kind)
 
-    def mark_running(self) -> None:
+    def mark_running(self, total_steps: int | None = None) -> None:
         self.status = JobStatus.RUNNING
         self.started_at = time.time()
-        self.total_steps = self.task.shape.steps
+        self.total_steps = total_steps if total_steps is not None else self.task.shape.steps
         self._publish("status")
 
     def progress(self, step: int, total: int) -> None:

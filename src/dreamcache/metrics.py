@@ -16,7 +16,7 @@ class WorkerStats(Protocol):
     @property
     def depth(self) -> int: ...
     @property
-    def mean_image_seconds(self) -> float: ...
+    def mean_step_seconds(self) -> float: ...
 
     batches_run: int
     images_generated: int
@@ -46,7 +46,25 @@ class Metrics:
         )
         self.gpu_seconds_saved = Counter(
             "dreamcache_gpu_seconds_saved",
-            "Estimated GPU seconds saved by hits (mean seconds per generated image at the time of the hit)",
+            "Estimated GPU seconds saved by hits (every step of the request) and near-miss reuse (the skipped "
+            "steps), at the mean seconds per image-step measured so far",
+            registry=self.registry,
+        )
+        self.reused = Counter(
+            "dreamcache_reused_jobs", "Generations that started from a similar entry's checkpoint (near-miss reuse)",
+            registry=self.registry,
+        )
+        self.skipped_steps = Counter(
+            "dreamcache_skipped_steps", "Denoising steps not run thanks to near-miss reuse", registry=self.registry
+        )
+        self.reuse_unavailable = Counter(
+            "dreamcache_reuse_checkpoint_unavailable",
+            "Near-misses that generated from scratch because the chosen checkpoint was missing or unusable",
+            registry=self.registry,
+        )
+        self.checkpoint_bytes = Histogram(
+            "dreamcache_checkpoint_bytes", "Size of each stored denoising checkpoint",
+            buckets=(4096, 16384, 65536, 131072, 262144, 524288, 1048576, 4194304),
             registry=self.registry,
         )
         self.lookup_seconds = Histogram(
@@ -80,11 +98,20 @@ class Metrics:
             "misses": misses,
             "hit_ratio": hits / (hits + misses) if hits + misses else 0.0,
             "gpu_seconds_saved": self.gpu_seconds_saved._value.get(),
+            "reused": self.reused._value.get(),
+            "skipped_steps": self.skipped_steps._value.get(),
         }
 
-    def record_hit(self) -> None:
+    def record_hit(self, steps: int) -> None:
+        """A hit saves every denoising step the request would have run."""
         self.hits.inc()
-        self.gpu_seconds_saved.inc(self._worker.mean_image_seconds)
+        self.gpu_seconds_saved.inc(self._worker.mean_step_seconds * steps)
+
+    def record_reuse(self, skipped_steps: int) -> None:
+        """A near-miss that started from a checkpoint saved the steps it skipped."""
+        self.reused.inc()
+        self.skipped_steps.inc(skipped_steps)
+        self.gpu_seconds_saved.inc(self._worker.mean_step_seconds * skipped_steps)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

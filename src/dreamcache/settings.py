@@ -63,6 +63,20 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(32, ge=1, description="Most prompts embedded in one micro-batch.")
     embed_batch_wait_ms: float = Field(2.0, ge=0.0, description="How long a micro-batch waits for company.")
 
+    # --- near-miss reuse (NIRVANA-style approximate caching) -------------------------------------
+    reuse: bool = Field(
+        True, description="Start a near-miss from a similar past generation's checkpoint (`off` to disable)."
+    )
+    checkpoint_fractions: list[float] = Field(
+        [0.2, 0.4],
+        description="Points of each generation (fractions of its steps) whose denoising state is kept for reuse.",
+    )
+    reuse_schedule: list[tuple[float, float]] = Field(
+        [(0.90, 0.2), (0.95, 0.4)],
+        description="[similarity, fraction] pairs: a neighbour at or above the similarity lets a near-miss skip "
+        "up to that fraction of its steps (the largest checkpoint within it). Not measured with real weights.",
+    )
+
     # --- index -------------------------------------------------------------------------------
     qdrant_url: str | None = Field(None, description="Qdrant server URL; unset = embedded Qdrant Edge.")
     qdrant_api_key: str | None = Field(None, description="API key for the Qdrant server.")
@@ -98,6 +112,17 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
+        for fraction in self.checkpoint_fractions:
+            if not 0.0 < fraction < 1.0:
+                raise ValueError(f"checkpoint_fractions must lie strictly between 0 and 1, got {fraction}")
+        previous = (0.0, 0.0)
+        for similarity, fraction in self.reuse_schedule:
+            if not 0.0 <= similarity <= 1.0 or not 0.0 < fraction < 1.0:
+                raise ValueError(f"reuse_schedule entries are [similarity in 0..1, fraction in (0, 1)], "
+                                 f"got [{similarity}, {fraction}]")
+            if similarity <= previous[0] or fraction < previous[1]:
+                raise ValueError("reuse_schedule must rise: similarities strictly, fractions never falling")
+            previous = (similarity, fraction)
         if self.min_side % 8 or self.max_side % 8:
             raise ValueError("min_side and max_side must be multiples of 8")
         for name in ("default_width", "default_height"):

@@ -19,13 +19,11 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-import numpy as np
-
-from dreamcache.generation.spec import BatchShape, PromptItem
+from dreamcache.generation.spec import BatchShape, GeneratedImage, PromptItem, capture_steps, start_step
 from dreamcache.jobs import Job, JobStatus
 from dreamcache.settings import Settings
 
@@ -64,7 +62,7 @@ class Step:
 @dataclass
 class BatchDone:
     batch_id: int
-    images: list[np.ndarray]
+    results: list[GeneratedImage]
     seconds: float
 
 
@@ -100,14 +98,25 @@ def worker_main(settings: Settings, tasks: Any, events: Any) -> None:
         def on_step(step: int, total: int, batch_id: int = task.batch_id) -> None:
             events.put(Step(batch_id, step, total))
 
+        capture = capture_steps(settings, generator.device, task.shape.steps)
         try:
-            images = generator.generate(task.shape, task.items, on_step)
+            try:
+                results = generator.run(task.shape, task.items, on_step, capture)
+            except Exception:
+                if not any(item.resume is not None for item in task.items):
+                    raise
+                # A checkpoint that does not fit must never fail the batch: run every item from noise.
+                log.warning("batch %s failed with resumed items; running it from scratch: %s", task.batch_id,
+                            traceback.format_exc())
+                _free_accelerator_memory()
+                items = [replace(item, resume=None) for item in task.items]
+                results = generator.run(task.shape, items, on_step, capture)
         except Exception as exc:
             log.error("batch %s failed: %s", task.batch_id, traceback.format_exc())
             events.put(BatchFailed(task.batch_id, _error_type(exc), f"{type(exc).__name__}: {exc}"))
             _free_accelerator_memory()
             continue
-        events.put(BatchDone(task.batch_id, images, time.perf_counter() - began))
+        events.put(BatchDone(task.batch_id, results, time.perf_counter() - began))
 
 
 def _error_type(exc: BaseException) -> str:
@@ -134,7 +143,8 @@ class WorkerUnavailable(Exception):
     """The pipeline could not be loaded; generation is impossible until the settings are fixed."""
 
 
-ResultHandler = Callable[[Job, np.ndarray, float], Coroutine[Any, Any, None]]
+# (job, its image and checkpoints, GPU seconds spent on it: the batch's time split by denoising steps run)
+ResultHandler = Callable[[Job, GeneratedImage, float], Coroutine[Any, Any, None]]
 
 
 class GpuWorker:
@@ -166,6 +176,7 @@ class GpuWorker:
         self.batch_sizes: deque[int] = deque(maxlen=1000)
         self.generation_seconds_total = 0.0
         self.images_generated = 0
+        self.image_steps = 0  # denoising steps run, summed over images (a resumed image runs fewer)
 
     # -- lifecycle --
 
@@ -252,7 +263,8 @@ class GpuWorker:
             self._pending.clear()
         elif isinstance(message, Step):
             for job in self._running.get(message.batch_id, []):
-                job.progress(message.step, message.total)
+                start = start_step(job.task.item)  # a resumed job counts the steps it actually runs
+                job.progress(max(0, message.step - start), message.total - start)
         elif isinstance(message, BatchDone | BatchFailed):
             future = self._results.get(message.batch_id)
             if future is not None and not future.done():
@@ -283,6 +295,11 @@ class GpuWorker:
     @property
     def mean_image_seconds(self) -> float:
         return self.generation_seconds_total / self.images_generated if self.images_generated else 0.0
+
+    @property
+    def mean_step_seconds(self) -> float:
+        """GPU seconds per denoising step of one image, measured on what ran since start (0 before that)."""
+        return self.generation_seconds_total / self.image_steps if self.image_steps else 0.0
 
     def position(self, job: Job) -> int | None:
         """0-based place of a queued job in the line, None once it left the queue."""
@@ -354,7 +371,7 @@ class GpuWorker:
         self._results[batch_id] = future
         self._running[batch_id] = batch
         for job in batch:
-            job.mark_running()
+            job.mark_running(job.task.shape.steps - start_step(job.task.item))
         self._tasks.put(RunBatch(batch_id, batch[0].task.shape, [job.task.item for job in batch]))
         try:
             outcome = await self._watch(future)
@@ -375,9 +392,11 @@ class GpuWorker:
         self.batch_sizes.append(len(batch))
         self.images_generated += len(batch)
         self.generation_seconds_total += outcome.seconds
-        per_image = outcome.seconds / len(batch)
-        for job, image in zip(batch, outcome.images, strict=True):
-            task = asyncio.create_task(self._on_result(job, image, per_image))
+        steps = sum(result.steps_run for result in outcome.results)
+        self.image_steps += steps
+        for job, result in zip(batch, outcome.results, strict=True):
+            seconds = outcome.seconds * result.steps_run / steps if steps else outcome.seconds / len(batch)
+            task = asyncio.create_task(self._on_result(job, result, seconds))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
 

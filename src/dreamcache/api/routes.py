@@ -105,6 +105,7 @@ def _resolve(body: GenerateRequest, services: Services, namespace: str, viewer: 
         min_similarity=min_similarity,
         namespace=namespace,
         viewer=viewer if body.seed is None else None,  # a seed names one exact picture: no variety
+        reuse=body.reuse,
     )
 
 
@@ -302,6 +303,8 @@ async def get_image(key: str, services: ServicesDep) -> Response:
         validate_key(key)
     except InvalidKey as exc:
         raise invalid("key", str(exc)) from None
+    if not key.endswith(".png"):  # the store also holds denoising checkpoints: never served
+        raise ApiError(404, "not_found", f"no image with key {key!r}", "key")
     if services.store.name != "local":
         return RedirectResponse(services.store.url(key), status_code=307)
     try:

@@ -35,6 +35,10 @@ class GenerateRequest(BaseModel):
     min_similarity: float | None = Field(
         None, ge=0.0, le=1.0, description="Cosine needed for a hit; bounded below by the service's floor."
     )
+    reuse: bool = Field(
+        True, description="On a miss, allow starting from a similar past generation's checkpoint (skipping its "
+        "first steps). Never done for an explicit seed, a prompt asked again, or `cache: refresh`.",
+    )
 
     @field_validator("prompt")
     @classmethod
@@ -44,11 +48,24 @@ class GenerateRequest(BaseModel):
         return value
 
 
+class ReuseOut(BaseModel):
+    """How a generated image saved work: it started from another entry's denoising checkpoint."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: str = Field(alias="from", description="Id of the entry whose checkpoint this image started from.")
+    skipped_steps: int = Field(description="Denoising steps not run (the checkpoint's step).")
+    similarity: float = Field(description="Cosine between this prompt and the source entry's prompt.")
+
+
 class ImageOut(BaseModel):
     id: str
     match: Literal["exact", "verified"] | None = Field(
         None, description="On a hit: `exact` (same text up to case, punctuation, spacing and tag order, or the "
         "exact seed) or `verified` (passed the verifier and the similarity bar). Null for a generated image."
+    )
+    reuse: ReuseOut | None = Field(
+        None, description="Set on a generated image that reused a similar entry's denoising work; null otherwise."
     )
     url: str
     prompt: str
@@ -65,6 +82,7 @@ class ImageOut(BaseModel):
 class Timings(BaseModel):
     embed_ms: float | None = None
     lookup_ms: float | None = None
+    reuse_ms: float | None = None
     queue_ms: float | None = None
     generate_ms: float | None = None
     total_ms: float

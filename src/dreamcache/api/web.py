@@ -30,6 +30,8 @@ async def stats(services: ServicesDep) -> dict[str, Any]:
         "misses": int(snapshot["misses"]),
         "hit_ratio": round(snapshot["hit_ratio"], 4),
         "gpu_seconds_saved": round(snapshot["gpu_seconds_saved"], 3),
+        "reused": int(snapshot["reused"]),
+        "skipped_steps": int(snapshot["skipped_steps"]),
         "queue_depth": worker.depth,
         "images_generated": worker.images_generated,
         "defaults": {

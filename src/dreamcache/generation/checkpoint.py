@@ -20,8 +20,9 @@ import numpy as np
 
 FORMAT = 1
 CONTENT_TYPE = "application/x-dreamcache-checkpoint"
-#: Schedulers whose state `generation.loop` knows how to save and restore.
-RESUMABLE_SCHEDULERS = frozenset({"DPMSolverMultistepScheduler", "DDIMScheduler"})
+#: The `scheduler` settings whose state `generation.loop` can save and restore, and their diffusers classes.
+SCHEDULER_CLASSES = {"dpm-solver++": "DPMSolverMultistepScheduler", "ddim": "DDIMScheduler"}
+RESUMABLE_SCHEDULERS = frozenset(SCHEDULER_CLASSES.values())
 
 
 class CheckpointError(ValueError):

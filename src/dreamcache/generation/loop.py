@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -34,7 +33,7 @@ from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import (
 from diffusers.utils.torch_utils import randn_tensor
 
 from dreamcache.generation.checkpoint import RESUMABLE_SCHEDULERS, Checkpoint
-from dreamcache.generation.spec import BatchShape, PromptItem
+from dreamcache.generation.spec import BatchShape, GeneratedImage, PromptItem
 
 StepCallback = Callable[[int, int], None]
 
@@ -43,15 +42,6 @@ class BatchMember(Protocol):
     """What the loop needs from a DeepCache stand-in (None when the UNet runs plainly)."""
 
     def reset(self) -> None: ...
-
-
-@dataclass
-class ItemResult:
-    """One item's image (H x W x 3 uint8), its checkpoints and the denoising steps it actually ran."""
-
-    pixels: np.ndarray
-    checkpoints: list[Checkpoint] = field(default_factory=list)
-    steps_run: int = 0
 
 
 def scheduler_name(pipe: StableDiffusionPipeline) -> str:
@@ -72,7 +62,7 @@ def denoise(
     capture: Sequence[int] = (),
     on_step: StepCallback | None = None,
     deepcache: BatchMember | None = None,
-) -> list[ItemResult]:
+) -> list[GeneratedImage]:
     """Run one batch; items with `resume` start at their checkpoint's step. Call inside inference_mode."""
     if not items:
         raise ValueError("items must not be empty")
@@ -141,9 +131,9 @@ def denoise(
     decoded = pipe.image_processor.postprocess(image, output_type="np", do_denormalize=[True] * len(active))
     # Same rounding as diffusers' numpy_to_pil, so our arrays equal the pipeline's PIL output.
     pixels = (np.asarray(decoded) * 255).round().astype(np.uint8)
-    results: list[ItemResult | None] = [None] * len(items)
+    results: list[GeneratedImage | None] = [None] * len(items)
     for row, i in enumerate(active):
-        results[i] = ItemResult(pixels[row], checkpoints[i], steps - starts[i])
+        results[i] = GeneratedImage(pixels[row], checkpoints[i], steps - starts[i])
     return [result for result in results if result is not None]
 
 

@@ -17,9 +17,10 @@ from diffusers.schedulers.scheduling_ddim import DDIMScheduler
 from diffusers.schedulers.scheduling_dpmsolver_multistep import DPMSolverMultistepScheduler
 
 from dreamcache.generation.deepcache import CompiledForwards, DeepCacheUNet
-from dreamcache.generation.loop import ItemResult, StepCallback, can_checkpoint, denoise
+from dreamcache.generation.loop import StepCallback, can_checkpoint, denoise
 from dreamcache.generation.spec import (
     BatchShape,
+    GeneratedImage,
     PromptItem,
     deepcache_active,
     pipeline_fingerprint,
@@ -94,7 +95,7 @@ class Generator:
         items: Sequence[PromptItem],
         on_step: StepCallback | None = None,
         capture: Sequence[int] = (),
-    ) -> list[ItemResult]:
+    ) -> list[GeneratedImage]:
         """Generate one image per item (resumed items start at their checkpoint), keeping checkpoints at `capture`.
 
         `on_step(k, n)` reports that the batch finished step k of n (1-based, counted from step 0 even

@@ -12,7 +12,9 @@ from functools import lru_cache
 from importlib import resources
 from typing import Literal
 
-from dreamcache.generation.checkpoint import Checkpoint
+import numpy as np
+
+from dreamcache.generation.checkpoint import Checkpoint, checkpoint_steps
 from dreamcache.settings import Settings
 
 # Bump whenever the code changes the pixels produced for the same settings (pipeline options,
@@ -42,6 +44,28 @@ class PromptItem:
     negative_prompt: str
     seed: int
     resume: Checkpoint | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass
+class GeneratedImage:
+    """One item's image (H x W x 3 uint8 RGB), the checkpoints kept on the way, and the steps it ran."""
+
+    pixels: np.ndarray
+    checkpoints: list[Checkpoint] = field(default_factory=list)
+    steps_run: int = 0
+
+
+def start_step(item: PromptItem) -> int:
+    """The step an item's denoising starts at: its checkpoint's, or 0."""
+    return item.resume.step if item.resume is not None else 0
+
+
+def capture_steps(settings: Settings, device: str, steps: int) -> tuple[int, ...]:
+    """Where a generation of `steps` steps keeps checkpoints (none when reuse is off)."""
+    if not settings.reuse:
+        return ()
+    interval = settings.deepcache_interval if deepcache_active(settings, device) else 1
+    return checkpoint_steps(settings.checkpoint_fractions, steps, interval)
 
 
 def resolve_device(settings: Settings) -> Device:

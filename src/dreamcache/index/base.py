@@ -43,6 +43,13 @@ class Entry:
     prompt_norm: str
     hits: int = 0
     namespace: str = ""  # "" = the shared pool; compat_key already keeps namespaces apart
+    text_key: str = ""  # matching.text_key of the prompt: finds retyped prompts whatever their cosine
+    # Near-miss reuse: steps with a stored checkpoint, and the key a reusing request must share (compat key,
+    # steps, guidance); both empty on entries without checkpoints (older data), which are never reused.
+    checkpoints: tuple[int, ...] = ()
+    resume_key: str = ""
+    reused_from: str = ""  # the entry whose checkpoint this image started from, if any
+    skipped_steps: int = 0
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,14 @@ class Index(Protocol):
         """Entries with this exact_key, newest first."""
         ...
 
+    def find_text(self, text_key: str, *, compat_key: str, limit: int, unseen_by: str | None = None) -> list[Entry]:
+        """Entries with this compat_key whose prompt is the same text (`matching.text_key`), newest first."""
+        ...
+
+    def reusable(self, vector: VectorLike, *, resume_key: str, limit: int, min_score: float) -> list[Match]:
+        """Nearest entries with checkpoints for this resume_key (same compat key, steps, guidance), best first."""
+        ...
+
     def nearest(self, vector: VectorLike, *, limit: int) -> list[Match]:
         """Nearest entries regardless of settings, best first (autocomplete)."""
         ...
@@ -131,7 +146,9 @@ class Index(Protocol):
 
 # --- helpers shared by both backends ----------------------------------------------------------
 
-_CASTS: dict[str, Callable[[Any], Any]] = {"str": str, "int": int, "float": float}
+_CASTS: dict[str, Callable[[Any], Any]] = {
+    "str": str, "int": int, "float": float, "tuple[int, ...]": lambda value: tuple(int(v) for v in value),
+}
 _ENTRY_FIELDS = [(f.name, _CASTS[str(f.type)], f.default) for f in fields(Entry) if f.name != "id"]
 
 
@@ -222,7 +239,7 @@ class _Queries:
         raise NotImplementedError
 
     @staticmethod
-    def _match(key: str, value: str, unseen_by: str | None = None) -> Any:
+    def _match(conditions: dict[str, str], unseen_by: str | None = None) -> Any:
         raise NotImplementedError
 
     def search(
@@ -230,11 +247,22 @@ class _Queries:
         unseen_by: str | None = None,
     ) -> list[Match]:
         """Nearest entries with this compat_key, best first."""
-        return self._query(vector, limit, self._match("compat_key", compat_key, unseen_by), min_score)
+        return self._query(vector, limit, self._match({"compat_key": compat_key}, unseen_by), min_score)
 
     def find_exact(self, exact_key: str, limit: int = 9) -> list[Entry]:
         """Entries with this exact_key, newest first."""
-        return self._scroll(self._match("exact_key", exact_key), "created_at", limit)
+        return self._scroll(self._match({"exact_key": exact_key}), "created_at", limit)
+
+    def find_text(self, text_key: str, *, compat_key: str, limit: int, unseen_by: str | None = None) -> list[Entry]:
+        """Entries with this compat_key whose prompt is the same text (`matching.text_key`), newest first."""
+        if not text_key:
+            return []
+        flt = self._match({"compat_key": compat_key, "text_key": text_key}, unseen_by)
+        return self._scroll(flt, "created_at", limit)
+
+    def reusable(self, vector: VectorLike, *, resume_key: str, limit: int, min_score: float) -> list[Match]:
+        """Nearest entries with checkpoints for this resume_key (same compat key, steps, guidance), best first."""
+        return self._query(vector, limit, self._match({"resume_key": resume_key}), min_score)
 
     def nearest(self, vector: VectorLike, *, limit: int) -> list[Match]:
         """Nearest entries of any settings, best first."""

@@ -127,6 +127,8 @@ class EdgeIndex(_Queries):
         wanted: dict[str, Any] = {
             "compat_key": edge.PayloadSchemaType.Keyword,
             "exact_key": edge.PayloadSchemaType.Keyword,
+            "text_key": edge.PayloadSchemaType.Keyword,
+            "resume_key": edge.PayloadSchemaType.Keyword,
             "prompt_norm": edge.KeywordIndexParams(prefix=True),
             "hits": edge.PayloadSchemaType.Integer,
             "created_at": edge.PayloadSchemaType.Float,
@@ -150,11 +152,12 @@ class EdgeIndex(_Queries):
             self._lock_handle = None
 
     @staticmethod
-    def _match(key: str, value: str, unseen_by: str | None = None) -> edge.Filter:
+    def _match(conditions: dict[str, str], unseen_by: str | None = None) -> edge.Filter:
         must_not: list[Any] | None = (
             [edge.FieldCondition(SHOWN_TO, match=edge.MatchValue(unseen_by))] if unseen_by else None
         )
-        return edge.Filter(must=[edge.FieldCondition(key, match=edge.MatchValue(value))], must_not=must_not)
+        must: list[Any] = [edge.FieldCondition(key, match=edge.MatchValue(value)) for key, value in conditions.items()]
+        return edge.Filter(must=must, must_not=must_not)
 
     def _query(
         self, vector: VectorLike, limit: int, flt: edge.Filter | None, min_score: float | None

@@ -81,6 +81,8 @@ class QdrantServerIndex(_Queries):
         wanted: dict[str, Any] = {
             "compat_key": qm.PayloadSchemaType.KEYWORD,
             "exact_key": qm.PayloadSchemaType.KEYWORD,
+            "text_key": qm.PayloadSchemaType.KEYWORD,
+            "resume_key": qm.PayloadSchemaType.KEYWORD,
             "prompt_norm": qm.KeywordIndexParams(type=qm.KeywordIndexType.KEYWORD, prefix=True),
             "hits": qm.PayloadSchemaType.INTEGER,
             "created_at": qm.PayloadSchemaType.FLOAT,
@@ -92,11 +94,14 @@ class QdrantServerIndex(_Queries):
                     self.client.create_payload_index(self.collection, field_name, schema, wait=True)
 
     @staticmethod
-    def _match(key: str, value: str, unseen_by: str | None = None) -> qm.Filter:
+    def _match(conditions: dict[str, str], unseen_by: str | None = None) -> qm.Filter:
         must_not: list[Any] | None = (
             [qm.FieldCondition(key=SHOWN_TO, match=qm.MatchValue(value=unseen_by))] if unseen_by else None
         )
-        return qm.Filter(must=[qm.FieldCondition(key=key, match=qm.MatchValue(value=value))], must_not=must_not)
+        must: list[Any] = [
+            qm.FieldCondition(key=key, match=qm.MatchValue(value=value)) for key, value in conditions.items()
+        ]
+        return qm.Filter(must=must, must_not=must_not)
 
     def _query(
         self, vector: VectorLike, limit: int, flt: qm.Filter | None, min_score: float | None
