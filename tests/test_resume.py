@@ -125,8 +125,9 @@ def test_checkpoint_bytes_round_trip_and_reject_garbage() -> None:
 
 def test_checkpoint_steps_round_to_the_deepcache_interval() -> None:
     assert checkpoint_steps([0.2, 0.4, 0.6], 25) == (5, 10, 15)
-    assert checkpoint_steps([0.2, 0.4, 0.6], 25, interval=3) == (6, 9, 15)
-    assert checkpoint_steps([0.2, 0.4], 4) == (1, 2)
+    assert checkpoint_steps([0.2, 0.4, 0.6], 25, interval=3) == (3, 9, 15)  # never past the fraction
+    assert checkpoint_steps([0.2, 0.4], 4) == (1,)
+    assert checkpoint_steps([0.2, 0.4], 10) == (2, 4)
     assert checkpoint_steps([0.2], 2, interval=3) == ()  # nothing between the first and the last step
     assert checkpoint_steps([0.0, 1.0], 25) == ()
     assert checkpoint_key("abc", 6) == "abc.step6.ckpt"

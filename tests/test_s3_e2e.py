@@ -22,6 +22,7 @@ def test_generated_images_go_to_s3_and_a_failed_store_leaves_no_vector(tmp_path:
         settings = tiny_settings(
             tmp_path, s3_bucket=BUCKET, s3_endpoint_url=endpoint, s3_region=REGION,
             s3_access_key_id=ACCESS_KEY_ID, s3_secret_access_key=SECRET_ACCESS_KEY, s3_presign_expiry_s=600,
+            default_steps=10,
         )
         with running_app(settings) as client:
             assert client.get("/readyz").json()["checks"]["store"] == "ok"
@@ -34,9 +35,9 @@ def test_generated_images_go_to_s3_and_a_failed_store_leaves_no_vector(tmp_path:
             assert Image.open(io.BytesIO(data)).size == (64, 64)
             objects = s3.list_objects_v2(Bucket=BUCKET)["Contents"]
             entry_id = body["images"][0]["id"]
-            # The image and its denoising checkpoints (4 steps, at 20% and 40%: steps 1 and 2).
+            # The image and its denoising checkpoints (10 steps: 20% and 40% are steps 2 and 4).
             assert sorted(o["Key"] for o in objects) == sorted(
-                [f"images/{entry_id}.png", f"images/{entry_id}.step1.ckpt", f"images/{entry_id}.step2.ckpt"]
+                [f"images/{entry_id}.png", f"images/{entry_id}.step2.ckpt", f"images/{entry_id}.step4.ckpt"]
             )
 
             hit = client.post("/generate", json={"prompt": "a sailboat on a calm sea under a starry sky"}).json()
@@ -45,6 +46,14 @@ def test_generated_images_go_to_s3_and_a_failed_store_leaves_no_vector(tmp_path:
             key = f"{body['images'][0]['id']}.png"
             redirect = client.get(f"/images/{key}", follow_redirects=False)
             assert redirect.status_code == 307 and fetch(redirect.headers["location"])[1] == data
+
+            # A near-miss starts from the sailboat's checkpoint, read back from the bucket.
+            edit = "a sailboat on a calm sea under a starry sky, highly detailed"
+            near = client.post("/generate", json={"prompt": edit})
+            assert near.status_code == 200 and near.json()["source"] == "generated"
+            reuse = near.json()["images"][0]["reuse"]
+            assert reuse is not None and reuse["from"] == entry_id and reuse["skipped_steps"] in (2, 4)
+            objects = s3.list_objects_v2(Bucket=BUCKET)["Contents"]
 
             # The bucket disappears: the next miss cannot store its image, so no vector is written.
             services = client.app.state.services  # type: ignore[attr-defined]

@@ -309,7 +309,7 @@ class CacheService:
         steps = request.shape.steps
         for m in candidates:
             fraction = max((f for similarity, f in schedule if m.score >= similarity), default=0.0)
-            usable = [step for step in m.entry.checkpoints if 0 < step <= fraction * steps]
+            usable = [step for step in m.entry.checkpoints if 0 < step <= fraction * steps + 1e-9]
             if not usable:
                 continue
             step = max(usable)

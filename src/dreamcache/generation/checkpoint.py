@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import zipfile
 from dataclasses import dataclass, field
 
@@ -99,14 +100,15 @@ class Checkpoint:
 def checkpoint_steps(fractions: list[float], steps: int, interval: int = 1) -> tuple[int, ...]:
     """The steps at which a generation of `steps` steps keeps checkpoints, for fractions of the run.
 
-    Each fraction is rounded to the nearest multiple of `interval` (DeepCache's full-step interval:
-    a resumed run recomputes the deep feature at its first step, which then matches the original
-    run exactly), and kept only if it skips at least one step and leaves at least one to run.
+    Each fraction is rounded *down* to a multiple of `interval` (DeepCache's full-step interval: a
+    resumed run recomputes the deep feature at its first step, which then matches the original run
+    exactly), so a checkpoint never skips more than its fraction; kept only if it skips at least
+    one step and leaves at least one to run.
     """
     interval = max(1, interval)
     found = set()
     for fraction in fractions:
-        step = round(fraction * steps / interval) * interval
+        step = math.floor(fraction * steps / interval + 1e-9) * interval
         if 0 < step < steps:
             found.add(step)
     return tuple(sorted(found))
