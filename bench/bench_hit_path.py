@@ -26,8 +26,8 @@ import httpx
 import numpy as np
 
 from dreamcache import prompts
-from dreamcache.cache import compat_key, embedding_text, exact_key
 from dreamcache.cli import wait_ready
+from dreamcache.decision import compat_key, embedding_text, exact_key
 from dreamcache.embedding import MiniLMEmbedder
 from dreamcache.generation.spec import BatchShape, pipeline_fingerprint
 from dreamcache.generation.text import count_prompt_tokens, load_tokenizer

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from dreamcache import prompts
-from dreamcache.cache import embedding_text
+from dreamcache.decision import embedding_text
 from dreamcache.embedding import MiniLMEmbedder
 from dreamcache.index import EdgeIndex, Entry
 from dreamcache.suggest import SuggestionIndex, suggestible

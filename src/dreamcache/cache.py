@@ -1,11 +1,10 @@
-"""The cache decision and the write-back: what makes a hit, what goes to the GPU, what gets stored."""
+"""The cache service: answers hits, queues misses (resumed from a checkpoint when `decision` finds one) for the
+GPU worker, and writes generated images, their checkpoints and vectors back."""
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import gc
-import hashlib
 import io
 import logging
 import secrets
@@ -19,6 +18,16 @@ import numpy as np
 from PIL import Image
 
 from dreamcache import matching, prompts
+from dreamcache.decision import (
+    CacheRequest,
+    Decider,
+    compat_key,
+    embedding_text,
+    exact_key,
+    flight_key,
+    resume_key,
+    reused_exact_key,
+)
 from dreamcache.embedding import BatchingEmbedder
 from dreamcache.generation.checkpoint import CONTENT_TYPE as CHECKPOINT_CONTENT_TYPE
 from dreamcache.generation.checkpoint import SCHEDULER_CLASSES, Checkpoint, CheckpointError, checkpoint_key
@@ -33,26 +42,7 @@ from dreamcache.worker import GpuWorker
 
 log = logging.getLogger(__name__)
 
-_CANDIDATE_HEADROOM = 8
-_RETRIEVAL_FLOOR = 0.85
-_REUSE_CANDIDATES = 4
 _VAE_SCALE = 8  # latents are 1/8 of the image's side in every SD v1.x/v2.x VAE
-
-
-@dataclass(frozen=True)
-class CacheRequest:
-    """A validated request with every default filled in."""
-
-    prompt: str
-    negative_prompt: str
-    shape: BatchShape
-    seed: int | None
-    max_results: int
-    mode: str  # auto | refresh | only
-    min_similarity: float
-    namespace: str = ""  # "" = the shared pool
-    viewer: str | None = None  # hash of the client identity: seedless requests get pictures it has not seen
-    reuse: bool = True  # the request allows starting from a similar entry's checkpoint
 
 
 @dataclass
@@ -71,45 +61,6 @@ class Pending:
 
 class CacheMiss(Exception):
     """`cache: only` and nothing compatible is stored."""
-
-
-def _digest(*parts: object) -> str:
-    return hashlib.sha256("\x1f".join(str(part) for part in parts).encode()).hexdigest()[:32]
-
-
-def compat_key(fingerprint: str, shape: BatchShape, negative_prompt: str, namespace: str = "") -> str:
-    """Entries with equal compat keys may answer each other's requests (model, size, negative prompt, namespace).
-
-    A private namespace is part of the key, so its entries never match another namespace's requests;
-    the shared pool ("") keeps the key it always had.
-    """
-    parts: tuple[object, ...] = ("compat", fingerprint, shape.width, shape.height, prompts.clean(negative_prompt))
-    return _digest(*parts, "ns", namespace) if namespace else _digest(*parts)
-
-
-def exact_key(compat: str, prompt: str, shape: BatchShape, seed: int) -> str:
-    """Identifies one exact picture: prompt, every setting and the seed."""
-    return _digest("exact", compat, prompts.clean(prompt), shape.steps, float(shape.guidance_scale), seed)
-
-
-def resume_key(compat: str, shape: BatchShape) -> str:
-    """Entries with equal resume keys can continue each other's denoising: compat key, steps and guidance."""
-    return _digest("resume", compat, shape.steps, float(shape.guidance_scale))
-
-
-def flight_key(compat: str, prompt: str, shape: BatchShape, seed: int | None) -> str:
-    """Concurrent misses with equal flight keys share one generation."""
-    return _digest("flight", compat, prompts.clean(prompt), shape.steps, float(shape.guidance_scale), seed)
-
-
-def viewer_hash(client: str) -> str:
-    """What is stored of a client identity: a salted hash, never the raw value."""
-    return hashlib.sha256(f"dreamcache-client\x1f{client}".encode()).hexdigest()[:32]
-
-
-def embedding_text(prompt: str) -> str:
-    """What gets embedded: the normalised prompt (or the cleaned one if nothing is left of it)."""
-    return prompts.normalize(prompt) or prompts.clean(prompt)
 
 
 def encode_png(image: np.ndarray) -> bytes:
@@ -134,6 +85,7 @@ class CacheService:
         self.settings = settings
         self.embedder = embedder
         self.index = index
+        self.decider = Decider(settings, index)
         self.store = store
         self.jobs = jobs
         self.metrics = metrics
@@ -157,7 +109,7 @@ class CacheService:
         compat = compat_key(self.fingerprint, request.shape, request.negative_prompt, request.namespace)
         timings = {"embed_ms": (embedded - started) * 1000}
         if request.mode != "refresh":
-            matches, kinds = await asyncio.to_thread(self._lookup, request, compat, vector)
+            matches, kinds = await asyncio.to_thread(self.decider.lookup, request, compat, vector)
             timings["lookup_ms"] = (time.perf_counter() - embedded) * 1000
             self.metrics.lookup_seconds.observe(time.perf_counter() - started)
             if matches:
@@ -172,49 +124,6 @@ class CacheService:
             if request.mode == "only":
                 raise CacheMiss()
         return await self._enqueue(request, compat, vector, timings)
-
-    def _lookup(self, request: CacheRequest, compat: str, vector: np.ndarray) -> tuple[list[Match], list[str]]:
-        """The accepted matches, best first, and how each was accepted (`exact` or `verified`)."""
-        if request.seed is not None:
-            key = exact_key(compat, request.prompt, request.shape, request.seed)
-            found = [Match(entry, 1.0) for entry in self.index.find_exact(key, limit=request.max_results)]
-            return found, ["exact"] * len(found)
-        # Retrieve more, and lower, than the threshold: the text checks accept some candidates below it
-        # (reordered tags) and veto some above it (swapped words).
-        candidates = self.index.search(
-            vector.tolist(), compat_key=compat, limit=request.max_results + _CANDIDATE_HEADROOM,
-            min_score=min(request.min_similarity, _RETRIEVAL_FLOOR), unseen_by=request.viewer,
-        )
-        matches, kinds = self._accepted(request, candidates)
-        if len(matches) < request.max_results:
-            # The same text retyped is a hit whatever its cosine ("a dog" / "Dog" can score below the
-            # retrieval floor): find it by its text key too.
-            seen = {m.entry.id for m in candidates}
-            same_text: list[Entry] = self.index.find_text(
-                matching.text_key(request.prompt), compat_key=compat, limit=request.max_results,
-                unseen_by=request.viewer,
-            )
-            extra = [Match(entry, self._cosine(vector, entry.id)) for entry in same_text if entry.id not in seen]
-            more, more_kinds = self._accepted(request, extra)
-            room = request.max_results - len(matches)
-            matches, kinds = matches + more[:room], kinds + more_kinds[:room]
-        return matches, kinds
-
-    def _accepted(self, request: CacheRequest, candidates: list[Match]) -> tuple[list[Match], list[str]]:
-        matches: list[Match] = []
-        kinds: list[str] = []
-        for m in candidates:
-            hit, reason = matching.decide(request.prompt, m.entry.prompt, m.score, request.min_similarity)
-            if hit:
-                matches.append(m)
-                kinds.append("exact" if reason == matching.SAME_TEXT else "verified")
-                if len(matches) == request.max_results:
-                    break
-        return matches, kinds
-
-    def _cosine(self, vector: np.ndarray, entry_id: str) -> float:
-        stored = self.index.vector(entry_id)
-        return float(np.dot(vector, np.asarray(stored, dtype=np.float32))) if stored is not None else 0.0
 
     def _mark_shown(self, entry_ids: list[str], viewer: str) -> None:
         for entry_id in entry_ids:
@@ -236,7 +145,7 @@ class CacheService:
             return Pending(running, True, timings)
         planned = time.perf_counter()
         plan = await self._plan_reuse(request, compat, vector)
-        if self._reuse_allowed(request):
+        if self.decider.reuse_allowed(request):
             timings["reuse_ms"] = (time.perf_counter() - planned) * 1000
         seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
         checkpoint: Checkpoint | None = None
@@ -246,7 +155,11 @@ class CacheService:
             checkpoint, reuse, seed = plan
         item = PromptItem(prompts.clean(request.prompt), prompts.clean(request.negative_prompt), seed, checkpoint)
         # A reused picture is not the picture of (prompt, seed): it never answers an exact-seed request.
-        exact = exact_key(compat, request.prompt, request.shape, seed) if reuse is None else _digest("reused", flight)
+        exact = (
+            exact_key(compat, request.prompt, request.shape, seed)
+            if reuse is None
+            else reused_exact_key(compat, request.prompt, request.shape, reuse.source)
+        )
         task = GenerationTask(
             shape=request.shape,
             item=item,
@@ -272,50 +185,18 @@ class CacheService:
 
     # -- near-miss reuse --
 
-    def _reuse_allowed(self, request: CacheRequest) -> bool:
-        """Reuse is for seedless `auto` requests that allow it, on a scheduler whose state can be saved."""
-        return (
-            self.settings.reuse
-            and request.reuse
-            and request.seed is None
-            and request.mode == "auto"
-            and bool(self.settings.reuse_schedule)
-            and self.settings.scheduler in SCHEDULER_CLASSES
-        )
-
     async def _plan_reuse(
         self, request: CacheRequest, compat: str, vector: np.ndarray
     ) -> tuple[Checkpoint, Reuse, int] | None:
         """The checkpoint a near-miss starts from (with the plan and the source's seed), or None for a full run."""
-        if not self._reuse_allowed(request):
+        if not self.decider.reuse_allowed(request):
             return None
-        schedule = self.settings.reuse_schedule
-        candidates = await asyncio.to_thread(
-            self.index.reusable, vector.tolist(), resume_key=resume_key(compat, request.shape),
-            limit=_REUSE_CANDIDATES, min_score=schedule[0][0],
-        )
-        if not candidates:
-            return None
-        # A person asking again for a prompt that is stored already wants a new sample, not a near-copy.
-        if any(matching.same_tags(request.prompt, m.entry.prompt) for m in candidates):
-            return None
-        key = matching.text_key(request.prompt)
-        if key:
-            stored: list[Entry] = await asyncio.to_thread(
-                functools.partial(self.index.find_text, key, compat_key=compat, limit=1)
-            )
-            if stored:
-                return None
-        steps = request.shape.steps
-        for m in candidates:
-            fraction = max((f for similarity, f in schedule if m.score >= similarity), default=0.0)
-            usable = [step for step in m.entry.checkpoints if 0 < step <= fraction * steps + 1e-9]
-            if not usable:
-                continue
-            step = max(usable)
-            checkpoint = await asyncio.to_thread(self._load_checkpoint, m.entry, step, request.shape)
+        options = await asyncio.to_thread(self.decider.reuse_options, request, compat, vector)
+        for option in options:
+            entry = option.match.entry
+            checkpoint = await asyncio.to_thread(self._load_checkpoint, entry, option.step, request.shape)
             if checkpoint is not None:
-                return checkpoint, Reuse(m.entry.id, step, round(float(m.score), 6)), m.entry.seed
+                return checkpoint, Reuse(entry.id, option.step, round(float(option.match.score), 6)), entry.seed
         return None
 
     def _load_checkpoint(self, entry: Entry, step: int, shape: BatchShape) -> Checkpoint | None:

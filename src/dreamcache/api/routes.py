@@ -23,7 +23,8 @@ from dreamcache.api.schemas import (
     RecommendRequest,
     RecommendResponse,
 )
-from dreamcache.cache import CacheMiss, CacheRequest, Hit, viewer_hash
+from dreamcache.cache import CacheMiss, Hit
+from dreamcache.decision import CacheRequest, viewer_hash
 from dreamcache.generation.spec import BatchShape
 from dreamcache.generation.text import count_prompt_tokens
 from dreamcache.jobs import Job, JobStatus
