@@ -156,3 +156,12 @@ def test_reuse_off_and_entries_without_checkpoints(tmp_path: Path) -> None:
         monet = "a red fox sleeping in fresh snow, oil painting, by cezanne"
         assert generate(on, monet)["images"][0]["reuse"] is None
         assert generate(on, FOX, cache="only")["images"][0]["id"] == image["id"]  # ...but still a hit
+
+
+def test_a_reused_picture_never_answers_an_exact_seed_request(client: TestClient) -> None:
+    source = generate(client, "a red barn in a wheat field, oil painting")["images"][0]
+    edit = "a red barn in a wheat field, oil painting, highly detailed"
+    reused = generate(client, edit)["images"][0]
+    assert reused["reuse"] is not None and reused["seed"] == source["seed"]
+    seeded = generate(client, edit, seed=source["seed"])  # asks for the picture of (edit, seed) from noise
+    assert seeded["source"] == "generated" and seeded["images"][0]["id"] != reused["id"]

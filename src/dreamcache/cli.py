@@ -1,4 +1,4 @@
-"""Command line: `dreamcache serve`, `dreamcache warm FILE`, `dreamcache demo`."""
+"""Command line: `dreamcache serve`, `warm FILE`, `demo`, `judge`, `replay FILE`, `openapi`."""
 
 from __future__ import annotations
 
@@ -253,6 +253,35 @@ def judge(source: Iterable[str], sink: Any, *, batch_size: int = 256, embedder: 
     return 1 if failed else 0
 
 
+# --- replaying a prompt stream ---------------------------------------------------------------------
+
+
+def replay_command(args: argparse.Namespace, settings: Settings, *, embedder: Any = None) -> int:
+    """`dreamcache replay`: read the stream, replay it in both modes, print a table or JSON."""
+    from dreamcache import replay
+
+    if args.limit is not None and args.limit < 1:
+        print("dreamcache replay: --limit must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        items, skipped = replay.read_stream(replay.iter_lines(args.file), honour_seeds=not args.ignore_seeds,
+                                            limit=args.limit)
+    except replay.ReplayInputError as exc:
+        print(f"dreamcache replay: {exc}", file=sys.stderr)
+        return 2
+    if not items:
+        print(f"dreamcache replay: no prompts in {args.file} ({skipped} lines skipped)", file=sys.stderr)
+        return 2
+    if embedder is None:
+        from dreamcache.embedding import open_embedder
+
+        embedder = open_embedder(settings)
+    report = replay.replay(items, settings, embedder.embed, skipped_lines=skipped, device=args.device,
+                           progress=not args.no_progress)
+    print(json.dumps(report.to_json(), indent=2) if args.json else replay.format_table(report))
+    return 0
+
+
 # --- entry point ------------------------------------------------------------------------------
 
 
@@ -266,6 +295,17 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("openapi", help="print the OpenAPI document of the app (JSON)")
     j = sub.add_parser("judge", help="hit or miss per JSON line {query, candidate} on stdin, as the service decides")
     j.add_argument("--batch-size", type=int, default=256, help="lines embedded together")
+    r = sub.add_parser("replay", help="what the cache would save on a prompt stream (nothing is generated)",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    r.add_argument("file", type=Path, help="text (one prompt a line) or JSONL ({\"prompt\", \"user\", \"width\", "
+                   "\"height\", \"seed\", ...}); .gz is read as gzip; - for stdin")
+    r.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
+    r.add_argument("--ignore-seeds", action="store_true",
+                   help="treat every request as seedless (for logs that record the seed of every image)")
+    r.add_argument("--limit", type=int, default=None, help="replay only the first N prompts")
+    r.add_argument("--device", choices=["cuda", "cpu"], default=None,
+                   help="device whose checkpoint steps to assume (default: DREAMCACHE_DEVICE, auto-detected)")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     w = sub.add_parser("warm", help="pre-populate the cache of a running service from a prompt list")
     w.add_argument("file", type=Path, help="text (one prompt a line) or JSONL ({\"prompt\": ...}); - for stdin")
     w.add_argument("--url", help="service URL (default: http://DREAMCACHE_HOST:DREAMCACHE_PORT)")
@@ -292,6 +332,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "judge":
         return judge(sys.stdin, sys.stdout, batch_size=args.batch_size)
+    if args.command == "replay":
+        return replay_command(args, Settings(**overrides))
     settings = Settings(**overrides)
     if args.command == "serve":
         serve(settings)

@@ -166,7 +166,8 @@ class Decider:
         again wants a new sample, not a near-copy); the step is the neighbour's largest checkpoint within
         the fraction the schedule allows for its similarity.
         """
-        if not self.reuse_allowed(request):
+        # A prompt that normalises to nothing (emoji, symbols) has no meaningful neighbours.
+        if not self.reuse_allowed(request) or not matching.canonical(request.prompt):
             return []
         candidates = self.index.reusable(
             vector.tolist(), resume_key=resume_key(compat, request.shape), limit=REUSE_CANDIDATES,
@@ -177,6 +178,8 @@ class Decider:
         steps = request.shape.steps
         options = []
         for m in candidates:
+            if not matching.canonical(m.entry.prompt):
+                continue
             limit = self.skippable_fraction(m.score) * steps + 1e-9
             usable = [step for step in m.entry.checkpoints if 0 < step <= limit]
             if usable:
