@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_PIN ?= torch==2.13.0
 DATA ?= ../shared/data
 
-.PHONY: install web-deps demo run test lint openapi bench eval up down clean
+.PHONY: install web-deps demo run test lint openapi bench eval replay up down clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,8 +46,14 @@ bench: install ## hit path (Qdrant Edge vs qdrant-client local mode) and /recomm
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/bench_hit_path.py
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/bench_recommend.py
 
-eval: install ## threshold evaluation on ../shared/data (skips cleanly without it)
+eval: install ## hit-decision evaluation on ../shared/data (skips cleanly without it)
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/eval_threshold.py --data $(DATA) --out docs/cache-quality.md
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/eval_audit.py --data $(DATA) --out docs/cache-audit.md
+
+STREAM ?= $(DATA)/sd_discord_dream-10.jsonl.gz
+replay: install ## what hits and near-miss reuse would save on a real prompt stream (read in place)
+	@if [ -f "$(STREAM)" ]; then HF_HUB_OFFLINE=1 $(BIN)/dreamcache replay "$(STREAM)" --ignore-seeds $(REPLAY_ARGS); \
+	else echo "skipped: $(STREAM) not found"; fi
 
 # The local stack needs a Docker engine with compose v2. `make up` picks the gpu profile when the host
 # has an NVIDIA GPU (nvidia-smi lists one), else the cpu profile.

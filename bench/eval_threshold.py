@@ -53,6 +53,7 @@ STS_BANDS = ((0.0, 1.0), (1.0, 2.0), (2.0, 3.0), (3.0, 4.0), (4.0, 5.0))
 STS_HIT_THRESHOLDS = (0.80, 0.85, 0.90, 0.95, 0.98)
 SIDE_BY_SIDE_THRESHOLDS = (0.85, 0.90, 0.95, 0.96, 0.97, 0.98, 0.99)
 MODEL = "all-MiniLM-L6-v2"
+KEEP_MARKER = "<!-- below this line: written by other tools (`make replay`); `make eval` keeps it -->"
 PREVIOUS_DEFAULT = 0.98  # the default threshold of the previous decision, for the per-type comparison
 
 Rule = Literal["cosine", "previous", "service"]
@@ -488,7 +489,8 @@ def report(
         "# Cache quality: the hit threshold on public caption data",
         "",
         f"Machine: {host}. Command: `{command}`. Run time {run_s:.0f} s, of which {counts['embed_s']:.0f} s "
-        f"embedding {counts['unique_texts']:.0f} unique texts with {MODEL}.",
+        f"embedding {counts['unique_texts']:.0f} unique texts with {MODEL}. The error classes found by auditing "
+        "hits on a real prompt stream are measured in [cache-audit.md](cache-audit.md) (same `make eval`).",
         "",
         "The cache answers a request from a stored image when a stored prompt is close enough. The service "
         "embeds `dreamcache.prompts.normalize(prompt)` (case, punctuation and whitespace folded) for the "
@@ -727,6 +729,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(markdown)
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
+        if args.out.exists():  # sections other tools write (the replay figures) survive a new run
+            previous = args.out.read_text(encoding="utf-8")
+            if KEEP_MARKER in previous:
+                markdown = markdown.rstrip("\n") + "\n\n" + KEEP_MARKER + previous.split(KEEP_MARKER, 1)[1]
         args.out.write_text(markdown, encoding="utf-8")
         print(f"wrote {args.out}", file=sys.stderr)
     print(f"done in {time.perf_counter() - started:.0f} s", file=sys.stderr)

@@ -25,7 +25,7 @@ from dreamcache.api.schemas import (
 )
 from dreamcache.cache import CacheMiss, Hit
 from dreamcache.decision import CacheRequest, viewer_hash
-from dreamcache.generation.spec import BatchShape
+from dreamcache.generation.spec import BatchShape, start_step
 from dreamcache.generation.text import count_prompt_tokens
 from dreamcache.jobs import Job, JobStatus
 from dreamcache.metrics import CONTENT_TYPE
@@ -148,7 +148,7 @@ def _job_view(job: Job, services: Services) -> dict[str, Any]:
         "id": job.id,
         "status": job.status.value,
         "queue_position": services.worker.position(job) if job.status is JobStatus.QUEUED else None,
-        "progress": {"step": job.step, "total": job.total_steps or job.task.shape.steps},
+        "progress": {"step": job.step, "total": job.total_steps or job.task.shape.steps - start_step(job.task.item)},
         "created_at": _iso(job.created_at),
         "started_at": _iso(job.started_at),
         "finished_at": _iso(job.finished_at),
