@@ -170,7 +170,9 @@ def measure(classes: Sequence[AuditClass], embed: Callable[[Sequence[str]], np.n
         cosines = [float(np.dot(vectors[embedding_text(a)], vectors[embedding_text(b)])) for a, b in c.pairs]
         hits = [matching.decide(a, b, s, threshold)[0] for (a, b), s in zip(c.pairs, cosines, strict=True)]
         below_floor = sum(s < RETRIEVAL_FLOOR for s in cosines)
+        wrong = [pair for pair, h in zip(c.pairs, hits, strict=True) if h != c.should_hit][:3]
         rows.append({
+            "wrong": " / ".join(f"`{a}` vs `{b}`" for a, b in wrong),
             "class": c.name, "expected": "hit" if c.should_hit else "miss", "pairs": len(c.pairs),
             "hits": sum(hits), "correct": sum(h == c.should_hit for h in hits),
             "median_cosine": float(np.median(cosines)) if cosines else float("nan"),
@@ -193,11 +195,14 @@ def report(rows: Sequence[dict[str, float | int | str]], threshold: float, comma
     ]
     for r in rows:
         pairs = int(r["pairs"])
-        correct = f"{100 * int(r['correct']) / pairs:.1f}%" if pairs else "n/a"
+        correct = f"{100 * int(r['correct']) / pairs:.2f}%" if pairs else "n/a"
         lines.append(
             f"| {r['class']} | {r['expected']} | {pairs:,} | {int(r['hits']):,} | {correct} | "
             f"{float(r['median_cosine']):.3f} | {int(r['below_floor']):,} | {r['source']} |"
         )
+    for r in rows:
+        if r["wrong"]:
+            lines += ["", f"Decided against its class ({r['class']}): {r['wrong']}."]
     lines += [
         "",
         "Should-hit pairs below the retrieval floor are still found: the service also looks a prompt up by its "

@@ -44,11 +44,11 @@ def test_every_audited_class_is_measured_and_decided_as_it_should(tmp_path: Path
     assert result.returncode == 0, result.stderr
     table = rows(out.read_text())
     # class -> [should, pairs, hits, correct, median cosine, below floor, source]
-    assert table["nothing left after normalisation"][:4] == ["miss", "3", "0", "100.0%"]
+    assert table["nothing left after normalisation"][:4] == ["miss", "3", "0", "100.00%"]
     # "children" -> "child", "women" -> "woman"; "dogs" and "kites" have no singular in this vocabulary.
-    assert table["changed count"][:4] == ["miss", "2", "0", "100.0%"]
-    assert table["split or joined words"][:4] == ["hit", "2", "2", "100.0%"]
-    assert table["dropped leading article"][:4] == ["hit", "3", "3", "100.0%"]
+    assert table["changed count"][:4] == ["miss", "2", "0", "100.00%"]
+    assert table["split or joined words"][:4] == ["hit", "2", "2", "100.00%"]
+    assert table["dropped leading article"][:4] == ["hit", "3", "3", "100.00%"]
 
 
 def test_without_data_it_says_so_and_exits_0(tmp_path: Path) -> None:

@@ -105,3 +105,16 @@ def test_stream_lines_read_discord_flags_and_optional_seeds() -> None:
     assert parse_line('["a"] plain text may start with a bracket') is not None
     items, skipped_count = read_stream(["a", "{oops", "", "b", "c"], limit=2)
     assert [i.prompt for i in items] == ["a", "b"] and skipped_count == 1
+
+
+def test_parallel_replay_gives_the_same_report_as_sequential() -> None:
+    from dreamcache.embedding import MiniLMEmbedder
+    from dreamcache.replay import replay
+    from dreamcache.settings import Settings
+
+    items, _ = read_stream([json.dumps(row) for row in STREAM] + [PLAIN])
+    settings = Settings(model="tiny", default_steps=10)
+    embed = MiniLMEmbedder().embed
+    sequential = replay(items, settings, embed, device="cpu").to_json()["modes"]
+    parallel = replay(items, settings, embed, device="cpu", parallel=True).to_json()["modes"]
+    assert parallel == sequential

@@ -20,6 +20,7 @@ from dreamcache.generation.spec import GeneratedImage, pipeline_fingerprint, res
 from dreamcache.generation.text import load_tokenizer
 from dreamcache.index import open_index
 from dreamcache.jobs import Job, JobTable
+from dreamcache.keys import KeyStore
 from dreamcache.metrics import Metrics
 from dreamcache.settings import Settings
 from dreamcache.storage import open_store
@@ -66,6 +67,9 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
     metrics = Metrics(worker)
     cache = CacheService(settings, batching, index, store, jobs, metrics, fingerprint)
     cache.attach(worker)
+    keys = KeyStore(settings.keys_path)
+    cache.keys = keys
+    _announce_access(settings, keys)
     await cache.load_suggestions()
     stack.push_async_callback(cache.drain)
     await worker.start()
@@ -81,7 +85,27 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
     stack.push_async_callback(_stop_sweeper)
     log.info("dreamcache %s: index %s, store %s, embedder %s (%d-d), fingerprint %s", __version__, index.name,
              store.name, embedder.name, embedder.dimension, fingerprint)
-    return Services(settings, cache, index, store, worker, jobs, metrics, tokenizer)
+    return Services(settings, cache, index, store, worker, jobs, metrics, tokenizer, keys)
+
+
+_LOOPBACK = ("127.", "::1", "localhost")
+
+
+def _announce_access(settings: Settings, keys: KeyStore) -> None:
+    """Say at start-up who can use the service: key holders, or (no keys) anybody who reaches it."""
+    count = len(keys.records())
+    if count:
+        log.info("access: %d API key(s) in %s; every route but /healthz, /readyz and the page needs one",
+                 count, keys.path)
+        return
+    message = ("access: OPEN - no API keys in %s, so anybody who can reach %s:%d may generate, read every "
+               "namespace and cancel jobs. Add keys with `dreamcache keys add --namespace NAME`.")
+    if settings.host.startswith(_LOOPBACK):
+        log.info(message, keys.path, settings.host, settings.port)
+    else:
+        log.warning("!" * 100)
+        log.warning(message, keys.path, settings.host, settings.port)
+        log.warning("!" * 100)
 
 
 async def _sweep_forever(jobs: JobTable) -> None:

@@ -34,6 +34,7 @@ from dreamcache.generation.checkpoint import SCHEDULER_CLASSES, Checkpoint, Chec
 from dreamcache.generation.spec import BatchShape, GeneratedImage, PromptItem
 from dreamcache.index import Entry, Index, Match
 from dreamcache.jobs import GenerationTask, Job, JobTable, Reuse
+from dreamcache.keys import KeyStore
 from dreamcache.metrics import Metrics
 from dreamcache.settings import Settings
 from dreamcache.storage import ImageNotFound, ImageStore
@@ -42,6 +43,7 @@ from dreamcache.worker import GpuWorker
 
 log = logging.getLogger(__name__)
 
+_URL_WINDOW_S = 600
 _VAE_SCALE = 8  # latents are 1/8 of the image's side in every SD v1.x/v2.x VAE
 
 
@@ -91,12 +93,23 @@ class CacheService:
         self.metrics = metrics
         self.fingerprint = fingerprint
         self.worker: GpuWorker | None = None
+        self.keys: KeyStore | None = None  # set by the app: signs local image URLs once keys exist
         self._background: set[asyncio.Task[Any]] = set()
         # One autocomplete index per namespace: a tenant never sees another tenant's prompts.
         self._suggestions: dict[str, SuggestionIndex] = {}
 
     def attach(self, worker: GpuWorker) -> None:
         self.worker = worker
+
+    def image_url(self, key: str) -> str:
+        """Where a client fetches an image: the store's URL, signed for the local store when keys exist
+        (a browser's <img> cannot send a key). The expiry is rounded up to 10 minutes, so a URL stays
+        the same, and cacheable, for a while."""
+        url = self.store.url(key)
+        if self.keys is None or self.store.name != "local" or not self.keys.enabled:
+            return url
+        expires = (int(time.time()) // _URL_WINDOW_S + 1) * _URL_WINDOW_S + self.settings.image_url_expiry_s
+        return f"{url}?exp={expires}&sig={self.keys.sign(key, expires)}"
 
     # -- the request path --
 
@@ -304,7 +317,7 @@ class CacheService:
                 {"from": reuse.source, "skipped_steps": reuse.skipped_steps, "similarity": reuse.similarity}
                 if reuse is not None else None
             ),
-            "url": self.store.url(entry.image_key),
+            "url": self.image_url(entry.image_key),
             "prompt": entry.prompt,
             "negative_prompt": entry.negative_prompt,
             "similarity": round(float(similarity), 6),
@@ -388,7 +401,7 @@ class CacheService:
             "hits": suggestion.hits,
             "match": suggestion.match,
             "instant": suggestion.instant,
-            "thumbnail_url": self.store.url(suggestion.image_key) if suggestion.image_key else None,
+            "thumbnail_url": self.image_url(suggestion.image_key) if suggestion.image_key else None,
         }
 
     def _in_background(self, coro: Any) -> None:

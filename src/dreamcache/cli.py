@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -253,6 +254,45 @@ def judge(source: Iterable[str], sink: Any, *, batch_size: int = 256, embedder: 
     return 1 if failed else 0
 
 
+# --- API keys ---------------------------------------------------------------------------------------
+
+
+def keys_command(args: argparse.Namespace, settings: Settings) -> int:
+    """`dreamcache keys add|list|revoke` on the keys file of these settings."""
+    from datetime import UTC, datetime
+
+    from dreamcache.keys import KeysFileError, KeyStore
+
+    store = KeyStore(settings.keys_path)
+    try:
+        if args.keys_command == "add":
+            key, record = store.add(args.namespace, args.role, args.label)
+            print(key)
+            shown = ", ".join(repr(n) if n else "'' (shared pool)" for n in record.namespaces)
+            print(f"key {record.id} ({record.role}, namespaces {shown}) added to {store.path}. This is the only "
+                  "time the key is shown: store it now.", file=sys.stderr)
+            return 0
+        if args.keys_command == "revoke":
+            record = store.revoke(args.id)
+            print(f"key {record.id} revoked", file=sys.stderr)
+            return 0
+        records = sorted(store.records().values(), key=lambda r: r.created_at)
+        if args.json:
+            print(json.dumps([{"id": r.id, "role": r.role, "namespaces": list(r.namespaces), "label": r.label,
+                               "created_at": datetime.fromtimestamp(r.created_at, UTC).isoformat()}
+                              for r in records], indent=2))
+            return 0
+        if not records:
+            print(f"no keys in {store.path}: the service is open", file=sys.stderr)
+        for r in records:
+            created = datetime.fromtimestamp(r.created_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            print(f"{r.id}  {r.role:<5}  {','.join(r.namespaces) or '(shared)':<24}  {created}  {r.label}")
+        return 0
+    except KeysFileError as exc:
+        print(f"dreamcache keys: {exc}", file=sys.stderr)
+        return 2
+
+
 # --- replaying a prompt stream ---------------------------------------------------------------------
 
 
@@ -272,12 +312,14 @@ def replay_command(args: argparse.Namespace, settings: Settings, *, embedder: An
     if not items:
         print(f"dreamcache replay: no prompts in {args.file} ({skipped} lines skipped)", file=sys.stderr)
         return 2
+    # Two cores or more: both replays at once (each is one busy core); tests pass an embedder and stay in process.
+    parallel = embedder is None and (os.cpu_count() or 1) > 1 and len(items) > 1000
     if embedder is None:
         from dreamcache.embedding import open_embedder
 
         embedder = open_embedder(settings)
     report = replay.replay(items, settings, embedder.embed, skipped_lines=skipped, device=args.device,
-                           progress=not args.no_progress)
+                           progress=not args.no_progress, parallel=parallel)
     print(json.dumps(report.to_json(), indent=2) if args.json else replay.format_table(report))
     return 0
 
@@ -295,6 +337,19 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("openapi", help="print the OpenAPI document of the app (JSON)")
     j = sub.add_parser("judge", help="hit or miss per JSON line {query, candidate} on stdin, as the service decides")
     j.add_argument("--batch-size", type=int, default=256, help="lines embedded together")
+    k = sub.add_parser("keys", help="API keys: add, list, revoke (no keys = an open service)")
+    ksub = k.add_subparsers(dest="keys_command", required=True)
+    ka = ksub.add_parser("add", help="make a key; prints it once (only its hash is stored)",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ka.add_argument("--namespace", action="append", required=True,
+                    help="namespace the key works in (repeat for several; the first is its default; '' = the "
+                    "shared pool)")
+    ka.add_argument("--role", choices=["user", "admin"], default="user", help="admin: also /metrics and admin routes")
+    ka.add_argument("--label", default="", help="a note for `keys list` (whose key it is)")
+    kl = ksub.add_parser("list", help="every key: id, role, namespaces, label, created (never the key)")
+    kl.add_argument("--json", action="store_true")
+    kr = ksub.add_parser("revoke", help="remove a key by its id (from `keys list`)")
+    kr.add_argument("id")
     r = sub.add_parser("replay", help="what the cache would save on a prompt stream (nothing is generated)",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     r.add_argument("file", type=Path, help="text (one prompt a line) or JSONL ({\"prompt\", \"user\", \"width\", "
@@ -334,6 +389,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return judge(sys.stdin, sys.stdout, batch_size=args.batch_size)
     if args.command == "replay":
         return replay_command(args, Settings(**overrides))
+    if args.command == "keys":
+        return keys_command(args, Settings(**overrides))
     settings = Settings(**overrides)
     if args.command == "serve":
         serve(settings)

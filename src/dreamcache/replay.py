@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import gzip
 import json
+import multiprocessing
 import re
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -356,8 +358,9 @@ def replay(
     skipped_lines: int = 0,
     device: str | None = None,
     progress: bool = False,
+    parallel: bool = False,
 ) -> ReplayReport:
-    """Replay the stream with and without client identities."""
+    """Replay the stream with and without client identities (`parallel`: the two at once, in two processes)."""
     started = time.monotonic()
     device = device or resolve_device(settings)
     vectors = embed_all([embedding_text(item.prompt) for item in items], embed, progress)
@@ -374,9 +377,19 @@ def replay(
             "embedder": settings.embedder,
         },
     )
-    for name, identities in (("with_identity", True), ("anonymous", False)):
-        report.modes[name] = replay_mode(items, vectors, settings, identities=identities, device=device,
-                                         progress=progress)
+    if parallel:
+        # The anonymous replay runs in a second process (the index work holds the GIL) while this one
+        # replays with identities and shows the progress.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            anonymous = pool.submit(replay_mode, items, vectors, settings, identities=False, device=device)
+            report.modes["with_identity"] = replay_mode(items, vectors, settings, identities=True, device=device,
+                                                        progress=progress)
+            report.modes["anonymous"] = anonymous.result()
+    else:
+        for name, identities in (("with_identity", True), ("anonymous", False)):
+            report.modes[name] = replay_mode(items, vectors, settings, identities=identities, device=device,
+                                             progress=progress)
     report.seconds = time.monotonic() - started
     return report
 

@@ -100,6 +100,16 @@ class Settings(BaseSettings):
     s3_public_base_url: str | None = Field(None, description="If set, image URLs are base + key (no presigning).")
     public_base_url: str | None = Field(None, description="Absolute base for local image URLs (else relative).")
 
+    # --- access ------------------------------------------------------------------------------
+    keys_file: Path | None = Field(
+        None, description="API keys file (`dreamcache keys add`); unset = data_dir/keys.json. No keys = open service."
+    )
+    metrics_public: bool = Field(False, description="Serve /metrics without an admin key (e.g. to a scraper on a "
+                                 "private network) when keys exist.")
+    image_url_expiry_s: int = Field(
+        3600, ge=1, le=604800, description="Lifetime of signed local image URLs handed out when keys exist."
+    )
+
     # --- worker and jobs -----------------------------------------------------------------------
     queue_size: int = Field(64, ge=1, description="Most jobs waiting for the GPU; beyond it 429.")
     max_batch_size: int = Field(4, ge=1, le=64, description="Most compatible jobs run as one batch.")
@@ -142,3 +152,7 @@ class Settings(BaseSettings):
     @property
     def images_dir(self) -> Path:
         return self.data_dir / "images"
+
+    @property
+    def keys_path(self) -> Path:
+        return self.keys_file if self.keys_file is not None else self.data_dir / "keys.json"

@@ -1,15 +1,17 @@
-"""What route handlers receive: the services built in the app's lifespan."""
+"""What route handlers receive: the services built in the app's lifespan, and who is calling."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 
+from dreamcache.api.errors import ApiError
 from dreamcache.cache import CacheService
 from dreamcache.index import Index
 from dreamcache.jobs import JobTable
+from dreamcache.keys import Caller, KeyStore
 from dreamcache.metrics import Metrics
 from dreamcache.settings import Settings
 from dreamcache.storage import ImageStore
@@ -26,6 +28,7 @@ class Services:
     jobs: JobTable
     metrics: Metrics
     tokenizer: Any  # CLIPTokenizer of the configured model, for the prompt token limit
+    keys: KeyStore
 
 
 def get_services(request: Request) -> Services:
@@ -34,3 +37,37 @@ def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+_BEARER = "bearer "
+
+
+def get_caller(
+    services: ServicesDep,
+    authorization: Annotated[str | None, Header(description="`Bearer <key>` (when the service has API keys)")] = None,
+) -> Caller:
+    """The calling key; 401 without a valid one once any key exists (no keys: open, everyone may call)."""
+    if not services.keys.enabled:
+        return Caller()
+    challenge = {"WWW-Authenticate": 'Bearer realm="dreamcache"'}
+    if not authorization or not authorization.lower().startswith(_BEARER):
+        raise ApiError(401, "unauthorized", "this service needs an API key: send Authorization: Bearer <key>",
+                       "Authorization", headers=challenge)
+    record = services.keys.authenticate(authorization[len(_BEARER):].strip())
+    if record is None:
+        raise ApiError(401, "unauthorized", "the API key is not valid (unknown, revoked or mistyped)",
+                       "Authorization", headers=challenge)
+    return Caller(record)
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def get_admin(caller: CallerDep) -> Caller:
+    """The calling key if it is an admin key (or the service is open); else 403."""
+    if not caller.is_admin:
+        raise ApiError(403, "forbidden", "this route needs an admin key", "Authorization")
+    return caller
+
+
+AdminDep = Annotated[Caller, Depends(get_admin)]

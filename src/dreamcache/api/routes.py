@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 
-from dreamcache.api.deps import Services, ServicesDep
+from dreamcache.api.deps import CallerDep, Services, ServicesDep, get_admin, get_caller
 from dreamcache.api.errors import ERROR_RESPONSES, ApiError, invalid
 from dreamcache.api.schemas import (
     GenerateRequest,
@@ -28,6 +28,7 @@ from dreamcache.decision import CacheRequest, viewer_hash
 from dreamcache.generation.spec import BatchShape, start_step
 from dreamcache.generation.text import count_prompt_tokens
 from dreamcache.jobs import Job, JobStatus
+from dreamcache.keys import Caller
 from dreamcache.metrics import CONTENT_TYPE
 from dreamcache.storage import ImageNotFound, InvalidKey, validate_key
 from dreamcache.worker import QueueFull, WorkerUnavailable
@@ -62,13 +63,19 @@ def _viewer(value: str | None) -> str | None:
     return viewer_hash(value)
 
 
-def _namespace(value: str | None) -> str:
-    """The request's namespace ("" = the shared pool), or a 422 naming the header."""
-    if not value:
-        return ""
-    if not _NAMESPACE.match(value):
+def _namespace(value: str | None, caller: Caller) -> str:
+    """The request's namespace ("" = the shared pool): a 422 naming the header for a malformed name; with
+    keys, the key's first namespace by default and a 403 for one the key does not have."""
+    if value and not _NAMESPACE.match(value):
         raise invalid(NAMESPACE_HEADER, "must be 1-64 characters of letters, digits, '_', '.' or '-', "
                       "starting with a letter or digit")
+    if caller.key is None:
+        return value or ""
+    if value is None:
+        return caller.key.namespaces[0]
+    if value not in caller.key.namespaces:
+        raise ApiError(403, "forbidden_namespace", f"this API key may not use namespace {value!r}",
+                       NAMESPACE_HEADER)
     return value
 
 
@@ -157,9 +164,10 @@ def _job_view(job: Job, services: Services) -> dict[str, Any]:
     }
 
 
-def _job_or_404(job_id: str, services: Services) -> Job:
+def _job_or_404(job_id: str, services: Services, caller: Caller) -> Job:
     job = services.jobs.get(job_id)
-    if job is None:
+    # Another tenant's job does not exist for this caller (a 403 would confirm that it does).
+    if job is None or not caller.may_read(job.task.namespace):
         raise ApiError(404, "not_found", f"no job with id {job_id!r} (unknown or expired)", "job_id")
     return job
 
@@ -189,12 +197,13 @@ def _finished(job: Job, services: Services) -> JSONResponse:
 async def generate(
     body: GenerateRequest,
     services: ServicesDep,
+    caller: CallerDep,
     prefer: Annotated[str | None, Header(description="`wait=N` and/or `respond-async` (RFC 7240)")] = None,
     namespace: NamespaceHeader = None,
     client: ClientHeader = None,
 ) -> Response:
     started = time.perf_counter()
-    request = _resolve(body, services, _namespace(namespace), _viewer(client))
+    request = _resolve(body, services, _namespace(namespace, caller), _viewer(client))
     try:
         outcome = await services.cache.handle(request)
     except CacheMiss:
@@ -220,13 +229,13 @@ async def generate(
 
 
 @router.get("/jobs/{job_id}", response_model=JobView, responses=ERROR_RESPONSES, summary="A job's state")
-async def get_job(job_id: str, services: ServicesDep) -> dict[str, Any]:
-    return _job_view(_job_or_404(job_id, services), services)
+async def get_job(job_id: str, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
+    return _job_view(_job_or_404(job_id, services, caller), services)
 
 
 @router.delete("/jobs/{job_id}", response_model=JobView, responses=ERROR_RESPONSES, summary="Cancel a queued job")
-async def cancel_job(job_id: str, services: ServicesDep) -> dict[str, Any]:
-    job = _job_or_404(job_id, services)
+async def cancel_job(job_id: str, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
+    job = _job_or_404(job_id, services, caller)
     if job.status is not JobStatus.CANCELED and not services.worker.cancel(job):
         raise ApiError(409, "not_cancelable", f"job {job_id} is {job.status.value}; only queued jobs can be canceled")
     services.jobs.settle(job)
@@ -238,8 +247,8 @@ async def cancel_job(job_id: str, services: ServicesDep) -> dict[str, Any]:
     responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}, **ERROR_RESPONSES},
     summary="Progress of a job as Server-Sent Events",
 )
-async def job_events(job_id: str, services: ServicesDep) -> StreamingResponse:
-    job = _job_or_404(job_id, services)
+async def job_events(job_id: str, services: ServicesDep, caller: CallerDep) -> StreamingResponse:
+    job = _job_or_404(job_id, services, caller)
 
     async def stream() -> Any:
         changes = job.subscribe()
@@ -267,10 +276,13 @@ def _sse(event: str, data: dict[str, Any]) -> str:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n"
 
 
-async def _recommend(params: RecommendRequest, services: Services, namespace: str | None) -> JSONResponse:
+async def _recommend(
+    params: RecommendRequest, services: Services, namespace: str | None, caller: Caller
+) -> JSONResponse:
     started = time.perf_counter()
     width, height = _size(params.width, params.height, services)
-    suggestions = await services.cache.recommend(params.q, params.limit, width, height, _namespace(namespace))
+    chosen = _namespace(namespace, caller)
+    suggestions = await services.cache.recommend(params.q, params.limit, width, height, chosen)
     total_ms = (time.perf_counter() - started) * 1000
     return JSONResponse(
         {"query": params.q, "suggestions": suggestions, "timings": {"total_ms": total_ms}},
@@ -281,17 +293,18 @@ async def _recommend(params: RecommendRequest, services: Services, namespace: st
 @router.get("/recommend", response_model=RecommendResponse, responses=ERROR_RESPONSES,
             summary="Prompt suggestions (autocomplete), from the first character")
 async def recommend(
-    params: Annotated[RecommendRequest, Query()], services: ServicesDep, namespace: NamespaceHeader = None
+    params: Annotated[RecommendRequest, Query()], services: ServicesDep, caller: CallerDep,
+    namespace: NamespaceHeader = None,
 ) -> JSONResponse:
-    return await _recommend(params, services, namespace)
+    return await _recommend(params, services, namespace, caller)
 
 
 @router.post("/recommend", response_model=RecommendResponse, responses=ERROR_RESPONSES,
              summary="Prompt suggestions (autocomplete), JSON body")
 async def recommend_post(
-    body: RecommendRequest, services: ServicesDep, namespace: NamespaceHeader = None
+    body: RecommendRequest, services: ServicesDep, caller: CallerDep, namespace: NamespaceHeader = None
 ) -> JSONResponse:
-    return await _recommend(body, services, namespace)
+    return await _recommend(body, services, namespace, caller)
 
 
 @router.get(
@@ -299,13 +312,21 @@ async def recommend_post(
     responses={200: {"content": {"image/png": {}}}, 307: {"description": "Redirect to S3"}, **ERROR_RESPONSES},
     summary="Image bytes (local store) or a redirect to a presigned URL (S3 store)",
 )
-async def get_image(key: str, services: ServicesDep) -> Response:
+async def get_image(
+    key: str,
+    services: ServicesDep,
+    authorization: Annotated[str | None, Header(description="`Bearer <key>`, unless the URL is signed")] = None,
+    exp: Annotated[int | None, Query(description="Signed URL: expiry (unix seconds)")] = None,
+    sig: Annotated[str | None, Query(description="Signed URL: signature")] = None,
+) -> Response:
     try:
         validate_key(key)
     except InvalidKey as exc:
         raise invalid("key", str(exc)) from None
     if not key.endswith(".png"):  # the store also holds denoising checkpoints: never served
         raise ApiError(404, "not_found", f"no image with key {key!r}", "key")
+    if services.keys.enabled:
+        await _check_image_access(key, services, authorization, exp, sig)
     if services.store.name != "local":
         return RedirectResponse(services.store.url(key), status_code=307)
     try:
@@ -343,7 +364,24 @@ async def readyz(services: ServicesDep) -> JSONResponse:
     return JSONResponse({"status": "not_ready", "checks": checks, "error": error}, status_code=503)
 
 
-@router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE: {}}}},
-            summary="Prometheus metrics")
-async def metrics(services: ServicesDep) -> Response:
+@router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE: {}}}, **ERROR_RESPONSES},
+            summary="Prometheus metrics (an admin key, unless DREAMCACHE_METRICS_PUBLIC)")
+async def metrics(
+    services: ServicesDep,
+    authorization: Annotated[str | None, Header(description="`Bearer <admin key>`")] = None,
+) -> Response:
+    if not services.settings.metrics_public:
+        get_admin(get_caller(services, authorization))
     return Response(services.metrics.render(), media_type=CONTENT_TYPE)
+
+
+async def _check_image_access(
+    key: str, services: Services, authorization: str | None, exp: int | None, sig: str | None
+) -> None:
+    """With keys: a signed URL (what responses hand out, for <img> tags) or a key of the image's namespace."""
+    if exp is not None and sig is not None and services.keys.check_signature(key, exp, sig):
+        return
+    caller = get_caller(services, authorization)  # 401 without a key
+    entry = await asyncio.to_thread(services.index.get, key.removesuffix(".png"))
+    if entry is None or not caller.may_read(entry.namespace):
+        raise ApiError(404, "not_found", f"no image with key {key!r}", "key")

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse
 from starlette.staticfiles import StaticFiles
 
-from dreamcache.api.deps import ServicesDep
+from dreamcache.api.deps import CallerDep, ServicesDep
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 
@@ -22,8 +22,8 @@ async def index() -> FileResponse:
 
 
 @router.get("/stats", summary="Cache counters for the web page (the same numbers as /metrics, as JSON)")
-async def stats(services: ServicesDep) -> dict[str, Any]:
-    """What the page's counter shows: read from the same Metrics and worker as GET /metrics."""
+async def stats(services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
+    """What the page's counter shows: read from the same Metrics and worker as GET /metrics (any valid key)."""
     snapshot, worker, settings = services.metrics.snapshot(), services.worker, services.settings
     return {
         "hits": int(snapshot["hits"]),

@@ -1,0 +1,190 @@
+"""API keys and tenants: the keys file, the CLI, and every route tried with the wrong key."""
+
+from __future__ import annotations
+
+import json
+import logging
+import stat
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from apphelpers import running_app, tiny_settings
+from dreamcache import cli
+from dreamcache.keys import KeysFileError, KeyStore
+
+PROMPT_A = "a secret blueprint of tenant a's flying machine"
+PROMPT_B = "a watercolor of tenant b's garden party"
+
+
+def test_a_key_is_shown_once_and_only_its_hash_is_stored(tmp_path: Path) -> None:
+    store = KeyStore(tmp_path / "keys.json")
+    assert not store.enabled
+    key, record = store.add(["tenantA", "tenantA", "shared2"], "admin", "ops")
+    assert key.startswith(f"dck_{record.id}_") and record.namespaces == ("tenantA", "shared2")
+    text = (tmp_path / "keys.json").read_text()
+    assert key not in text and key.split("_", 2)[2] not in text and record.hash in text
+    assert stat.S_IMODE((tmp_path / "keys.json").stat().st_mode) == 0o600
+    assert store.enabled and store.authenticate(key) == record
+    for wrong in ["", key[:-1] + ("A" if key[-1] != "A" else "B"), key + "x", "Bearer " + key, "dck_x_y"]:
+        assert store.authenticate(wrong) is None
+    other = KeyStore(tmp_path / "keys.json")  # another process (the server) sees the file
+    assert other.authenticate(key) == record
+    store.revoke(record.id)
+    time.sleep(1.1)  # the server re-reads a changed file within a second
+    assert other.authenticate(key) is None and not other.enabled
+    with pytest.raises(KeysFileError, match="no key with id"):
+        store.revoke(record.id)
+    with pytest.raises(KeysFileError, match="namespace"):
+        store.add(["has space"])
+    with pytest.raises(KeysFileError, match="role"):
+        store.add(["a"], "root")  # type: ignore[arg-type]
+
+
+def test_signed_image_names_expire_and_cannot_be_moved(tmp_path: Path) -> None:
+    store = KeyStore(tmp_path / "keys.json")
+    assert store.sign("a.png", 10**10) == ""  # no keys: nothing to sign with
+    store.add(["t"])
+    later = int(time.time()) + 60
+    sig = store.sign("a.png", later)
+    assert store.check_signature("a.png", later, sig)
+    assert not store.check_signature("b.png", later, sig)
+    assert not store.check_signature("a.png", later + 1, sig)
+    past = int(time.time()) - 1
+    assert not store.check_signature("a.png", past, store.sign("a.png", past))
+
+
+def test_keys_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DREAMCACHE_DATA_DIR", str(tmp_path))
+    assert cli.main(["keys", "list"]) == 0
+    assert "the service is open" in capsys.readouterr().err
+    assert cli.main(["keys", "add", "--namespace", "tenantA", "--role", "admin", "--label", "ops"]) == 0
+    out = capsys.readouterr()
+    key = out.out.strip()
+    assert key.startswith("dck_") and "only time the key is shown" in out.err
+    assert cli.main(["keys", "list", "--json"]) == 0
+    [listed] = json.loads(capsys.readouterr().out)
+    assert listed["role"] == "admin" and listed["namespaces"] == ["tenantA"] and listed["label"] == "ops"
+    assert key not in json.dumps(listed) and "hash" not in listed
+    assert cli.main(["keys", "revoke", listed["id"]]) == 0
+    assert cli.main(["keys", "revoke", listed["id"]]) == 2
+    assert "no key with id" in capsys.readouterr().err
+    assert cli.main(["keys", "add", "--namespace", "no spaces allowed"]) == 2
+
+
+@dataclass
+class Tenants:
+    client: TestClient
+    a: dict[str, str]  # Authorization headers
+    b: dict[str, str]
+    shared: dict[str, str]
+    admin_a: dict[str, str]
+    both: dict[str, str]  # a key for tenantA and tenantB
+
+
+@pytest.fixture(scope="module")
+def tenants(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tenants]:
+    settings = tiny_settings(tmp_path_factory.mktemp("keys"))
+    store = KeyStore(settings.keys_path)
+
+    def bearer(namespaces: list[str], role: str = "user") -> dict[str, str]:
+        return {"Authorization": f"Bearer {store.add(namespaces, role)[0]}"}  # type: ignore[arg-type]
+
+    headers = {"a": bearer(["tenantA"]), "b": bearer(["tenantB"]), "shared": bearer([""]),
+               "admin_a": bearer(["tenantA"], "admin"), "both": bearer(["tenantA", "tenantB"])}
+    with running_app(settings) as client:
+        yield Tenants(client, **headers)
+
+
+def generate(t: Tenants, headers: dict[str, str], prompt: str, **body: Any) -> Any:
+    response = t.client.post("/generate", json={"prompt": prompt, **body}, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_no_key_or_a_bad_key_is_401_with_a_challenge(tenants: Tenants) -> None:
+    c = tenants.client
+    for headers in ({}, {"Authorization": "Bearer dck_000000000000_" + "x" * 43}, {"Authorization": "Basic abc"}):
+        for method, path, body in [("post", "/generate", {"prompt": "a cat"}), ("get", "/recommend?q=a", None),
+                                   ("get", "/jobs/abc", None), ("get", "/stats", None), ("get", "/metrics", None),
+                                   ("delete", "/jobs/abc", None), ("get", "/jobs/abc/events", None)]:
+            response = c.request(method, path, json=body, headers=headers)
+            assert response.status_code == 401, (method, path, headers)
+            assert response.json()["error"]["type"] == "unauthorized"
+            assert response.json()["error"]["field"] == "Authorization"
+            assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    for path in ("/healthz", "/readyz", "/"):
+        assert c.get(path).status_code == 200  # health, readiness and the page stay open
+
+
+def test_metrics_need_an_admin_key(tenants: Tenants) -> None:
+    c = tenants.client
+    forbidden = c.get("/metrics", headers=tenants.a)
+    assert forbidden.status_code == 403 and forbidden.json()["error"]["type"] == "forbidden"
+    assert c.get("/metrics", headers=tenants.admin_a).status_code == 200
+    assert c.get("/stats", headers=tenants.a).status_code == 200
+
+
+def test_the_namespace_comes_from_the_key(tenants: Tenants) -> None:
+    c = tenants.client
+    denied = c.post("/generate", json={"prompt": "a cat"},
+                    headers={**tenants.a, "X-Dreamcache-Namespace": "tenantB"})
+    assert denied.status_code == 403 and denied.json()["error"]["field"] == "X-Dreamcache-Namespace"
+    assert c.get("/recommend?q=a", headers={**tenants.a, "X-Dreamcache-Namespace": ""}).status_code == 403
+    # A key with two namespaces picks one with the header; without it, its first.
+    made = generate(tenants, {**tenants.both, "X-Dreamcache-Namespace": "tenantB"}, "a lantern in a dark cave")
+    hit = generate(tenants, tenants.b, "a lantern in a dark cave", cache="only")
+    assert hit["images"][0]["id"] == made["images"][0]["id"]
+
+
+def test_no_route_leaks_another_tenants_pictures_prompts_suggestions_or_jobs(tenants: Tenants) -> None:
+    c = tenants.client
+    made = c.post("/generate", json={"prompt": PROMPT_A}, headers=tenants.a)
+    assert made.status_code == 200
+    body = made.json()
+    image, job_id = body["images"][0], body["job_id"]
+    image_key = f"{image['id']}.png"
+    signed_url = image["url"]
+    assert "sig=" in signed_url and "exp=" in signed_url
+    for other in (tenants.b, tenants.shared):
+        # The same prompt from another tenant is no hit: it gets its own picture.
+        miss = c.post("/generate", json={"prompt": PROMPT_A, "cache": "only"}, headers=other)
+        assert miss.status_code == 404 and miss.json()["error"]["type"] == "cache_miss"
+        # Autocomplete never offers the other tenant's prompt.
+        for q in ("a secret", "blueprint", "flying machine"):
+            suggestions = c.get("/recommend", params={"q": q}, headers=other).json()["suggestions"]
+            assert all("tenant a" not in s["prompt"] for s in suggestions)
+        # Its job does not exist for them, and they cannot cancel it.
+        for method, path in (("get", f"/jobs/{job_id}"), ("delete", f"/jobs/{job_id}"),
+                             ("get", f"/jobs/{job_id}/events")):
+            response = c.request(method, path, headers=other)
+            assert response.status_code == 404, (method, path)
+        # Its picture is a 404 with their key.
+        assert c.get(f"/images/{image_key}", headers=other).status_code == 404
+    # The owner reads everything back.
+    assert c.get(f"/jobs/{job_id}", headers=tenants.a).json()["status"] == "succeeded"
+    assert c.get(f"/images/{image_key}", headers=tenants.a).status_code == 200
+    assert c.get("/recommend", params={"q": "a secret"}, headers=tenants.a).json()["suggestions"]
+    # Without a key: only the signed URL handed out works; a tampered or moved signature does not.
+    assert c.get(f"/images/{image_key}").status_code == 401
+    assert c.get(signed_url).status_code == 200
+    assert c.get(signed_url.replace("sig=", "sig=0")).status_code == 401
+    other_made = generate(tenants, tenants.b, PROMPT_B)["images"][0]
+    moved = signed_url.replace(image["id"], other_made["id"])
+    assert c.get(moved).status_code == 401
+
+
+def test_an_open_service_says_so_loudly_on_a_public_address(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="dreamcache.app"), running_app(
+        tiny_settings(tmp_path, host="0.0.0.0"), ready=False
+    ):
+        pass
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING and "OPEN" in r.getMessage()]
+    assert warnings and "dreamcache keys add" in warnings[0].getMessage()
