@@ -62,6 +62,7 @@ class AuditClass:
     should_hit: bool
     pairs: list[tuple[str, str]]
     source: str
+    quotable: bool = True  # the Discord stream's prompts are never copied into the project, not even as examples
 
 
 def read_coco(path: Path) -> list[str]:
@@ -152,9 +153,9 @@ def build(data: Path) -> list[AuditClass]:
     if (data / STREAM_FILE).exists():
         stream = read_stream(data / STREAM_FILE)
         classes.insert(0, AuditClass("nothing left after normalisation", False, empty_pairs(stream, rng),
-                                     "different stream prompts of only emoji, symbols, punctuation"))
+                                     "different stream prompts of only emoji, symbols, punctuation", False))
         classes.insert(2, AuditClass("split or joined words", True, split_joined_pairs(stream, rng),
-                                     "stream prompts with `4k`-style tokens split, or two words joined"))
+                                     "stream prompts with `4k`-style tokens split, or two words joined", False))
     return classes
 
 
@@ -172,7 +173,8 @@ def measure(classes: Sequence[AuditClass], embed: Callable[[Sequence[str]], np.n
         below_floor = sum(s < RETRIEVAL_FLOOR for s in cosines)
         wrong = [pair for pair, h in zip(c.pairs, hits, strict=True) if h != c.should_hit][:3]
         rows.append({
-            "wrong": " / ".join(f"`{a}` vs `{b}`" for a, b in wrong),
+            "wrong": (" / ".join(f"`{a}` vs `{b}`" for a, b in wrong) if c.quotable
+                      else f"{sum(h != c.should_hit for h in hits)} pair(s), not quoted (third-party stream)"),
             "class": c.name, "expected": "hit" if c.should_hit else "miss", "pairs": len(c.pairs),
             "hits": sum(hits), "correct": sum(h == c.should_hit for h in hits),
             "median_cosine": float(np.median(cosines)) if cosines else float("nan"),

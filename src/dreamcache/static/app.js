@@ -12,8 +12,15 @@ class ApiError extends Error {
   }
 }
 
+// With API keys on the server, the page sends the key typed in its settings (kept in this browser only).
+const apiKey = $('api_key');
+apiKey.value = localStorage.getItem('dreamcache-key') ?? '';
+apiKey.addEventListener('change', () => localStorage.setItem('dreamcache-key', apiKey.value.trim()));
+
 async function api(path, options = {}) {
   let res;
+  const key = apiKey.value.trim();
+  if (key) options = { ...options, headers: { ...(options.headers ?? {}), Authorization: `Bearer ${key}` } };
   try {
     res = await fetch(path, options);
   } catch (err) {
@@ -231,6 +238,7 @@ function followJob(job) {
   return new Promise((resolve) => {
     if (TERMINAL.has(job.status)) { finishJob(job); resolve(); return; }
     showProgress(job);
+    if (apiKey.value.trim()) { resolve(pollJob(job)); return; } // EventSource cannot send a key
     const events = new EventSource(`/jobs/${encodeURIComponent(job.id)}/events`);
     const onEvent = (e) => {
       const view = JSON.parse(e.data);
@@ -250,6 +258,20 @@ function followJob(job) {
       }
     };
   });
+}
+
+async function pollJob(job) {
+  try {
+    while (!TERMINAL.has(job.status)) {
+      await new Promise((r) => setTimeout(r, 400));
+      ({ body: job } = await api(`/jobs/${encodeURIComponent(job.id)}`));
+      if (!TERMINAL.has(job.status)) showProgress(job);
+    }
+    finishJob(job);
+  } catch (err) {
+    progress.hidden = true;
+    showError(err, 'Lost track of the job');
+  }
 }
 
 form.addEventListener('submit', async (e) => {
