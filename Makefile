@@ -42,9 +42,10 @@ lint: install
 openapi: install ## regenerate openapi/openapi.json from the app
 	$(BIN)/dreamcache openapi > openapi/openapi.json
 
-bench: install ## hit path (Qdrant Edge vs qdrant-client local mode) and /recommend at 100k prompts
+bench: install ## hit path (Qdrant Edge vs qdrant-client local mode), /recommend at 100k prompts, resumed vs full generation
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/bench_hit_path.py
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/bench_recommend.py
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/bench_reuse.py
 
 eval: install ## hit-decision evaluation on ../shared/data (skips cleanly without it)
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/eval_threshold.py --data $(DATA) --out docs/cache-quality.md
