@@ -197,6 +197,22 @@ def test_invalid_input_is_422_naming_field_and_rule(client: TestClient, body: di
     assert services(client).index.count() == count
 
 
+@pytest.mark.parametrize("field", ["prompt", "negative_prompt"])
+def test_a_lone_surrogate_is_422_naming_the_field(client: TestClient, field: str) -> None:
+    count = services(client).index.count()
+    body = {"prompt": "a cat", field: "a cat \\ud800 on a mat"}
+    raw = '{' + ", ".join(f'"{k}": "{v}"' for k, v in body.items()) + '}'  # JSON escapes, as a client sends them
+    response = client.post("/generate", content=raw.encode(), headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["field"] == field and "lone surrogate" in error["message"]
+    assert services(client).index.count() == count
+    recommend = client.get("/recommend", params={"q": "x"})  # a query string cannot carry one: decoded as UTF-8
+    assert recommend.status_code == 200
+    posted = client.post("/recommend", content=b'{"q": "a \\udfff"}', headers={"content-type": "application/json"})
+    assert posted.status_code == 422 and posted.json()["error"]["field"] == "q"
+
+
 def test_malformed_json_is_422(client: TestClient) -> None:
     response = client.post("/generate", content=b"{not json", headers={"content-type": "application/json"})
     assert response.status_code == 422
@@ -248,7 +264,7 @@ def test_health_and_readiness(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz").json()
     assert ready["status"] == "ready"
-    assert ready["checks"] == {"generator": "ok", "index": "ok", "store": "ok"}
+    assert ready["checks"] == {"generator": "ok", "index": "ok", "store": "ok", "disk": "ok"}
 
 
 def test_private_namespaces_never_share_entries(client: TestClient) -> None:

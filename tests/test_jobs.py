@@ -39,3 +39,49 @@ def test_subscribers_see_progress_and_end() -> None:
         assert job.status is JobStatus.SUCCEEDED and await job.wait(0)
 
     asyncio.run(scenario())
+
+
+def test_finished_jobs_release_their_vector_and_checkpoint_and_canceled_ones_expire_fast() -> None:
+    from dreamcache.jobs import CANCELED_TTL_S
+
+    async def scenario() -> None:
+        table = JobTable(ttl_s=3600)
+        canceled, failed = make_job("a"), make_job("b")
+        for job in (canceled, failed):
+            table.add(job)
+        canceled.cancel()
+        failed.fail("out_of_memory", "boom")
+        assert canceled.task.vector == [] and failed.task.vector == []
+        assert table.sweep(now=canceled.finished_at + CANCELED_TTL_S + 1) == 1  # only the canceled one
+        assert table.get(canceled.id) is None and table.get(failed.id) is failed
+
+    asyncio.run(scenario())
+
+
+def test_the_table_is_bounded_and_drops_the_oldest_finished_jobs_first() -> None:
+    async def scenario() -> None:
+        table = JobTable(ttl_s=3600, max_jobs=100)
+        running = make_job("running")
+        table.add(running)
+        finished = []
+        for i in range(150):
+            job = make_job(f"k{i}")
+            table.add(job)
+            job.cancel()
+            finished.append(job)
+        assert len(table) <= 101
+        assert table.get(running.id) is running  # unfinished jobs are never dropped
+        assert table.get(finished[-1].id) is not None and table.get(finished[0].id) is None
+
+    asyncio.run(scenario())
+
+
+def test_a_failure_is_reported_with_its_type() -> None:
+    async def scenario() -> None:
+        seen: list[str] = []
+        job = make_job("k")
+        job.on_failure = seen.append
+        job.fail("worker_crashed", "gone")
+        assert seen == ["worker_crashed"]
+
+    asyncio.run(scenario())

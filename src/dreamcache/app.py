@@ -58,7 +58,7 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
     store = open_store(settings)
     tokenizer = await asyncio.to_thread(load_tokenizer, settings.model)
 
-    jobs = JobTable(settings.job_ttl_s)
+    jobs = JobTable(settings.job_ttl_s, settings.max_jobs)
 
     async def on_result(job: Job, result: GeneratedImage, seconds: float) -> None:
         await cache.write_back(job, result, seconds)

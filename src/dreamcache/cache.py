@@ -186,7 +186,7 @@ class CacheService:
             resume_key=resume_key(compat, request.shape),
             reuse=reuse,
         )
-        job = Job(task)
+        job = Job(task, on_failure=self.metrics.job_failed)
         try:
             self.worker.submit(job)
         except Exception:
@@ -247,7 +247,6 @@ class CacheService:
                 await asyncio.to_thread(self.store.put, key, png)
             except Exception as exc:
                 log.exception("storing image of job %s failed", job.id)
-                self.metrics.failed.inc()
                 job.fail("store_failed", f"the generated image could not be stored ({type(exc).__name__})")
                 return
             stored_steps = await asyncio.to_thread(self._store_checkpoints, entry_id, result)
@@ -289,6 +288,7 @@ class CacheService:
                 self.metrics.record_reuse(reuse.skipped_steps)
             job.succeed(self.generated_response(job, entry, seconds))
         finally:
+            job.release()
             self.jobs.settle(job)
 
     def _store_checkpoints(self, entry_id: str, result: GeneratedImage) -> tuple[int, ...]:

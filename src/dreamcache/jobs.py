@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -71,6 +72,7 @@ class Job:
     result: dict[str, Any] | None = None
     error: JobError | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    on_failure: Callable[[str], None] | None = None  # told the error type of a failure (metrics)
     _subscribers: set[asyncio.Queue[str]] = field(default_factory=set)
 
     def subscribe(self) -> asyncio.Queue[str]:
@@ -105,6 +107,8 @@ class Job:
         self.error = JobError(error_type, message)
         self._finish(JobStatus.FAILED)
         self._publish("status")
+        if self.on_failure is not None:
+            self.on_failure(error_type)
 
     def cancel(self) -> None:
         self._finish(JobStatus.CANCELED)
@@ -114,6 +118,14 @@ class Job:
         self.status = status
         self.finished_at = time.time()
         self.done.set()
+        if status is not JobStatus.SUCCEEDED:  # a success still needs them for its write-back, then releases
+            self.release()
+
+    def release(self) -> None:
+        """Drop what only the generation needed (the prompt vector, a checkpoint): a finished job is small."""
+        self.task.vector = []
+        if self.task.item.resume is not None:
+            self.task.item = replace(self.task.item, resume=None)
 
     async def wait(self, timeout: float) -> bool:
         """Wait until the job ends or `timeout` passes; True if it ended."""
@@ -126,11 +138,19 @@ class Job:
         return True
 
 
-class JobTable:
-    """In-memory jobs of this replica, with a map of in-flight generations for single-flight."""
+CANCELED_TTL_S = 60.0  # a canceled job is kept only long enough for its client to see it canceled
 
-    def __init__(self, ttl_s: float) -> None:
+
+class JobTable:
+    """In-memory jobs of this replica, with a map of in-flight generations for single-flight.
+
+    Bounded: past `max_jobs`, the oldest finished jobs are dropped first (unfinished jobs are
+    bounded by the queue). Finished jobs stay queryable for `ttl_s`, canceled ones a minute.
+    """
+
+    def __init__(self, ttl_s: float, max_jobs: int = 10_000) -> None:
         self._ttl_s = ttl_s
+        self._max_jobs = max_jobs
         self._jobs: dict[str, Job] = {}
         self._in_flight: dict[str, Job] = {}
 
@@ -145,6 +165,11 @@ class JobTable:
     def add(self, job: Job) -> None:
         self._jobs[job.id] = job
         self._in_flight[job.task.flight_key] = job
+        if len(self._jobs) > self._max_jobs:
+            finished = sorted((j for j in self._jobs.values() if j.finished_at is not None),
+                              key=lambda j: j.finished_at or 0.0)
+            for old in finished[: len(self._jobs) - self._max_jobs]:
+                del self._jobs[old.id]
 
     def settle(self, job: Job) -> None:
         """Forget the job as in-flight once it ended (it stays queryable until the TTL)."""
@@ -157,7 +182,8 @@ class JobTable:
         old = [
             job_id
             for job_id, job in self._jobs.items()
-            if job.finished_at is not None and now - job.finished_at > self._ttl_s
+            if job.finished_at is not None
+            and now - job.finished_at > (CANCELED_TTL_S if job.status is JobStatus.CANCELED else self._ttl_s)
         ]
         for job_id in old:
             del self._jobs[job_id]

@@ -37,7 +37,12 @@ class Metrics:
         self.rejected = Counter(
             "dreamcache_queue_rejections", "Misses refused with 429 because the queue was full", registry=self.registry
         )
-        self.failed = Counter("dreamcache_jobs_failed", "Jobs that ended in failure", registry=self.registry)
+        self.failed = Counter(
+            "dreamcache_jobs_failed", "Jobs that ended in failure, by error type", ["type"], registry=self.registry
+        )
+        self.canceled = Counter(
+            "dreamcache_jobs_canceled", "Jobs canceled before they ran (not counted as traffic)", registry=self.registry
+        )
         self.generation_seconds = Histogram(
             "dreamcache_generation_seconds",
             "GPU seconds per generated image (batch time divided by batch size)",
@@ -72,7 +77,8 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
             registry=self.registry,
         )
-        hit_ratio = Gauge("dreamcache_hit_ratio", "Hits / (hits + misses) since start", registry=self.registry)
+        hit_ratio = Gauge("dreamcache_hit_ratio", "Hits / (hits + misses) since start; canceled jobs are no misses",
+                          registry=self.registry)
         hit_ratio.set_function(self.hit_ratio)
         gauges = {
             "dreamcache_queue_depth": ("Jobs waiting for the GPU", lambda: worker.depth),
@@ -92,7 +98,9 @@ class Metrics:
 
     def snapshot(self) -> dict[str, float]:
         """Hits, misses, hit ratio and GPU seconds saved since start, as plain numbers."""
-        hits, misses = self.hits._value.get(), self.misses._value.get()
+        # A job canceled before it ran was no traffic: it leaves the misses.
+        hits = self.hits._value.get()
+        misses = max(0.0, self.misses._value.get() - self.canceled._value.get())
         return {
             "hits": hits,
             "misses": misses,
@@ -101,6 +109,10 @@ class Metrics:
             "reused": self.reused._value.get(),
             "skipped_steps": self.skipped_steps._value.get(),
         }
+
+    def job_failed(self, error_type: str) -> None:
+        """Count one failed job under its error type (worker_crashed, out_of_memory, store_failed, ...)."""
+        self.failed.labels(type=error_type).inc()
 
     def record_hit(self, steps: int) -> None:
         """A hit saves every denoising step the request would have run."""

@@ -117,6 +117,10 @@ class Settings(BaseSettings):
     default_wait_s: float = Field(30.0, ge=0.0, le=600.0, description="How long POST /generate waits for a miss.")
     max_wait_s: float = Field(120.0, ge=0.0, description="Largest `Prefer: wait=N` honoured.")
     job_ttl_s: float = Field(3600.0, ge=1.0, description="How long finished jobs stay queryable.")
+    max_jobs: int = Field(10_000, ge=100, description="Most jobs kept in memory; the oldest finished go first.")
+    min_free_disk_mb: int = Field(
+        512, ge=0, description="Readiness fails when the data directory's disk has less free space (MB)."
+    )
     retry_after_s: int = Field(5, ge=1, description="Retry-After sent with 429.")
     worker_start_timeout_s: float = Field(600.0, ge=1.0, description="Longest the model may take to load.")
 

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing as mp
+import os
 import queue as queue_mod
 import threading
 import time
@@ -76,9 +77,26 @@ class BatchFailed:
 # --- the child process ------------------------------------------------------------------------
 
 
-def worker_main(settings: Settings, tasks: Any, events: Any) -> None:
+PARENT_CHECK_S = 1.0
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """End this process when its parent is gone (a `kill -9` of the server must not leave the GPU held).
+
+    The worker holds its own ends of the pipes, so it would never see end-of-file: it watches its
+    parent id instead (re-parenting changes it).
+    """
+    while True:
+        time.sleep(PARENT_CHECK_S)
+        if os.getppid() != parent_pid:
+            os._exit(3)
+
+
+def worker_main(settings: Settings, tasks: Any, events: Any, parent_pid: int | None = None) -> None:
     """Entry point of the worker process: load the pipeline, then run batches until told to stop."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
+    if parent_pid is not None:
+        threading.Thread(target=_exit_with_parent, args=(parent_pid,), name="parent-watch", daemon=True).start()
     started = time.perf_counter()
     try:
         from dreamcache.generation.pipeline import load_generator
@@ -208,7 +226,8 @@ class GpuWorker:
         self._tasks = self._ctx.Queue()
         self._events = self._ctx.Queue()
         self._process = self._ctx.Process(
-            target=worker_main, args=(self._settings, self._tasks, self._events), name="dreamcache-gpu", daemon=True
+            target=worker_main, args=(self._settings, self._tasks, self._events, os.getpid()), name="dreamcache-gpu",
+            daemon=True,
         )
         self._process.start()
         self._reader_stop = threading.Event()

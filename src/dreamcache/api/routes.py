@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import shutil
 import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -236,8 +237,11 @@ async def get_job(job_id: str, services: ServicesDep, caller: CallerDep) -> dict
 @router.delete("/jobs/{job_id}", response_model=JobView, responses=ERROR_RESPONSES, summary="Cancel a queued job")
 async def cancel_job(job_id: str, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
     job = _job_or_404(job_id, services, caller)
-    if job.status is not JobStatus.CANCELED and not services.worker.cancel(job):
-        raise ApiError(409, "not_cancelable", f"job {job_id} is {job.status.value}; only queued jobs can be canceled")
+    if job.status is not JobStatus.CANCELED:
+        if not services.worker.cancel(job):
+            raise ApiError(409, "not_cancelable",
+                           f"job {job_id} is {job.status.value}; only queued jobs can be canceled")
+        services.metrics.canceled.inc()
     services.jobs.settle(job)
     return _job_view(job, services)
 
@@ -357,11 +361,22 @@ async def readyz(services: ServicesDep) -> JSONResponse:
             checks[name] = "ok"
         except Exception as exc:
             checks[name] = f"unreachable: {type(exc).__name__}"
+    checks["disk"] = await asyncio.to_thread(_disk_check, services)
     problems = [f"{name}: {value}" for name, value in checks.items() if value != "ok"]
     if not problems:
         return JSONResponse({"status": "ready", "checks": checks})
     error = {"type": "not_ready", "message": "; ".join(problems), "field": None}
     return JSONResponse({"status": "not_ready", "checks": checks, "error": error}, status_code=503)
+
+
+def _disk_check(services: Services) -> str:
+    """`ok`, or how little space is left where the index and local images live."""
+    path = services.settings.data_dir
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    free_mb = shutil.disk_usage(path).free / 2**20
+    floor = services.settings.min_free_disk_mb
+    return "ok" if free_mb >= floor else f"low: {free_mb:.0f} MB free under {path}, below {floor} MB"
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE: {}}}, **ERROR_RESPONSES},

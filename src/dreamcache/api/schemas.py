@@ -9,6 +9,16 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
+def unicode_text(value: str) -> str:
+    """The value if it is valid Unicode text; JSON can smuggle in lone UTF-16 surrogates ("\\ud800")."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"must be valid Unicode text: a lone surrogate {value[exc.start]!r} at character "
+                         f"{exc.start} is not a character") from None
+    return value
+
+
 class CacheMode(StrEnum):
     AUTO = "auto"
     REFRESH = "refresh"
@@ -46,6 +56,11 @@ class GenerateRequest(BaseModel):
         if not value.strip():
             raise ValueError("must not be blank")
         return value
+
+    @field_validator("prompt", "negative_prompt")
+    @classmethod
+    def _prompt_is_text(cls, value: str) -> str:
+        return unicode_text(value)
 
 
 class ReuseOut(BaseModel):
@@ -139,7 +154,7 @@ class RecommendRequest(BaseModel):
     def _q_not_blank(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("must not be blank")
-        return value
+        return unicode_text(value)
 
 
 class Suggestion(BaseModel):
@@ -175,5 +190,5 @@ class Health(BaseModel):
 
 class Readiness(BaseModel):
     status: Literal["ready", "not_ready"]
-    checks: dict[str, str] = Field(description="generator, index, store: `ok` or what is wrong")
+    checks: dict[str, str] = Field(description="generator, index, store, disk: `ok` or what is wrong")
     error: ErrorDetail | None = None
