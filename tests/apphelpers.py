@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from dreamcache import cli
 from dreamcache.app import create_app
+from dreamcache.serving import uvicorn_config
 from dreamcache.settings import Settings
 
 READY_TIMEOUT_S = 120.0
@@ -73,7 +74,7 @@ def live_server(settings: Settings) -> Iterator[LiveServer]:
     """The app behind a real uvicorn server on a loopback port."""
     port = free_port()
     app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn_config(app, settings, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from dreamcache import __version__
 from dreamcache.api import errors, routes, web
 from dreamcache.api.deps import Services
+from dreamcache.api.guards import BodyGuard
 from dreamcache.cache import CacheService
 from dreamcache.embedding import BatchingEmbedder, open_embedder
 from dreamcache.generation.spec import GeneratedImage, pipeline_fingerprint, resolve_device
@@ -131,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes, body_timeout_s=settings.body_timeout_s)
     app.include_router(routes.router)
     app.include_router(web.router)
     return app

@@ -143,8 +143,9 @@ def serve(settings: Settings) -> None:
     import uvicorn
 
     from dreamcache.app import create_app
+    from dreamcache.serving import uvicorn_config
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    uvicorn.Server(uvicorn_config(create_app(settings), settings)).run()
 
 
 def wait_ready(base_url: str, timeout_s: float) -> None:

@@ -110,6 +110,16 @@ class Settings(BaseSettings):
         3600, ge=1, le=604800, description="Lifetime of signed local image URLs handed out when keys exist."
     )
 
+    # --- HTTP limits ---------------------------------------------------------------------------
+    max_body_bytes: int = Field(65536, ge=1024, description="Largest request body accepted; beyond it 413.")
+    body_timeout_s: float = Field(10.0, gt=0, description="Longest wait for the next piece of a request body (408).")
+    header_timeout_s: float = Field(10.0, gt=0, description="Longest wait for a request's headers; then the "
+                                    "connection is closed (slow clients).")
+    max_connections: int = Field(
+        1000, ge=1, description="Concurrent connections and requests served at once; beyond it 503."
+    )
+    keep_alive_s: int = Field(5, ge=1, description="Idle keep-alive connections are closed after this long.")
+
     # --- worker and jobs -----------------------------------------------------------------------
     queue_size: int = Field(64, ge=1, description="Most jobs waiting for the GPU; beyond it 429.")
     max_batch_size: int = Field(4, ge=1, le=64, description="Most compatible jobs run as one batch.")
