@@ -184,7 +184,8 @@ def main() -> int:
     for backend in args.backends:
         for size in args.sizes:
             with tempfile.TemporaryDirectory(prefix="dreamcache-bench-") as tmp:
-                env = {"DREAMCACHE_DATA_DIR": tmp}
+                # A load generator is one client sending hundreds of requests a second: no rate limit here.
+                env = {"DREAMCACHE_DATA_DIR": tmp, "DREAMCACHE_REQUEST_RATE_PER_S": "0"}
                 if backend == "qdrant-local":
                     env["DREAMCACHE_QDRANT_LOCAL_PATH"] = str(Path(tmp) / "qdrant-local")
                 settings = Settings(

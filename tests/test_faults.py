@@ -48,7 +48,7 @@ def test_readiness_fails_below_the_free_disk_floor(tmp_path: Path) -> None:
 
 def test_canceled_jobs_are_no_traffic_and_do_not_pile_up(tmp_path: Path) -> None:
     # The dispatcher waits 5 s for company, so submitted jobs stay queued long enough to cancel.
-    settings = tiny_settings(tmp_path, batch_wait_ms=5000.0, max_batch_size=64, queue_size=64)
+    settings = tiny_settings(tmp_path, batch_wait_ms=5000.0, max_batch_size=64, queue_size=64, max_queued_per_client=64)
     with running_app(settings) as client:
         ids = []
         for i in range(20):

@@ -35,6 +35,7 @@ from dreamcache.generation.spec import BatchShape, GeneratedImage, PromptItem
 from dreamcache.index import Entry, Index, Match
 from dreamcache.jobs import GenerationTask, Job, JobTable, Reuse
 from dreamcache.keys import KeyStore
+from dreamcache.limits import RateLimiter
 from dreamcache.metrics import Metrics
 from dreamcache.settings import Settings
 from dreamcache.storage import ImageNotFound, ImageStore
@@ -63,6 +64,14 @@ class Pending:
 
 class CacheMiss(Exception):
     """`cache: only` and nothing compatible is stored."""
+
+
+class RateLimited(Exception):
+    """The client used up its bucket (`what`: requests or generations); retry after `retry_after` seconds."""
+
+    def __init__(self, what: str, retry_after: int) -> None:
+        super().__init__(f"{what} rate limit reached; retry in {retry_after} s")
+        self.what, self.retry_after = what, retry_after
 
 
 def encode_png(image: np.ndarray) -> bytes:
@@ -94,6 +103,8 @@ class CacheService:
         self.fingerprint = fingerprint
         self.worker: GpuWorker | None = None
         self.keys: KeyStore | None = None  # set by the app: signs local image URLs once keys exist
+        self.request_limits = RateLimiter(settings.request_rate_per_s, settings.request_burst)
+        self.generation_limits = RateLimiter(settings.generation_rate_per_s, settings.generation_burst)
         self._background: set[asyncio.Task[Any]] = set()
         # One autocomplete index per namespace: a tenant never sees another tenant's prompts.
         self._suggestions: dict[str, SuggestionIndex] = {}
@@ -115,6 +126,8 @@ class CacheService:
 
     async def handle(self, request: CacheRequest) -> Hit | Pending:
         """Answer from the cache when a compatible entry is close enough, else queue (or join) a generation."""
+        if wait := self.request_limits.retry_after(request.client):
+            raise RateLimited("request", wait)
         started = time.perf_counter()
         # Embedding the normalised text makes retyped prompts (case, punctuation, spacing) exact hits.
         vector = await self.embedder.embed(embedding_text(request.prompt))
@@ -156,6 +169,8 @@ class CacheService:
             self.metrics.joined.inc()
             self.metrics.misses.inc()
             return Pending(running, True, timings)
+        if wait := self.generation_limits.retry_after(request.client):  # joining a running job above costs no GPU
+            raise RateLimited("generation", wait)
         planned = time.perf_counter()
         plan = await self._plan_reuse(request, compat, vector)
         if self.decider.reuse_allowed(request):
@@ -185,6 +200,7 @@ class CacheService:
             text_key=matching.text_key(request.prompt),
             resume_key=resume_key(compat, request.shape),
             reuse=reuse,
+            client=request.client,
         )
         job = Job(task, on_failure=self.metrics.job_failed)
         try:

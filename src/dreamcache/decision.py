@@ -38,6 +38,7 @@ class CacheRequest:
     namespace: str = ""  # "" = the shared pool
     viewer: str | None = None  # hash of the client identity: seedless requests get pictures it has not seen
     reuse: bool = True  # the request allows starting from a similar entry's checkpoint
+    client: str = ""  # who asks (API key id, or address when open): rate limits and the GPU queue's fair share
 
 
 @dataclass(frozen=True)

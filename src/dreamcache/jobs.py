@@ -46,6 +46,7 @@ class GenerationTask:
     text_key: str = ""
     resume_key: str = ""  # what a later near-miss must share to reuse this job's checkpoints
     reuse: Reuse | None = None  # the near-miss plan: `item.resume` holds the checkpoint itself
+    client: str = ""  # who asked: the GPU queue takes jobs round-robin across clients
 
 
 @dataclass(frozen=True)

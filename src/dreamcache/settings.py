@@ -120,6 +120,17 @@ class Settings(BaseSettings):
     )
     keep_alive_s: int = Field(5, ge=1, description="Idle keep-alive connections are closed after this long.")
 
+    # --- fair use (per API key, or per client address when the service is open) ------------------
+    request_rate_per_s: float = Field(50.0, ge=0, description="POST /generate requests (lookups, so hits) per "
+                                      "second per client; 0 = no limit. Beyond it 429.")
+    request_burst: int = Field(200, ge=1, description="Requests a client may send at once before the rate applies.")
+    generation_rate_per_s: float = Field(1.0, ge=0, description="Generations (misses reaching the GPU) per second "
+                                         "per client; 0 = no limit. Beyond it 429.")
+    generation_burst: int = Field(30, ge=1, description="Generations a client may start at once before the rate "
+                                  "applies.")
+    max_queued_per_client: int = Field(16, ge=1, description="Most jobs one client may have waiting for the GPU; "
+                                       "the worker takes jobs round-robin across clients.")
+
     # --- worker and jobs -----------------------------------------------------------------------
     queue_size: int = Field(64, ge=1, description="Most jobs waiting for the GPU; beyond it 429.")
     max_batch_size: int = Field(4, ge=1, le=64, description="Most compatible jobs run as one batch.")

@@ -153,8 +153,34 @@ def _free_accelerator_memory() -> None:
 # --- the parent side --------------------------------------------------------------------------
 
 
+def _round_robin(compatible: list[Job], first: Job, limit: int) -> list[Job]:
+    """Up to `limit` jobs starting with `first`, then one job per client per round, oldest first."""
+    by_client: dict[str, deque[Job]] = {}
+    for job in compatible:
+        if job is not first:
+            by_client.setdefault(job.task.client, deque()).append(job)
+    order = list(by_client)
+    if first.task.client in order:  # the leading client's other jobs come last in each round
+        order.remove(first.task.client)
+        order.append(first.task.client)
+    batch = [first]
+    while len(batch) < limit and any(by_client.values()):
+        for client in order:
+            if by_client[client] and len(batch) < limit:
+                batch.append(by_client[client].popleft())
+    return batch
+
+
 class QueueFull(Exception):
     """The GPU queue holds `queue_size` jobs already."""
+
+
+class ClientQueueFull(QueueFull):
+    """This client already has `max_queued_per_client` jobs waiting."""
+
+    def __init__(self, queued: int) -> None:
+        super().__init__(f"{queued} jobs of this client are waiting")
+        self.queued = queued
 
 
 class WorkerUnavailable(Exception):
@@ -187,6 +213,7 @@ class GpuWorker:
         self._ready_info: Ready | None = None
         self._load_error: str | None = None
         self._batch_id = 0
+        self._last_client: str | None = None  # whose job led the last batch (round-robin)
         self._running: dict[int, list[Job]] = {}
         self._results: dict[int, asyncio.Future[BatchDone | BatchFailed]] = {}
         self.restarts = 0
@@ -335,6 +362,9 @@ class GpuWorker:
             raise WorkerUnavailable(self._load_error)
         if len(self._pending) >= self._settings.queue_size:
             raise QueueFull()
+        queued = sum(1 for other in self._pending if other.task.client == job.task.client)
+        if queued >= self._settings.max_queued_per_client:
+            raise ClientQueueFull(queued)
         self._pending.append(job)
         self._wakeup.set()
 
@@ -369,18 +399,32 @@ class GpuWorker:
                                           f"{self._process.exitcode})"))
 
     async def _take_batch(self) -> list[Job]:
-        """The oldest job plus compatible ones, waiting up to batch_wait_ms for company."""
-        first = self._pending[0]
+        """The next client's oldest job plus compatible ones, waiting up to batch_wait_ms for company.
+
+        Fair across clients: the first job is the oldest of the client after the one served last,
+        and compatible jobs fill the batch one per client per round, so a client that floods the
+        queue gets its turn like everyone else instead of every slot.
+        """
+        first = self._next_first()
         deadline = time.monotonic() + self._settings.batch_wait_ms / 1000
         limit = self._settings.max_batch_size
         while limit > 1 and time.monotonic() < deadline:
             if sum(1 for job in self._pending if job.task.shape == first.task.shape) >= limit:
                 break
             await asyncio.sleep(min(0.002, max(0.0, deadline - time.monotonic())))
-        batch = [job for job in self._pending if job.task.shape == first.task.shape][:limit]
+        batch = _round_robin([job for job in self._pending if job.task.shape == first.task.shape], first, limit)
         for job in batch:
             self._pending.remove(job)
+        self._last_client = first.task.client
         return [job for job in batch if job.status is JobStatus.QUEUED]
+
+    def _next_first(self) -> Job:
+        """The oldest job of the first client, in order of first appearance, after the last one served."""
+        clients = list(dict.fromkeys(job.task.client for job in self._pending))
+        if self._last_client in clients and len(clients) > 1:
+            turn = clients.index(self._last_client) + 1
+            clients = clients[turn:] + clients[:turn]
+        return next(job for job in self._pending if job.task.client == clients[0])
 
     async def _run(self, batch: list[Job]) -> None:
         assert self._loop is not None

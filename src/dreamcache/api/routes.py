@@ -10,7 +10,7 @@ import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 
 from dreamcache.api.deps import CallerDep, Services, ServicesDep, get_admin, get_caller
@@ -24,7 +24,7 @@ from dreamcache.api.schemas import (
     RecommendRequest,
     RecommendResponse,
 )
-from dreamcache.cache import CacheMiss, Hit
+from dreamcache.cache import CacheMiss, Hit, RateLimited
 from dreamcache.decision import CacheRequest, viewer_hash
 from dreamcache.generation.spec import BatchShape, start_step
 from dreamcache.generation.text import count_prompt_tokens
@@ -32,7 +32,7 @@ from dreamcache.jobs import Job, JobStatus
 from dreamcache.keys import Caller
 from dreamcache.metrics import CONTENT_TYPE
 from dreamcache.storage import ImageNotFound, InvalidKey, validate_key
-from dreamcache.worker import QueueFull, WorkerUnavailable
+from dreamcache.worker import ClientQueueFull, QueueFull, WorkerUnavailable
 
 router = APIRouter()
 
@@ -83,7 +83,9 @@ def _namespace(value: str | None, caller: Caller) -> str:
 # --- validation that depends on the service's settings and model ------------------------------
 
 
-def _resolve(body: GenerateRequest, services: Services, namespace: str, viewer: str | None) -> CacheRequest:
+def _resolve(
+    body: GenerateRequest, services: Services, namespace: str, viewer: str | None, client: str = ""
+) -> CacheRequest:
     """Fill defaults and check the rules that depend on settings; raise a 422 naming the field."""
     s = services.settings
     for field in ("prompt", "negative_prompt"):
@@ -115,6 +117,7 @@ def _resolve(body: GenerateRequest, services: Services, namespace: str, viewer: 
         namespace=namespace,
         viewer=viewer if body.seed is None else None,  # a seed names one exact picture: no variety
         reuse=body.reuse,
+        client=client,
     )
 
 
@@ -199,16 +202,29 @@ async def generate(
     body: GenerateRequest,
     services: ServicesDep,
     caller: CallerDep,
+    http: Request,
     prefer: Annotated[str | None, Header(description="`wait=N` and/or `respond-async` (RFC 7240)")] = None,
     namespace: NamespaceHeader = None,
     client: ClientHeader = None,
 ) -> Response:
     started = time.perf_counter()
-    request = _resolve(body, services, _namespace(namespace, caller), _viewer(client))
+    who = caller.owner or f"addr:{http.client.host if http.client else ''}"
+    request = _resolve(body, services, _namespace(namespace, caller), _viewer(client), who)
     try:
         outcome = await services.cache.handle(request)
     except CacheMiss:
         raise ApiError(404, "cache_miss", "no cached image matches this request and cache is 'only'") from None
+    except RateLimited as exc:
+        raise ApiError(
+            429, "rate_limited", f"{exc.what} rate limit of this client reached; retry in {exc.retry_after} s",
+            headers={"Retry-After": str(exc.retry_after)},
+        ) from None
+    except ClientQueueFull as exc:
+        retry = str(services.settings.retry_after_s)
+        raise ApiError(
+            429, "client_queue_full", f"this client already has {exc.queued} jobs waiting for the GPU (the most "
+            f"one client may queue); retry in {retry} s", headers={"Retry-After": retry},
+        ) from None
     except QueueFull:
         retry = str(services.settings.retry_after_s)
         raise ApiError(
