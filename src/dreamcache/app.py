@@ -12,7 +12,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI
 
 from dreamcache import __version__
-from dreamcache.api import errors, routes, web
+from dreamcache.api import admin, errors, routes, web
 from dreamcache.api.deps import Services
 from dreamcache.api.guards import BodyGuard
 from dreamcache.cache import CacheService
@@ -22,6 +22,7 @@ from dreamcache.generation.text import load_tokenizer
 from dreamcache.index import open_index
 from dreamcache.jobs import Job, JobTable
 from dreamcache.keys import KeyStore
+from dreamcache.management import Curator
 from dreamcache.metrics import Metrics
 from dreamcache.settings import Settings
 from dreamcache.storage import open_store
@@ -76,17 +77,23 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
     await worker.start()
     stack.push_async_callback(worker.stop)
 
-    sweeper = asyncio.create_task(_sweep_forever(jobs), name="job-sweeper")
+    curator = Curator(settings, index, store, metrics, cache.suggestions_for)
+    sweepers = [
+        asyncio.create_task(_sweep_forever(jobs), name="job-sweeper"),
+        asyncio.create_task(_retention_forever(curator, settings.retention_interval_s), name="retention"),
+    ]
 
-    async def _stop_sweeper() -> None:
-        sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
+    async def _stop_sweepers() -> None:
+        for sweeper in sweepers:
+            sweeper.cancel()
+        for sweeper in sweepers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
 
-    stack.push_async_callback(_stop_sweeper)
+    stack.push_async_callback(_stop_sweepers)
     log.info("dreamcache %s: index %s, store %s, embedder %s (%d-d), fingerprint %s", __version__, index.name,
              store.name, embedder.name, embedder.dimension, fingerprint)
-    return Services(settings, cache, index, store, worker, jobs, metrics, tokenizer, keys)
+    return Services(settings, cache, index, store, worker, jobs, metrics, tokenizer, keys, curator)
 
 
 _LOOPBACK = ("127.", "::1", "localhost")
@@ -107,6 +114,20 @@ def _announce_access(settings: Settings, keys: KeyStore) -> None:
         log.warning("!" * 100)
         log.warning(message, keys.path, settings.host, settings.port)
         log.warning("!" * 100)
+
+
+async def _retention_forever(curator: Curator, every_s: float) -> None:
+    """Retention and the vanished-image check, in a thread so the hit path never waits for them."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            counts = await asyncio.to_thread(curator.sweep)
+        except Exception:
+            log.exception("retention sweep failed; trying again in %.0f s", every_s)
+            continue
+        if counts["evicted"] or counts["vanished"]:
+            log.info("retention: %(evicted)d evicted, %(vanished)d with vanished images dropped, %(entries)d kept",
+                     counts)
 
 
 async def _sweep_forever(jobs: JobTable) -> None:
@@ -134,5 +155,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes, body_timeout_s=settings.body_timeout_s)
     app.include_router(routes.router)
+    app.include_router(admin.router)
     app.include_router(web.router)
     return app

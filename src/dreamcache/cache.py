@@ -265,7 +265,7 @@ class CacheService:
                 log.exception("storing image of job %s failed", job.id)
                 job.fail("store_failed", f"the generated image could not be stored ({type(exc).__name__})")
                 return
-            stored_steps = await asyncio.to_thread(self._store_checkpoints, entry_id, result)
+            stored_steps, checkpoint_bytes = await asyncio.to_thread(self._store_checkpoints, entry_id, result)
             reuse = task.reuse
             entry = Entry(
                 id=entry_id,
@@ -289,6 +289,7 @@ class CacheService:
                 resume_key=task.resume_key if stored_steps else "",
                 reused_from=reuse.source if reuse is not None else "",
                 skipped_steps=reuse.skipped_steps if reuse is not None else 0,
+                stored_bytes=len(png) + checkpoint_bytes,
             )
             try:
                 await asyncio.to_thread(self.index.upsert, entry, task.vector)
@@ -307,9 +308,10 @@ class CacheService:
             job.release()
             self.jobs.settle(job)
 
-    def _store_checkpoints(self, entry_id: str, result: GeneratedImage) -> tuple[int, ...]:
-        """Store what can be stored; a checkpoint that fails only makes the entry less reusable."""
+    def _store_checkpoints(self, entry_id: str, result: GeneratedImage) -> tuple[tuple[int, ...], int]:
+        """Store what can be stored (steps and bytes); a checkpoint that fails only makes the entry less reusable."""
         stored: list[int] = []
+        size = 0
         for checkpoint in result.checkpoints:
             data = checkpoint.to_bytes()
             try:
@@ -319,7 +321,8 @@ class CacheService:
                 continue
             self.metrics.checkpoint_bytes.observe(len(data))
             stored.append(checkpoint.step)
-        return tuple(stored)
+            size += len(data)
+        return tuple(stored), size
 
     # -- response bodies --
 

@@ -294,6 +294,37 @@ def keys_command(args: argparse.Namespace, settings: Settings) -> int:
         return 2
 
 
+def entries_command(args: argparse.Namespace, settings: Settings, *, transport: Any = None) -> int:
+    """`dreamcache entries ...`: the running service's /admin routes, printed as JSON."""
+    url = args.url or f"http://{settings.host}:{settings.port}"
+    headers = {"Authorization": f"Bearer {args.key}"} if args.key else {}
+    command = args.entries_command
+    calls: dict[str, tuple[str, str, dict[str, Any] | None, dict[str, Any] | None]] = {
+        "list": ("GET", "/admin/entries", {k: v for k, v in (("q", getattr(args, "q", "")), ("namespace",
+                 getattr(args, "namespace", None)), ("limit", getattr(args, "limit", 50)),
+                 ("offset", getattr(args, "offset", 0))) if v not in (None, "")}, None),
+        "show": ("GET", f"/admin/entries/{getattr(args, 'id', '')}", None, None),
+        "delete": ("DELETE", f"/admin/entries/{getattr(args, 'id', '')}", None, None),
+        "delete-prompt": ("POST", "/admin/entries/delete-prompt", None,
+                          {"prompt": getattr(args, "prompt", ""), "namespace": getattr(args, "namespace", None)}),
+        "purge": ("POST", "/admin/purge", None, {"fingerprint": getattr(args, "fingerprint", "")}),
+        "reports": ("GET", "/admin/reports", None, None),
+        "sweep": ("POST", "/admin/sweep", None, None),
+    }
+    method, path, params, body = calls[command]
+    try:
+        with httpx.Client(base_url=url, headers=headers, timeout=60, transport=transport) as client:
+            response = client.request(method, path, params=params, json=body)
+    except httpx.HTTPError as exc:
+        print(f"dreamcache entries: cannot reach {url}: {exc}", file=sys.stderr)
+        return 2
+    if response.status_code >= 400:
+        print(f"dreamcache entries: {response.status_code} {response.text}", file=sys.stderr)
+        return 1
+    print(json.dumps(response.json(), indent=2))
+    return 0
+
+
 # --- replaying a prompt stream ---------------------------------------------------------------------
 
 
@@ -351,6 +382,24 @@ def _parser() -> argparse.ArgumentParser:
     kl.add_argument("--json", action="store_true")
     kr = ksub.add_parser("revoke", help="remove a key by its id (from `keys list`)")
     kr.add_argument("id")
+    e = sub.add_parser("entries", help="manage the cache of a running service (its /admin routes)")
+    e.add_argument("--url", help="service URL (default: http://DREAMCACHE_HOST:DREAMCACHE_PORT)")
+    e.add_argument("--key", default=os.environ.get("DREAMCACHE_ADMIN_KEY"),
+                   help="admin API key (default: $DREAMCACHE_ADMIN_KEY; none for an open service)")
+    esub = e.add_subparsers(dest="entries_command", required=True)
+    el = esub.add_parser("list", help="entries, newest first")
+    el.add_argument("--q", default="", help="text the prompt contains")
+    el.add_argument("--namespace")
+    el.add_argument("--limit", type=int, default=50)
+    el.add_argument("--offset", type=int, default=0)
+    for name, text in (("show", "one entry"), ("delete", "delete one entry (image, checkpoints, vector)")):
+        esub.add_parser(name, help=text).add_argument("id")
+    ep = esub.add_parser("delete-prompt", help="delete every entry of a prompt")
+    ep.add_argument("prompt")
+    ep.add_argument("--namespace")
+    esub.add_parser("purge", help="delete every entry of a model fingerprint").add_argument("fingerprint")
+    esub.add_parser("reports", help="wrong-picture reports, newest first")
+    esub.add_parser("sweep", help="run retention and the vanished-image check now")
     r = sub.add_parser("replay", help="what the cache would save on a prompt stream (nothing is generated)",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     r.add_argument("file", type=Path, help="text (one prompt a line) or JSONL ({\"prompt\", \"user\", \"width\", "
@@ -392,6 +441,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return replay_command(args, Settings(**overrides))
     if args.command == "keys":
         return keys_command(args, Settings(**overrides))
+    if args.command == "entries":
+        return entries_command(args, Settings(**overrides))
     settings = Settings(**overrides)
     if args.command == "serve":
         serve(settings)

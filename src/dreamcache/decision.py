@@ -130,7 +130,10 @@ class Decider:
     def _accepted(self, request: CacheRequest, candidates: list[Match]) -> tuple[list[Match], list[str]]:
         matches: list[Match] = []
         kinds: list[str] = []
+        reported_as = matching.report_keys(request.prompt)
         for m in candidates:
+            if m.entry.reported and any(key in m.entry.reported for key in reported_as):
+                continue  # a user said this picture is wrong for this prompt
             hit, reason = matching.decide(request.prompt, m.entry.prompt, m.score, request.min_similarity)
             if hit:
                 matches.append(m)

@@ -181,6 +181,16 @@ def text_key(prompt: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32] if text else ""
 
 
+def report_keys(prompt: str) -> tuple[str, ...]:
+    """What a "wrong picture" report is filed under, so it covers the prompt's retyped variants: its text
+    key (tags in any order) and its words in order whatever the separators; for a prompt that normalises
+    to nothing, its own raw text (it only ever matches itself)."""
+    words = "".join(w for w in _fold(prompt).split() if w not in IGNORED)
+    if not words:
+        return ("raw:" + hashlib.sha256(clean(prompt).encode("utf-8")).hexdigest()[:28],)
+    return (text_key(prompt), "flat:" + hashlib.sha256(words.encode("utf-8")).hexdigest()[:27])
+
+
 def _stripped(text: str) -> str:
     """Case folded with every punctuation mark deleted (not spaced): what a user retyping without it gets."""
     text = _PUNCT.sub("", unicodedata.normalize("NFKC", text).casefold())

@@ -72,6 +72,14 @@ class Metrics:
             buckets=(4096, 16384, 65536, 131072, 262144, 524288, 1048576, 4194304),
             registry=self.registry,
         )
+        self.reports = Counter(
+            "dreamcache_wrong_picture_reports", "Pictures users reported as wrong for their prompt (labelled hit "
+            "errors)", registry=self.registry,
+        )
+        self.evicted = Counter("dreamcache_evicted_entries", "Entries removed by retention (TTL, caps)",
+                               registry=self.registry)
+        self.vanished = Counter("dreamcache_vanished_images", "Entries dropped because their image was gone from "
+                                "the store", registry=self.registry)
         self.lookup_seconds = Histogram(
             "dreamcache_lookup_seconds", "Embedding plus index lookup time per request",
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),

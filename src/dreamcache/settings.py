@@ -131,6 +131,16 @@ class Settings(BaseSettings):
     max_queued_per_client: int = Field(16, ge=1, description="Most jobs one client may have waiting for the GPU; "
                                        "the worker takes jobs round-robin across clients.")
 
+    # --- retention ------------------------------------------------------------------------------
+    retention_ttl_s: float | None = Field(None, gt=0, description="Entries not hit (or made) for this long are "
+                                          "removed; unset = kept forever.")
+    retention_max_entries: int | None = Field(None, ge=1, description="Most entries kept; the least recently hit "
+                                              "go first. Unset = no cap.")
+    retention_max_bytes: int | None = Field(None, ge=1, description="Most bytes of images and checkpoints kept; "
+                                            "the least recently hit go first. Unset = no cap.")
+    retention_interval_s: float = Field(300.0, gt=0, description="How often retention and the vanished-image "
+                                        "check run (in the background).")
+
     # --- worker and jobs -----------------------------------------------------------------------
     queue_size: int = Field(64, ge=1, description="Most jobs waiting for the GPU; beyond it 429.")
     max_batch_size: int = Field(4, ge=1, le=64, description="Most compatible jobs run as one batch.")

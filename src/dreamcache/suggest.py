@@ -142,6 +142,7 @@ class SuggestionIndex:
         self._vocab: list[str] = []
         self._class_cache: dict[tuple[str, str], _Cached] = {}
         self._sorting = True
+        self._gone: set[int] = set()  # prompts whose every entry was deleted: never suggested
 
     def __len__(self) -> int:
         return len(self._items)
@@ -177,6 +178,7 @@ class SuggestionIndex:
         item_id = self._by_norm.get(norm)
         if item_id is None:
             item_id = self._insert(norm, entry)
+        self._gone.discard(item_id)
         item = self._items[item_id]
         if entry.created_at >= self._created[item_id]:
             self._created[item_id] = entry.created_at
@@ -187,6 +189,26 @@ class SuggestionIndex:
             item.images[entry.compat_key] = (entry.created_at, entry.image_key)
         if entry.hits:
             self._bump(item_id, entry.hits)
+
+    def remove(self, entry: Entry, remaining: Iterable[Entry]) -> None:
+        """Forget a deleted entry: its prompt keeps the pictures of `remaining` (the prompt's other entries),
+        and is no longer suggested when none is left."""
+        norm = entry.prompt_norm or prompts.normalize(entry.prompt)
+        item_id = self._by_norm.get(norm)
+        if item_id is None:
+            return
+        item = self._items[item_id]
+        item.images = {}
+        for other in remaining:
+            if other.id != entry.id:
+                current = item.images.get(other.compat_key)
+                if current is None or other.created_at >= current[0]:
+                    item.images[other.compat_key] = (other.created_at, other.image_key)
+        if item.images:
+            self._gone.discard(item_id)
+        else:
+            self._gone.add(item_id)
+        self._class_cache.clear()
 
     def record_hit(self, prompt_norm: str, count: int = 1) -> None:
         """Count a cache hit on an entry with this normalised prompt."""
@@ -240,6 +262,8 @@ class SuggestionIndex:
                 if item_id not in ranked:
                     quality = SEMANTIC_QUALITY * max(cosine, 0.0)
                     ranked[item_id] = (float(self._scores([item_id], quality, now)[0]), "semantic", quality)
+        for item_id in self._gone.intersection(ranked):
+            del ranked[item_id]
         best = sorted(ranked.items(), key=lambda kv: kv[1][0], reverse=True)[:limit]
         return [self._suggestion(item_id, score, kind, compat) for item_id, (score, kind, _) in best]
 

@@ -12,6 +12,7 @@ from dreamcache.cache import CacheService
 from dreamcache.index import Index
 from dreamcache.jobs import JobTable
 from dreamcache.keys import Caller, KeyStore
+from dreamcache.management import Curator
 from dreamcache.metrics import Metrics
 from dreamcache.settings import Settings
 from dreamcache.storage import ImageStore
@@ -29,6 +30,7 @@ class Services:
     metrics: Metrics
     tokenizer: Any  # CLIPTokenizer of the configured model, for the prompt token limit
     keys: KeyStore
+    curator: Curator
 
 
 def get_services(request: Request) -> Services:

@@ -352,6 +352,10 @@ async def get_image(
     try:
         data = await asyncio.to_thread(services.store.get, key)
     except ImageNotFound:
+        # An image gone from the store outside the service: its entry must stop answering hits at once.
+        entry = await asyncio.to_thread(services.index.get, key.removesuffix(".png"))
+        if entry is not None and entry.image_key == key:
+            await asyncio.to_thread(services.curator.delete, entry)
         raise ApiError(404, "not_found", f"no image with key {key!r}", "key") from None
     return Response(data, media_type="image/png", headers={"Cache-Control": "public, max-age=31536000, immutable"})
 

@@ -50,6 +50,9 @@ class Entry:
     resume_key: str = ""
     reused_from: str = ""  # the entry whose checkpoint this image started from, if any
     skipped_steps: int = 0
+    last_hit_at: float = 0.0  # retention evicts the least recently hit (or, never hit, the oldest) first
+    stored_bytes: int = 0  # image and checkpoints in the store (retention's byte cap)
+    reported: tuple[str, ...] = ()  # text keys of prompts this picture was reported wrong for: never served for them
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,14 @@ class Index(Protocol):
         """Entries with this compat_key whose prompt is the same text (`matching.text_key`), newest first."""
         ...
 
+    def find(self, limit: int, **equal: str) -> list[Entry]:
+        """Entries whose payload fields equal the given values (namespace, prompt_norm, fingerprint), newest first."""
+        ...
+
+    def report(self, entry_id: str, text_key: str) -> bool:
+        """Never serve this entry for prompts with this text key again; False when the entry does not exist."""
+        ...
+
     def reusable(self, vector: VectorLike, *, resume_key: str, limit: int, min_score: float) -> list[Match]:
         """Nearest entries with checkpoints for this resume_key (same compat key, steps, guidance), best first."""
         ...
@@ -124,7 +135,7 @@ class Index(Protocol):
         ...
 
     def record_hit(self, entry_id: str) -> None:
-        """Add one to the entry's hit counter (best effort)."""
+        """Add one to the entry's hit counter and set its last hit time (best effort)."""
         ...
 
     def delete(self, entry_id: str) -> None:
@@ -148,6 +159,7 @@ class Index(Protocol):
 
 _CASTS: dict[str, Callable[[Any], Any]] = {
     "str": str, "int": int, "float": float, "tuple[int, ...]": lambda value: tuple(int(v) for v in value),
+    "tuple[str, ...]": lambda value: tuple(str(v) for v in value),
 }
 _ENTRY_FIELDS = [(f.name, _CASTS[str(f.type)], f.default) for f in fields(Entry) if f.name != "id"]
 
@@ -264,7 +276,22 @@ class _Queries:
         """Nearest entries with checkpoints for this resume_key (same compat key, steps, guidance), best first."""
         return self._query(vector, limit, self._match({"resume_key": resume_key}), min_score)
 
+    def find(self, limit: int, **equal: str) -> list[Entry]:
+        """Entries whose payload fields equal the given values (namespace, prompt_norm, fingerprint), newest first."""
+        return self._scroll(self._match(equal) if equal else None, "created_at", limit)
+
     def nearest(self, vector: VectorLike, *, limit: int) -> list[Match]:
         """Nearest entries of any settings, best first."""
         return self._query(vector, limit, None, None)
 
+
+
+REPORTED_MAX = 100  # text keys kept per entry
+
+
+def with_report(current: Any, text_key: str) -> list[str] | None:
+    """The reported list with the key added (oldest dropped past REPORTED_MAX); None if already there."""
+    keys = [str(k) for k in current] if isinstance(current, list) else []
+    if text_key in keys:
+        return None
+    return (keys + [text_key])[-REPORTED_MAX:]

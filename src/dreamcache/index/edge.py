@@ -6,6 +6,7 @@ import errno
 import fcntl
 import os
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -30,6 +31,7 @@ from dreamcache.index.base import (
     _stored_vector,
     _vector,
     _with_viewer,
+    with_report,
 )
 
 LOCK_FILE = ".dreamcache.lock"
@@ -129,6 +131,8 @@ class EdgeIndex(_Queries):
             "exact_key": edge.PayloadSchemaType.Keyword,
             "text_key": edge.PayloadSchemaType.Keyword,
             "resume_key": edge.PayloadSchemaType.Keyword,
+            "namespace": edge.PayloadSchemaType.Keyword,
+            "fingerprint": edge.PayloadSchemaType.Keyword,
             "prompt_norm": edge.KeywordIndexParams(prefix=True),
             "hits": edge.PayloadSchemaType.Integer,
             "created_at": edge.PayloadSchemaType.Float,
@@ -246,8 +250,24 @@ class EdgeIndex(_Queries):
             if not records:
                 return
             hits = int((records[0].payload or {}).get("hits", 0)) + 1
-            shard.update(edge.UpdateOperation.set_payload([point_id], {"hits": hits}))
+            shard.update(edge.UpdateOperation.set_payload([point_id], {"hits": hits, "last_hit_at": time.time()}))
             self._wrote()
+
+    def report(self, entry_id: str, text_key: str) -> bool:
+        """Add the text key to the entry's `reported` list (exact within this process)."""
+        point_id = _lookup_id(entry_id)
+        if point_id is None:
+            return False
+        with self._mutex:
+            shard = self._open_shard()
+            records = shard.retrieve([point_id], True, False)
+            if not records:
+                return False
+            keys = with_report((records[0].payload or {}).get("reported"), text_key)
+            if keys is not None:
+                shard.update(edge.UpdateOperation.set_payload([point_id], {"reported": keys}))
+                self.flush()  # a takedown must survive a crash
+            return True
 
     def mark_shown(self, entry_id: str, viewer: str) -> None:
         """Add the viewer to the entry's `shown_to` list (exact within this process)."""

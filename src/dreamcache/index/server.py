@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -29,6 +30,7 @@ from dreamcache.index.base import (
     _stored_vector,
     _vector,
     _with_viewer,
+    with_report,
 )
 
 
@@ -83,6 +85,8 @@ class QdrantServerIndex(_Queries):
             "exact_key": qm.PayloadSchemaType.KEYWORD,
             "text_key": qm.PayloadSchemaType.KEYWORD,
             "resume_key": qm.PayloadSchemaType.KEYWORD,
+            "namespace": qm.PayloadSchemaType.KEYWORD,
+            "fingerprint": qm.PayloadSchemaType.KEYWORD,
             "prompt_norm": qm.KeywordIndexParams(type=qm.KeywordIndexType.KEYWORD, prefix=True),
             "hits": qm.PayloadSchemaType.INTEGER,
             "created_at": qm.PayloadSchemaType.FLOAT,
@@ -189,7 +193,22 @@ class QdrantServerIndex(_Queries):
             if not records:
                 return
             hits = int((records[0].payload or {}).get("hits", 0)) + 1
-            self.client.set_payload(self.collection, payload={"hits": hits}, points=[point_id], wait=True)
+            self.client.set_payload(self.collection, payload={"hits": hits, "last_hit_at": time.time()},
+                                    points=[point_id], wait=True)
+
+    def report(self, entry_id: str, text_key: str) -> bool:
+        """Add the text key to the entry's `reported` list (read-modify-write, like record_hit)."""
+        point_id = _lookup_id(entry_id)
+        if point_id is None:
+            return False
+        with self._mutex:
+            records = self.client.retrieve(self.collection, [point_id], with_payload=["reported"], with_vectors=False)
+            if not records:
+                return False
+            keys = with_report((records[0].payload or {}).get("reported"), text_key)
+            if keys is not None:
+                self.client.set_payload(self.collection, payload={"reported": keys}, points=[point_id], wait=True)
+            return True
 
     def mark_shown(self, entry_id: str, viewer: str) -> None:
         """Add the viewer to the entry's `shown_to` list (read-modify-write, like record_hit)."""
