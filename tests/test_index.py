@@ -253,7 +253,8 @@ def test_record_hit_increments(index: Index) -> None:
     index.record_hit(entry.id)
     got = index.get(entry.id)
     assert got is not None and got.hits == 2
-    assert replace(got, hits=0) == entry  # nothing else changed
+    assert got.last_hit_at > 0  # retention's "least recently hit" needs it
+    assert replace(got, hits=0, last_hit_at=0.0) == entry  # nothing else changed
     index.record_hit(str(uuid.uuid4()))  # unknown: no error, nothing created
     index.record_hit("not-a-uuid")
     assert index.count() == 1
@@ -319,7 +320,9 @@ def test_persists_across_close_and_reopen(opener: Opener) -> None:
 
     second = opener()
     assert second.count() == 1
-    assert second.get(entry.id) == replace(entry, hits=1)
+    reopened = second.get(entry.id)
+    assert reopened is not None and reopened.last_hit_at > 0
+    assert replace(reopened, last_hit_at=0.0) == replace(entry, hits=1)
     found = second.search(query, compat_key="compat-a", limit=1)
     assert [m.entry.id for m in found] == [entry.id]
     assert found[0].score == pytest.approx(0.9, abs=1e-5)
@@ -479,7 +482,8 @@ def test_unseen_by_skips_entries_shown_to_that_viewer(index: Index) -> None:
     index.record_hit(near.id)  # counting a hit keeps the viewers
     ids = [m.entry.id for m in index.search(query, compat_key=near.compat_key, limit=5, unseen_by="viewer-1")]
     assert ids == [far.id]
-    assert index.get(near.id) == replace(near, hits=1)
+    got = index.get(near.id)
+    assert got is not None and replace(got, last_hit_at=0.0) == replace(near, hits=1)
     index.mark_shown("not-a-uuid", "viewer-1")  # unknown ids are ignored
 
 
@@ -520,3 +524,16 @@ def test_find_text_finds_retyped_prompts_whatever_their_vectors(index: Index) ->
     index.mark_shown(b.id, "viewer-1")
     assert [e.id for e in index.find_text("t-dog", compat_key="compat-a", limit=5, unseen_by="viewer-1")] == [a.id]
     assert index.find_text("", compat_key="compat-a", limit=5) == []
+
+
+def test_reports_and_finds_by_payload_fields(index: Index) -> None:
+    rng = np.random.default_rng(8)
+    a = make_entry("a", namespace="t1", fingerprint="fp-1")
+    b = make_entry("b", namespace="t2", fingerprint="fp-1")
+    index.upsert_many([(a, unit(rng)), (b, unit(rng))])
+    assert [e.id for e in index.find(10, namespace="t1")] == [a.id]
+    assert {e.id for e in index.find(10, fingerprint="fp-1")} == {a.id, b.id}
+    assert index.report(a.id, "key-1") and index.report(a.id, "key-1") and index.report(a.id, "key-2")
+    got = index.get(a.id)
+    assert got is not None and got.reported == ("key-1", "key-2")
+    assert not index.report(str(uuid.uuid4()), "key-1") and not index.report("not-a-uuid", "key-1")

@@ -60,6 +60,7 @@ class Pending:
     job: Job
     joined: bool
     timings: dict[str, float]
+    ticket: str = ""  # what this request's client polls and cancels (/jobs/{ticket}); the job id for its creator
 
 
 class CacheMiss(Exception):
@@ -168,7 +169,7 @@ class CacheService:
         if running is not None:
             self.metrics.joined.inc()
             self.metrics.misses.inc()
-            return Pending(running, True, timings)
+            return Pending(running, True, timings, self.jobs.join(running))
         if wait := self.generation_limits.retry_after(request.client):  # joining a running job above costs no GPU
             raise RateLimited("generation", wait)
         planned = time.perf_counter()
@@ -210,7 +211,7 @@ class CacheService:
             raise
         self.jobs.add(job)
         self.metrics.misses.inc()
-        return Pending(job, False, timings)
+        return Pending(job, False, timings, job.id)
 
     # -- near-miss reuse --
 

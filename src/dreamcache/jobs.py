@@ -74,6 +74,10 @@ class Job:
     error: JobError | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
     on_failure: Callable[[str], None] | None = None  # told the error type of a failure (metrics)
+    # Every request waiting on this job has a ticket (the first is the job's own id); a waiter that cancels
+    # detaches its ticket, and the job itself is canceled only when no ticket is left.
+    waiters: set[str] = field(default_factory=set)
+    detached: set[str] = field(default_factory=set)
     _subscribers: set[asyncio.Queue[str]] = field(default_factory=set)
 
     def subscribe(self) -> asyncio.Queue[str]:
@@ -153,10 +157,30 @@ class JobTable:
         self._ttl_s = ttl_s
         self._max_jobs = max_jobs
         self._jobs: dict[str, Job] = {}
+        self._tickets: dict[str, str] = {}  # joiner's ticket -> job id
         self._in_flight: dict[str, Job] = {}
 
-    def get(self, job_id: str) -> Job | None:
-        return self._jobs.get(job_id)
+    def get(self, ticket: str) -> Job | None:
+        """The job a ticket (a job id, or a joiner's ticket) waits on."""
+        job = self._jobs.get(ticket)
+        if job is None:
+            primary = self._tickets.get(ticket)
+            job = self._jobs.get(primary) if primary is not None else None
+        return job
+
+    def join(self, job: Job) -> str:
+        """A new ticket for one more request waiting on the job (single-flight)."""
+        ticket = uuid.uuid4().hex
+        self._tickets[ticket] = job.id
+        job.waiters.add(ticket)
+        return ticket
+
+    def detach(self, job: Job, ticket: str) -> bool:
+        """Stop one waiter waiting; True while others still wait (then the job goes on for them)."""
+        job.waiters.discard(ticket)
+        job.detached.add(ticket)
+        job._publish("status")  # that waiter's event stream ends now
+        return bool(job.waiters)
 
     def in_flight(self, flight_key: str) -> Job | None:
         """The unfinished job generating exactly this request, if any."""
@@ -165,12 +189,14 @@ class JobTable:
 
     def add(self, job: Job) -> None:
         self._jobs[job.id] = job
+        job.waiters.add(job.id)
         self._in_flight[job.task.flight_key] = job
         if len(self._jobs) > self._max_jobs:
             finished = sorted((j for j in self._jobs.values() if j.finished_at is not None),
                               key=lambda j: j.finished_at or 0.0)
             for old in finished[: len(self._jobs) - self._max_jobs]:
                 del self._jobs[old.id]
+            self._tickets = {ticket: job_id for ticket, job_id in self._tickets.items() if job_id in self._jobs}
 
     def settle(self, job: Job) -> None:
         """Forget the job as in-flight once it ended (it stays queryable until the TTL)."""
@@ -188,6 +214,8 @@ class JobTable:
         ]
         for job_id in old:
             del self._jobs[job_id]
+        if old:
+            self._tickets = {ticket: job_id for ticket, job_id in self._tickets.items() if job_id in self._jobs}
         for key in [key for key, job in self._in_flight.items() if job.status.terminal]:
             del self._in_flight[key]
         return len(old)

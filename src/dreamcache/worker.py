@@ -42,6 +42,17 @@ class RunBatch:
 
 
 @dataclass
+class CancelBatch:
+    """Parent -> child: every job of this batch was canceled; stop at the next denoising step."""
+
+    batch_id: int
+
+
+class BatchCanceled(Exception):
+    """Raised inside the denoising loop when the running batch was canceled."""
+
+
+@dataclass
 class Ready:
     fingerprint: str
     device: str
@@ -92,7 +103,20 @@ def _exit_with_parent(parent_pid: int) -> None:
             os._exit(3)
 
 
-def worker_main(settings: Settings, tasks: Any, events: Any, parent_pid: int | None = None) -> None:
+def _check_canceled(controls: Any, batch_id: int) -> None:
+    """Raise BatchCanceled if the parent canceled this batch (cancels of earlier batches are dropped)."""
+    while True:
+        try:
+            message = controls.get_nowait()
+        except queue_mod.Empty:
+            return
+        if isinstance(message, CancelBatch) and message.batch_id == batch_id:
+            raise BatchCanceled()
+
+
+def worker_main(
+    settings: Settings, tasks: Any, events: Any, parent_pid: int | None = None, controls: Any = None
+) -> None:
     """Entry point of the worker process: load the pipeline, then run batches until told to stop."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
     if parent_pid is not None:
@@ -115,11 +139,15 @@ def worker_main(settings: Settings, tasks: Any, events: Any, parent_pid: int | N
 
         def on_step(step: int, total: int, batch_id: int = task.batch_id) -> None:
             events.put(Step(batch_id, step, total))
+            if controls is not None:
+                _check_canceled(controls, batch_id)
 
         capture = capture_steps(settings, generator.device, task.shape.steps)
         try:
             try:
                 results = generator.run(task.shape, task.items, on_step, capture)
+            except BatchCanceled:
+                raise
             except Exception:
                 if not any(item.resume is not None for item in task.items):
                     raise
@@ -129,6 +157,10 @@ def worker_main(settings: Settings, tasks: Any, events: Any, parent_pid: int | N
                 _free_accelerator_memory()
                 items = [replace(item, resume=None) for item in task.items]
                 results = generator.run(task.shape, items, on_step, capture)
+        except BatchCanceled:
+            log.info("batch %s canceled by its clients", task.batch_id)
+            events.put(BatchFailed(task.batch_id, "canceled", "canceled by every client waiting for it"))
+            continue
         except Exception as exc:
             log.error("batch %s failed: %s", task.batch_id, traceback.format_exc())
             events.put(BatchFailed(task.batch_id, _error_type(exc), f"{type(exc).__name__}: {exc}"))
@@ -204,6 +236,7 @@ class GpuWorker:
         self._process: BaseProcess | None = None
         self._tasks: Any = None
         self._events: Any = None
+        self._controls: Any = None
         self._reader: threading.Thread | None = None
         self._reader_stop = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -252,9 +285,10 @@ class GpuWorker:
         self._ready_info = None
         self._tasks = self._ctx.Queue()
         self._events = self._ctx.Queue()
+        self._controls = self._ctx.Queue()
         self._process = self._ctx.Process(
-            target=worker_main, args=(self._settings, self._tasks, self._events, os.getpid()), name="dreamcache-gpu",
-            daemon=True,
+            target=worker_main, args=(self._settings, self._tasks, self._events, os.getpid(), self._controls),
+            name="dreamcache-gpu", daemon=True,
         )
         self._process.start()
         self._reader_stop = threading.Event()
@@ -377,6 +411,18 @@ class GpuWorker:
         job.cancel()
         return True
 
+    def cancel_running(self, job: Job) -> bool:
+        """Cancel a running job: it ends canceled now, and once every job of its batch is canceled the worker
+        stops the batch at its next denoising step (free for the next one). False if it is not running."""
+        for batch_id, batch in self._running.items():
+            if job in batch:
+                job.cancel()
+                if all(other.status is JobStatus.CANCELED for other in batch):
+                    with contextlib.suppress(Exception):
+                        self._controls.put(CancelBatch(batch_id))
+                return True
+        return False
+
     async def _dispatch_forever(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
@@ -449,7 +495,8 @@ class GpuWorker:
             return
         if isinstance(outcome, BatchFailed):
             for job in batch:
-                job.fail(outcome.error_type, outcome.message)
+                if not job.status.terminal:  # canceled jobs stay canceled
+                    job.fail(outcome.error_type, outcome.message)
             return
         self.batches_run += 1
         self.batch_sizes.append(len(batch))
@@ -458,6 +505,8 @@ class GpuWorker:
         steps = sum(result.steps_run for result in outcome.results)
         self.image_steps += steps
         for job, result in zip(batch, outcome.results, strict=True):
+            if job.status is JobStatus.CANCELED:
+                continue  # canceled while its batch ran on for others: nobody wants its picture
             seconds = outcome.seconds * result.steps_run / steps if steps else outcome.seconds / len(batch)
             task = asyncio.create_task(self._on_result(job, result, seconds))
             self._background.add(task)

@@ -151,19 +151,26 @@ def _iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat() if ts is not None else None
 
 
-def _job_view(job: Job, services: Services) -> dict[str, Any]:
+def _job_view(job: Job, services: Services, ticket: str | None = None) -> dict[str, Any]:
+    """The job as one waiter sees it: by its ticket, and canceled once that waiter detached."""
+    ticket = ticket or job.id
     error = None
     if job.error is not None:
         error = {"type": job.error.type, "message": job.error.message, "field": None}
+    detached = ticket in job.detached
+    status = JobStatus.CANCELED if detached else job.status
+    result = job.result if not detached else None
+    if result is not None and ticket != job.id:
+        result = {**result, "job_id": ticket}
     return {
-        "id": job.id,
-        "status": job.status.value,
-        "queue_position": services.worker.position(job) if job.status is JobStatus.QUEUED else None,
+        "id": ticket,
+        "status": status.value,
+        "queue_position": services.worker.position(job) if status is JobStatus.QUEUED else None,
         "progress": {"step": job.step, "total": job.total_steps or job.task.shape.steps - start_step(job.task.item)},
         "created_at": _iso(job.created_at),
         "started_at": _iso(job.started_at),
         "finished_at": _iso(job.finished_at),
-        "result": job.result,
+        "result": result,
         "error": error,
     }
 
@@ -179,9 +186,10 @@ def _job_or_404(job_id: str, services: Services, caller: Caller) -> Job:
 _FAILED_STATUS = {"worker_crashed": 503, "generator_unavailable": 503, "shutdown": 503}
 
 
-def _finished(job: Job, services: Services) -> JSONResponse:
+def _finished(job: Job, services: Services, ticket: str) -> JSONResponse:
     if job.status is JobStatus.SUCCEEDED:
-        return JSONResponse(job.result, headers={"X-Cache": "MISS"})
+        result = job.result if ticket == job.id else {**(job.result or {}), "job_id": ticket}
+        return JSONResponse(result, headers={"X-Cache": "MISS"})
     if job.status is JobStatus.CANCELED:
         raise ApiError(409, "canceled", f"job {job.id} was canceled before it ran")
     assert job.error is not None
@@ -235,31 +243,37 @@ async def generate(
     if isinstance(outcome, Hit):
         body_out = services.cache.hit_response(outcome, (time.perf_counter() - started) * 1000)
         return JSONResponse(body_out, headers={"X-Cache": "HIT"})
-    job = outcome.job
+    job, ticket = outcome.job, outcome.ticket or outcome.job.id
     respond_async, wait = _parse_prefer(prefer, services)
     if not respond_async and await job.wait(wait):
-        return _finished(job, services)
-    headers = {"Location": f"/jobs/{job.id}", "X-Cache": "MISS"}
+        return _finished(job, services, ticket)
+    headers = {"Location": f"/jobs/{ticket}", "X-Cache": "MISS"}
     if respond_async:
         headers["Preference-Applied"] = "respond-async"
-    return JSONResponse(_job_view(job, services), status_code=202, headers=headers)
+    return JSONResponse(_job_view(job, services, ticket), status_code=202, headers=headers)
 
 
 @router.get("/jobs/{job_id}", response_model=JobView, responses=ERROR_RESPONSES, summary="A job's state")
 async def get_job(job_id: str, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
-    return _job_view(_job_or_404(job_id, services, caller), services)
+    return _job_view(_job_or_404(job_id, services, caller), services, job_id)
 
 
-@router.delete("/jobs/{job_id}", response_model=JobView, responses=ERROR_RESPONSES, summary="Cancel a queued job")
+@router.delete("/jobs/{job_id}", response_model=JobView, responses=ERROR_RESPONSES,
+               summary="Stop waiting for a job; the job is canceled (queued or between denoising steps) once nobody "
+               "waits for it")
 async def cancel_job(job_id: str, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
     job = _job_or_404(job_id, services, caller)
-    if job.status is not JobStatus.CANCELED:
-        if not services.worker.cancel(job):
-            raise ApiError(409, "not_cancelable",
-                           f"job {job_id} is {job.status.value}; only queued jobs can be canceled")
+    if job_id in job.detached or job.status is JobStatus.CANCELED:
+        return _job_view(job, services, job_id)  # canceled already: idempotent
+    if job.status.terminal:
+        raise ApiError(409, "not_cancelable", f"job {job_id} already {job.status.value}")
+    if services.jobs.detach(job, job_id):
+        # Others joined this generation: it goes on for them; only this waiter stops waiting.
+        return _job_view(job, services, job_id)
+    if services.worker.cancel(job) or services.worker.cancel_running(job):
         services.metrics.canceled.inc()
     services.jobs.settle(job)
-    return _job_view(job, services)
+    return _job_view(job, services, job_id)
 
 
 @router.get(
@@ -269,12 +283,13 @@ async def cancel_job(job_id: str, services: ServicesDep, caller: CallerDep) -> d
 )
 async def job_events(job_id: str, services: ServicesDep, caller: CallerDep) -> StreamingResponse:
     job = _job_or_404(job_id, services, caller)
+    ticket = job_id
 
     async def stream() -> Any:
         changes = job.subscribe()
         try:
-            yield _sse("status", _job_view(job, services))
-            while not job.status.terminal:
+            yield _sse("status", _job_view(job, services, ticket))
+            while not job.status.terminal and ticket not in job.detached:
                 try:
                     kind = await asyncio.wait_for(changes.get(), _SSE_KEEPALIVE_S)
                 except TimeoutError:
@@ -283,7 +298,7 @@ async def job_events(job_id: str, services: ServicesDep, caller: CallerDep) -> S
                 while not changes.empty():  # coalesce bursts: the view is the latest state anyway
                     latest = changes.get_nowait()
                     kind = "status" if "status" in (kind, latest) else latest
-                yield _sse(kind, _job_view(job, services))
+                yield _sse(kind, _job_view(job, services, ticket))
         finally:
             job.unsubscribe(changes)
 
