@@ -216,7 +216,12 @@ def test_a_lone_surrogate_is_422_naming_the_field(client: TestClient, field: str
 def test_malformed_json_is_422(client: TestClient) -> None:
     response = client.post("/generate", content=b"{not json", headers={"content-type": "application/json"})
     assert response.status_code == 422
-    assert "JSON" in response.json()["error"]["message"]
+    assert "JSON" in response.json()["error"]["message"] and response.json()["error"]["field"] == "body"
+    invalid_utf8 = client.post("/generate", content=b'{"prompt": "\xff\xfe"}',
+                               headers={"content-type": "application/json"})
+    assert invalid_utf8.status_code == 422 and invalid_utf8.json()["error"]["field"] == "body"
+    wrong_method = client.put("/generate", json={})
+    assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "POST"
 
 
 def test_images_route_rejects_traversal_and_unknown_keys(client: TestClient, data_dir: Path) -> None:

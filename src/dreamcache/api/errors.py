@@ -66,7 +66,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0]
-        field = _field_of(tuple(first.get("loc", ())))
+        # Invalid JSON reports a character offset as its location: the field is the body.
+        field = "body" if first["type"] == "json_invalid" else _field_of(tuple(first.get("loc", ())))
         message = f"{field}: {_rule_of(first)}"
         if len(exc.errors()) > 1:
             message += f" (and {len(exc.errors()) - 1} more problem(s))"
@@ -74,6 +75,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and "parsing the body" in str(exc.detail):
+            # Bytes that are not UTF-8 text: invalid input like any other, named and a 422.
+            return error_response(422, "invalid_request", "body: is not valid JSON text (UTF-8 expected)", "body")
         kind = _STATUS_TYPES.get(exc.status_code, "http_error")
         return error_response(exc.status_code, kind, str(exc.detail), None, getattr(exc, "headers", None))
 
@@ -89,7 +93,12 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         404: "Unknown job or image, or a cache-only miss",
         409: "The job can no longer be canceled, or was canceled before it ran",
         422: "Invalid input: the message names the field and the rule",
-        429: "The GPU queue is full; retry after Retry-After seconds",
+        401: "An API key is needed (the service has keys): send Authorization: Bearer <key>",
+        403: "The key may not do this (an admin route, or a namespace it does not have)",
+        408: "The request body did not arrive in time",
+        413: "The request body is larger than the service accepts",
+        429: "Rate limit, this client's share of the queue, or the whole GPU queue is full: retry after "
+             "Retry-After seconds",
         500: "Internal error (no details are exposed)",
         503: "Not ready yet",
     }.items()

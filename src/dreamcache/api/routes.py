@@ -10,7 +10,7 @@ import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 
 from dreamcache.api.deps import CallerDep, Services, ServicesDep, get_admin, get_caller
@@ -43,7 +43,8 @@ _NAMESPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 NamespaceHeader = Annotated[
     str | None,
     Header(alias=NAMESPACE_HEADER, description="Private namespace: its entries are never served to another "
-           "namespace, and it never sees the shared pool's. Absent = the shared pool."),
+           "namespace, and it never sees the shared pool's. Absent = the shared pool.",
+           json_schema_extra={"pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"}),
 ]
 
 
@@ -51,7 +52,8 @@ CLIENT_HEADER = "X-Dreamcache-Client"
 ClientHeader = Annotated[
     str | None,
     Header(alias=CLIENT_HEADER, description="Optional client identity (only a hash is stored). A client asking "
-           "again for a prompt without a seed gets cached pictures it has not been shown yet, then a new sample."),
+           "again for a prompt without a seed gets cached pictures it has not been shown yet, then a new sample.",
+           json_schema_extra={"maxLength": 256, "pattern": "^[ -~]*$"}),
 ]
 
 
@@ -348,7 +350,8 @@ async def recommend_post(
     summary="Image bytes (local store) or a redirect to a presigned URL (S3 store)",
 )
 async def get_image(
-    key: str,
+    key: Annotated[str, Path(json_schema_extra={"pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*$", "maxLength": 200},
+                             description="The image's key: `<entry id>.png`")],
     services: ServicesDep,
     authorization: Annotated[str | None, Header(description="`Bearer <key>`, unless the URL is signed")] = None,
     exp: Annotated[int | None, Query(description="Signed URL: expiry (unix seconds)")] = None,

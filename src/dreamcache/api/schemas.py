@@ -30,11 +30,18 @@ class GenerateRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    prompt: str = Field(description="What to draw. Not blank; within the CLIP token limit (77 with BOS/EOS).")
-    negative_prompt: str = Field("", description="What to avoid. Part of the cache key.")
-    width: int | None = Field(None, multiple_of=8, ge=8, description="Pixels, a multiple of 8.")
-    height: int | None = Field(None, multiple_of=8, ge=8, description="Pixels, a multiple of 8.")
-    num_inference_steps: int | None = Field(None, ge=1, description="Denoising steps.")
+    # The documented bounds are the defaults (DREAMCACHE_MIN_SIDE, _MAX_SIDE, _MAX_STEPS, _MAX_PROMPT_CHARS); the
+    # service checks the configured ones and answers 422 naming the field.
+    prompt: str = Field(description="What to draw. Not blank; within the CLIP token limit (77 with BOS/EOS).",
+                        json_schema_extra={"minLength": 1, "maxLength": 1000, "pattern": r"\S"})
+    negative_prompt: str = Field("", description="What to avoid. Part of the cache key.",
+                                 json_schema_extra={"maxLength": 1000})
+    width: int | None = Field(None, multiple_of=8, description="Pixels, a multiple of 8 (64-1024 by default).",
+                              json_schema_extra={"minimum": 64, "maximum": 1024})
+    height: int | None = Field(None, multiple_of=8, description="Pixels, a multiple of 8 (64-1024 by default).",
+                               json_schema_extra={"minimum": 64, "maximum": 1024})
+    num_inference_steps: int | None = Field(None, ge=1, description="Denoising steps (1-150 by default).",
+                                            json_schema_extra={"maximum": 150})
     guidance_scale: float | None = Field(None, ge=0.0, le=30.0, description="Classifier-free guidance scale.")
     seed: int | None = Field(
         None, ge=0, le=2**63 - 1, description="Asks for one exact picture: only an exact match is a hit."
@@ -43,7 +50,8 @@ class GenerateRequest(BaseModel):
     cache: CacheMode = Field(CacheMode.AUTO, description="auto: look up, else generate; refresh: always generate; "
                                                           "only: never generate (404 on a miss).")
     min_similarity: float | None = Field(
-        None, ge=0.0, le=1.0, description="Cosine needed for a hit; bounded below by the service's floor."
+        None, le=1.0, description="Cosine needed for a hit; bounded below by the service's floor (0.90 by default).",
+        json_schema_extra={"minimum": 0.9},
     )
     reuse: bool = Field(
         True, description="On a miss, allow starting from a similar past generation's checkpoint (skipping its "
@@ -142,11 +150,14 @@ class RecommendRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    q: str = Field(min_length=1, max_length=1000, description="What the user has typed so far (from 1 character).")
+    q: str = Field(min_length=1, max_length=1000, description="What the user has typed so far (from 1 character).",
+                   json_schema_extra={"pattern": r"\S"})
     limit: int = Field(5, ge=1, le=20, description="Most suggestions returned.")
-    width: int | None = Field(None, multiple_of=8, ge=8, description="Image width the user will ask for "
+    width: int | None = Field(None, multiple_of=8, json_schema_extra={"minimum": 64, "maximum": 1024},
+                              description="Image width the user will ask for "
                                                                     "(decides `instant`); default: the service's.")
-    height: int | None = Field(None, multiple_of=8, ge=8, description="Image height the user will ask for "
+    height: int | None = Field(None, multiple_of=8, json_schema_extra={"minimum": 64, "maximum": 1024},
+                               description="Image height the user will ask for "
                                                                      "(decides `instant`); default: the service's.")
 
     @field_validator("q")
