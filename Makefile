@@ -46,6 +46,7 @@ bench: install ## hit path (Qdrant Edge vs qdrant-client local mode), /recommend
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/bench_hit_path.py
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/bench_recommend.py
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/bench_reuse.py
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/bench_access.py
 
 eval: install ## hit-decision evaluation on ../shared/data (skips cleanly without it)
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/eval_threshold.py --data $(DATA) --out docs/cache-quality.md

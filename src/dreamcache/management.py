@@ -83,29 +83,35 @@ class Curator:
 
     def delete(self, entry: Entry) -> None:
         """Remove an entry everywhere: vector, autocomplete, image and checkpoints (idempotent)."""
-        self.index.delete(entry.id)
-        suggestions: SuggestionIndex = self._suggestions(entry.namespace)
-        remaining = self.index.find(1000, prompt_norm=entry.prompt_norm, namespace=entry.namespace)
-        suggestions.remove(entry, remaining)
-        for key in [entry.image_key, *(checkpoint_key(entry.id, step) for step in entry.checkpoints)]:
-            try:
-                self.store.delete(key)
-            except Exception:
-                log.exception("deleting %s of entry %s failed: an orphan file is left", key, entry.id)
+        self.delete_many([entry])
+
+    def delete_many(self, entries: list[Entry]) -> None:
+        """Remove entries: their vectors in one write first, then autocomplete, images and checkpoints."""
+        if not entries:
+            return
+        self.index.delete_many([e.id for e in entries])
+        prompts_touched = {(e.namespace, e.prompt_norm): e for e in entries}
+        for (namespace, prompt_norm), entry in prompts_touched.items():
+            suggestions: SuggestionIndex = self._suggestions(namespace)
+            suggestions.remove(entry, self.index.find(1000, prompt_norm=prompt_norm, namespace=namespace))
+        for entry in entries:
+            for key in [entry.image_key, *(checkpoint_key(entry.id, step) for step in entry.checkpoints)]:
+                try:
+                    self.store.delete(key)
+                except Exception:
+                    log.exception("deleting %s of entry %s failed: an orphan file is left", key, entry.id)
 
     def delete_prompt(self, prompt: str, namespace: str) -> int:
         """Every entry of a prompt (after normalisation) in a namespace; returns how many."""
         victims = self.index.find(SCAN_LIMIT, prompt_norm=prompts.normalize(prompt), namespace=namespace)
-        for entry in victims:
-            self.delete(entry)
+        self.delete_many(victims)
         return len(victims)
 
     def purge_fingerprint(self, fingerprint: str, namespaces: list[str] | None) -> int:
         """Every entry made by a model fingerprint (in the given namespaces; None: all); returns how many."""
         pools = [{"namespace": ns} for ns in namespaces] if namespaces is not None else [{}]
         victims = [e for pool in pools for e in self.index.find(SCAN_LIMIT, fingerprint=fingerprint, **pool)]
-        for entry in victims:
-            self.delete(entry)
+        self.delete_many(victims)
         return len(victims)
 
     # -- reports --
@@ -155,8 +161,7 @@ class Curator:
                 victim = alive.pop(0)
                 total -= victim.stored_bytes
                 doomed[victim.id] = victim
-        for entry in doomed.values():
-            self.delete(entry)
+        self.delete_many(list(doomed.values()))
         self.metrics.evicted.inc(len(doomed))
         vanished = self._drop_vanished(alive)
         return {"evicted": len(doomed), "vanished": vanished, "entries": len(alive) - vanished}

@@ -142,6 +142,10 @@ class Index(Protocol):
         """Remove the entry; a missing entry is not an error."""
         ...
 
+    def delete_many(self, entry_ids: Sequence[str]) -> None:
+        """Remove entries in one write; missing ones are not an error."""
+        ...
+
     def count(self) -> int:
         """Number of stored entries."""
         ...

@@ -286,11 +286,15 @@ class EdgeIndex(_Queries):
 
     def delete(self, entry_id: str) -> None:
         """Remove the entry, flushed at once; a missing entry is not an error."""
-        point_id = _lookup_id(entry_id)
-        if point_id is None:
+        self.delete_many([entry_id])
+
+    def delete_many(self, entry_ids: Sequence[str]) -> None:
+        """Remove entries in one write and one flush (a flush costs dozens of fsyncs: batch deletes)."""
+        point_ids: list[Any] = [pid for pid in (_lookup_id(e) for e in entry_ids) if pid is not None]
+        if not point_ids:
             return
         with self._mutex:
-            self._open_shard().update(edge.UpdateOperation.delete_points([point_id]))
+            self._open_shard().update(edge.UpdateOperation.delete_points(point_ids))
             self.flush()
 
     def _wrote(self) -> None:

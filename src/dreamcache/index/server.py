@@ -227,10 +227,13 @@ class QdrantServerIndex(_Queries):
 
     def delete(self, entry_id: str) -> None:
         """Remove the entry; a missing entry is not an error."""
-        point_id = _lookup_id(entry_id)
-        if point_id is None:
-            return
-        self.client.delete(self.collection, points_selector=qm.PointIdsList(points=[point_id]), wait=True)
+        self.delete_many([entry_id])
+
+    def delete_many(self, entry_ids: Sequence[str]) -> None:
+        """Remove entries in one request."""
+        point_ids: list[Any] = [pid for pid in (_lookup_id(e) for e in entry_ids) if pid is not None]
+        if point_ids:
+            self.client.delete(self.collection, points_selector=qm.PointIdsList(points=point_ids), wait=True)
 
     def count(self) -> int:
         """Number of stored entries."""
