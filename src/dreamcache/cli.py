@@ -445,6 +445,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return entries_command(args, Settings(**overrides))
     settings = Settings(**overrides)
     if args.command == "serve":
+        from dreamcache.preflight import ModelUnavailable, check_model
+
+        try:
+            check_model(settings)
+        except ModelUnavailable as exc:
+            print(exc, file=sys.stderr)
+            return 2
         serve(settings)
         return 0
     url = args.url or f"http://{settings.host}:{settings.port}"
