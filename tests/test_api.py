@@ -339,3 +339,28 @@ def test_a_client_asking_again_gets_unseen_pictures_then_a_new_sample(client: Te
 def test_invalid_client_identity_is_422(client: TestClient) -> None:
     response = client.post("/generate", json={"prompt": "a cat in a hat"}, headers={"X-Dreamcache-Client": "x" * 300})
     assert response.status_code == 422 and response.json()["error"]["field"] == "X-Dreamcache-Client"
+
+
+def test_conventions_timestamps_preferences_and_content_type(client: TestClient) -> None:
+    made = client.post("/generate", json={"prompt": "a conventions test: a lighthouse"}, headers={"Prefer": "wait=30"})
+    assert made.status_code == 200 and made.headers["Preference-Applied"] == "wait=30"
+    assert made.json()["images"][0]["created_at"].endswith("Z")
+    queued = client.post("/generate", json={"prompt": "a conventions test: a windmill"},
+                         headers={"Prefer": "respond-async"})
+    assert queued.headers["Preference-Applied"] == "respond-async"
+    assert queued.json()["created_at"].endswith("Z")
+    no_type = client.post("/generate", content=b'{"prompt": "a cat"}')
+    assert no_type.status_code == 422 and "Content-Type: application/json" in no_type.json()["error"]["message"]
+    assert no_type.json()["error"]["field"] == "body"
+
+
+def test_cli_version_and_defaults_in_help(capsys: pytest.CaptureFixture[str]) -> None:
+    from dreamcache import __version__
+    from dreamcache.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert __version__ in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["warm", "--help"])
+    assert "(default: 8)" in " ".join(capsys.readouterr().out.split())  # argparse wraps lines

@@ -11,7 +11,6 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -40,6 +39,7 @@ from dreamcache.metrics import Metrics
 from dreamcache.settings import Settings
 from dreamcache.storage import ImageNotFound, ImageStore
 from dreamcache.suggest import Suggestion, SuggestionIndex
+from dreamcache.times import rfc3339
 from dreamcache.worker import GpuWorker
 
 log = logging.getLogger(__name__)
@@ -346,7 +346,7 @@ class CacheService:
             "num_inference_steps": entry.steps,
             "guidance_scale": entry.guidance_scale,
             "seed": entry.seed,
-            "created_at": datetime.fromtimestamp(entry.created_at, UTC).isoformat(),
+            "created_at": rfc3339(entry.created_at),
         }
 
     def hit_response(self, hit: Hit, total_ms: float) -> dict[str, Any]:

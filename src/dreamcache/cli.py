@@ -263,6 +263,7 @@ def keys_command(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import UTC, datetime
 
     from dreamcache.keys import KeysFileError, KeyStore
+    from dreamcache.times import rfc3339
 
     store = KeyStore(settings.keys_path)
     try:
@@ -280,7 +281,7 @@ def keys_command(args: argparse.Namespace, settings: Settings) -> int:
         records = sorted(store.records().values(), key=lambda r: r.created_at)
         if args.json:
             print(json.dumps([{"id": r.id, "role": r.role, "namespaces": list(r.namespaces), "label": r.label,
-                               "created_at": datetime.fromtimestamp(r.created_at, UTC).isoformat()}
+                               "created_at": rfc3339(r.created_at)}
                               for r in records], indent=2))
             return 0
         if not records:
@@ -360,8 +361,19 @@ def replay_command(args: argparse.Namespace, settings: Settings, *, embedder: An
 
 
 def _parser() -> argparse.ArgumentParser:
+    from dreamcache import __version__
+
     parser = argparse.ArgumentParser(prog="dreamcache", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"dreamcache {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    # Every --help shows the defaults.
+    original = sub.add_parser
+
+    def add_parser(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        return original(name, **kwargs)
+
+    sub.add_parser = add_parser  # type: ignore[method-assign]
     for name, text in (("serve", "run the service"), ("demo", "run the tiny-model demo with a warm cache")):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("--host", help="bind address (default: DREAMCACHE_HOST)")

@@ -64,11 +64,15 @@ def install(app: FastAPI) -> None:
         return error_response(exc.status, exc.type, exc.message, exc.field, exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0]
         # Invalid JSON reports a character offset as its location: the field is the body.
         field = "body" if first["type"] == "json_invalid" else _field_of(tuple(first.get("loc", ())))
         message = f"{field}: {_rule_of(first)}"
+        sent = request.headers.get("content-type", "")
+        if tuple(first.get("loc", ())) == ("body",) and "json" not in sent.lower():
+            message = (f"body: send a JSON object with the header Content-Type: application/json "
+                       f"(got {sent or 'no Content-Type'})")
         if len(exc.errors()) > 1:
             message += f" (and {len(exc.errors()) - 1} more problem(s))"
         return error_response(422, "invalid_request", message, field)

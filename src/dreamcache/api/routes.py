@@ -7,7 +7,6 @@ import json
 import re
 import shutil
 import time
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request
@@ -32,6 +31,7 @@ from dreamcache.jobs import Job, JobStatus
 from dreamcache.keys import Caller
 from dreamcache.metrics import CONTENT_TYPE
 from dreamcache.storage import ImageNotFound, InvalidKey, validate_key
+from dreamcache.times import rfc3339
 from dreamcache.worker import ClientQueueFull, QueueFull, WorkerUnavailable
 
 router = APIRouter()
@@ -150,7 +150,7 @@ def _parse_prefer(prefer: str | None, services: Services) -> tuple[bool, float]:
 
 
 def _iso(ts: float | None) -> str | None:
-    return datetime.fromtimestamp(ts, UTC).isoformat() if ts is not None else None
+    return rfc3339(ts) if ts is not None else None
 
 
 def _job_view(job: Job, services: Services, ticket: str | None = None) -> dict[str, Any]:
@@ -247,11 +247,16 @@ async def generate(
         return JSONResponse(body_out, headers={"X-Cache": "HIT"})
     job, ticket = outcome.job, outcome.ticket or outcome.job.id
     respond_async, wait = _parse_prefer(prefer, services)
+    applied = "respond-async" if respond_async else (f"wait={wait:g}" if prefer and _PREFER_WAIT.search(prefer)
+                                                     else None)
     if not respond_async and await job.wait(wait):
-        return _finished(job, services, ticket)
+        response = _finished(job, services, ticket)
+        if applied:
+            response.headers["Preference-Applied"] = applied
+        return response
     headers = {"Location": f"/jobs/{ticket}", "X-Cache": "MISS"}
-    if respond_async:
-        headers["Preference-Applied"] = "respond-async"
+    if applied:
+        headers["Preference-Applied"] = applied
     return JSONResponse(_job_view(job, services, ticket), status_code=202, headers=headers)
 
 
