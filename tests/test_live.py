@@ -121,8 +121,13 @@ def test_read_prompts_drops_short_and_duplicates() -> None:
 def test_warm_generates_then_a_rerun_skips_everything(base: str, tmp_path: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     prompt_list = [f"a watercolor postcard of harbor number {n} with fishing boats" for n in range(6)]
-    first = asyncio.run(warm(base, prompt_list, concurrency=6, progress=False))
+    before = httpx.get(f"{base}/stats").json()
+    tracker = {"done": 0, "total": 6, "generated": 0, "cached": 0, "failed": 0}
+    first = asyncio.run(warm(base, prompt_list, concurrency=6, progress=False, tracker=tracker))
     assert (first.generated, first.cached, first.failed) == (6, 0, 0)
+    assert tracker == {"done": 6, "total": 6, "generated": 6, "cached": 0, "failed": 0}
+    after = httpx.get(f"{base}/stats").json()
+    assert (after["hits"], after["misses"]) == (before["hits"], before["misses"])  # warm-up is not user traffic
     listing = tmp_path / "prompts.txt"
     listing.write_text("\n".join(prompt_list + ["too short", prompt_list[0].upper()]))
     assert cli_main(["warm", str(listing), "--url", base, "--no-progress"]) == 0

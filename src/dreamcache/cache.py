@@ -143,7 +143,8 @@ class CacheService:
                 if request.viewer is not None:
                     # Before answering: the same client's next request must already skip these pictures.
                     await asyncio.to_thread(self._mark_shown, [m.entry.id for m in matches], request.viewer)
-                self.metrics.record_hit(request.shape.steps)
+                if not request.warm_up:
+                    self.metrics.record_hit(request.shape.steps)
                 for match in matches:
                     self.suggestions_for(request.namespace).record_hit(match.entry.prompt_norm)
                 self._in_background(asyncio.to_thread(self._record_hits, [m.entry.id for m in matches]))
@@ -168,7 +169,8 @@ class CacheService:
         running = self.jobs.in_flight(flight)
         if running is not None:
             self.metrics.joined.inc()
-            self.metrics.misses.inc()
+            if not request.warm_up:
+                self.metrics.misses.inc()
             return Pending(running, True, timings, self.jobs.join(running))
         if wait := self.generation_limits.retry_after(request.client):  # joining a running job above costs no GPU
             raise RateLimited("generation", wait)
@@ -210,7 +212,8 @@ class CacheService:
             self.metrics.rejected.inc()
             raise
         self.jobs.add(job)
-        self.metrics.misses.inc()
+        if not request.warm_up:
+            self.metrics.misses.inc()
         return Pending(job, False, timings, job.id)
 
     # -- near-miss reuse --

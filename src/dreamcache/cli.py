@@ -82,6 +82,7 @@ async def warm(
     settings_overrides: dict[str, Any] | None = None,
     progress: bool = True,
     timeout_s: float = 600.0,
+    tracker: dict[str, Any] | None = None,
 ) -> WarmReport:
     """Make sure every prompt has a cached image: prompts already cached are skipped, so a rerun resumes.
 
@@ -103,6 +104,9 @@ async def warm(
                 log.warning("warm: %r failed: %s", prompt, exc)
                 outcome = "failed"
         setattr(report, outcome, getattr(report, outcome) + 1)
+        if tracker is not None:
+            tracker.update(done=tracker["done"] + 1, generated=report.generated, cached=report.cached,
+                           failed=report.failed)
         bar.update(1)
         bar.set_postfix(generated=report.generated, cached=report.cached, failed=report.failed)
 
@@ -114,8 +118,10 @@ async def warm(
 
 async def _generate_and_wait(client: httpx.AsyncClient, body: dict[str, Any], timeout_s: float) -> str:
     deadline = time.monotonic() + timeout_s
+    # One request that waits for its generation (not a poll loop: that floods the access log).
+    headers = {"Prefer": "wait=120", "X-Dreamcache-Warm-Up": "1"}
     while True:
-        response = await client.post("/generate", json=body, headers={"Prefer": "respond-async"})
+        response = await client.post("/generate", json=body, headers=headers, timeout=180.0)
         if response.status_code == 429:
             await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
             continue
@@ -125,27 +131,29 @@ async def _generate_and_wait(client: httpx.AsyncClient, body: dict[str, Any], ti
     if response.status_code != 202:
         raise RuntimeError(f"{response.status_code}: {response.text}")
     location = response.headers["Location"]
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline:  # still running after the wait: look again now and then
         job = (await client.get(location)).json()
         if job["status"] == "succeeded":
             return "generated"
         if job["status"] in ("failed", "canceled"):
             raise RuntimeError(job.get("error") or job["status"])
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(2.0)
     raise TimeoutError(f"job {location} did not finish in {timeout_s} s")
 
 
 # --- serving ----------------------------------------------------------------------------------
 
 
-def serve(settings: Settings) -> None:
-    """Run the service with uvicorn in this process."""
+def serve(settings: Settings, warm_up: dict[str, Any] | None = None) -> None:
+    """Run the service with uvicorn in this process (`warm_up`: the demo's progress, shown by /stats)."""
     import uvicorn
 
     from dreamcache.app import create_app
     from dreamcache.serving import uvicorn_config
 
-    uvicorn.Server(uvicorn_config(create_app(settings), settings)).run()
+    app = create_app(settings)
+    app.state.warm_up = warm_up
+    uvicorn.Server(uvicorn_config(app, settings)).run()
 
 
 def wait_ready(base_url: str, timeout_s: float) -> None:
@@ -162,23 +170,27 @@ def wait_ready(base_url: str, timeout_s: float) -> None:
 
 
 def demo(settings: Settings) -> None:
-    """Serve the tiny model, pre-populate the cache with the bundled prompts, print the URL."""
+    """Serve the tiny model and print the URL as soon as it answers; warm the cache in the background."""
     base_url = f"http://{settings.host}:{settings.port}"
+    text = resources.files("dreamcache").joinpath("data/demo_prompts.txt").read_text()
+    prompt_list, _, _ = read_prompts(text.splitlines())
+    tracker: dict[str, Any] = {"done": 0, "total": len(prompt_list), "generated": 0, "cached": 0, "failed": 0}
 
     def populate() -> None:
         try:
             wait_ready(base_url, settings.worker_start_timeout_s)
-            text = resources.files("dreamcache").joinpath("data/demo_prompts.txt").read_text()
-            prompt_list, _, _ = read_prompts(text.splitlines())
-            report = asyncio.run(warm(base_url, prompt_list, progress=False))
-            print(f"\n  dreamcache demo ready: {base_url}  ({report.generated} generated, {report.cached} already "
-                  f"cached)\n  try: curl -s {base_url}/generate -H 'content-type: application/json' "
+            print(f"\n  dreamcache demo: {base_url}  (docs: {base_url}/docs)\n  warming the cache with "
+                  f"{len(prompt_list)} prompts in the background; the page and {base_url}/stats show how far\n",
+                  flush=True)
+            report = asyncio.run(warm(base_url, prompt_list, progress=False, tracker=tracker))
+            print(f"\n  demo cache warm: {report.generated} generated, {report.cached} already cached, "
+                  f"{report.failed} failed\n  try: curl -s {base_url}/generate -H 'content-type: application/json' "
                   f"-d '{{\"prompt\": \"A red fox sleeping in fresh snow; soft morning light!\"}}'\n", flush=True)
         except Exception as exc:
             print(f"demo warm-up failed: {exc}", file=sys.stderr, flush=True)
 
     threading.Thread(target=populate, name="demo-warm", daemon=True).start()
-    serve(settings)
+    serve(settings, warm_up=tracker)
 
 
 def openapi_json() -> str:

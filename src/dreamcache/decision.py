@@ -39,6 +39,7 @@ class CacheRequest:
     viewer: str | None = None  # hash of the client identity: seedless requests get pictures it has not seen
     reuse: bool = True  # the request allows starting from a similar entry's checkpoint
     client: str = ""  # who asks (API key id, or address when open): rate limits and the GPU queue's fair share
+    warm_up: bool = False  # filling the cache (`dreamcache warm`, the demo): not user traffic in the hit ratio
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import time
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request
@@ -47,6 +48,13 @@ NamespaceHeader = Annotated[
            json_schema_extra={"pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"}),
 ]
 
+
+WARM_UP_HEADER = "X-Dreamcache-Warm-Up"
+WarmUpHeader = Annotated[
+    str | None,
+    Header(alias=WARM_UP_HEADER, description="`1`: this request fills the cache (`dreamcache warm`, the demo); "
+           "it is not counted as user traffic in the hit ratio.", json_schema_extra={"enum": ["0", "1"]}),
+]
 
 CLIENT_HEADER = "X-Dreamcache-Client"
 ClientHeader = Annotated[
@@ -216,10 +224,13 @@ async def generate(
     prefer: Annotated[str | None, Header(description="`wait=N` and/or `respond-async` (RFC 7240)")] = None,
     namespace: NamespaceHeader = None,
     client: ClientHeader = None,
+    warm_up: WarmUpHeader = None,
 ) -> Response:
     started = time.perf_counter()
     who = caller.owner or f"addr:{http.client.host if http.client else ''}"
     request = _resolve(body, services, _namespace(namespace, caller), _viewer(client), who)
+    if warm_up == "1":
+        request = replace(request, warm_up=True)
     try:
         outcome = await services.cache.handle(request)
     except CacheMiss:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 from starlette.staticfiles import StaticFiles
 
@@ -22,7 +22,7 @@ async def index() -> FileResponse:
 
 
 @router.get("/stats", summary="Cache counters for the web page (the same numbers as /metrics, as JSON)")
-async def stats(services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
+async def stats(request: Request, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
     """What the page's counter shows: read from the same Metrics and worker as GET /metrics (any valid key)."""
     snapshot, worker, settings = services.metrics.snapshot(), services.worker, services.settings
     return {
@@ -33,6 +33,8 @@ async def stats(services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
         "reused": int(snapshot["reused"]),
         "skipped_steps": int(snapshot["skipped_steps"]),
         "queue_depth": worker.depth,
+        # The demo warms its cache in the background: how far it got (None when nothing is warming).
+        "warm_up": getattr(request.app.state, "warm_up", None),
         "images_generated": worker.images_generated,
         "defaults": {
             "width": settings.default_width,

@@ -316,6 +316,9 @@ async function refreshStats() {
     $('stat-counts').textContent = `${s.hits} / ${s.misses}`;
     $('stat-saved').textContent = `${s.gpu_seconds_saved.toFixed(1)} s`;
     $('stat-queue').textContent = String(s.queue_depth);
+    const w = s.warm_up;
+    $('stat-warm').parentElement.hidden = !w || w.done >= w.total;
+    if (w) $('stat-warm').textContent = `${w.done} / ${w.total}`;
     if (!defaultsShown && s.defaults) {
       for (const [name, value] of Object.entries(s.defaults)) form.elements[name]?.setAttribute('placeholder', value);
       defaultsShown = true;
@@ -326,4 +329,4 @@ async function refreshStats() {
 }
 
 refreshStats();
-setInterval(refreshStats, 5000);
+setInterval(refreshStats, 2000);
