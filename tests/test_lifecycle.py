@@ -59,7 +59,10 @@ def test_queue_full_single_flight_cancel_and_async_jobs(tmp_path: Path) -> None:
         # The same request again joins the generation in flight instead of queueing another.
         joined = client.post("/generate", json={"prompt": "a hot air balloon festival over a desert canyon"},
                              headers=ASYNC)
-        assert joined.status_code == 202 and joined.json()["id"] == a.json()["id"]
+        # It has a ticket of its own (its DELETE detaches only itself) on the same generation: still first in line.
+        assert joined.status_code == 202 and joined.json()["id"] != a.json()["id"]
+        assert joined.json()["queue_position"] == 0
+        assert client.app.state.services.worker.depth == 2  # type: ignore[attr-defined]
 
         full = client.post("/generate", json={"prompt": "a koi pond seen from above"}, headers=ASYNC)
         assert full.status_code == 429
@@ -73,6 +76,8 @@ def test_queue_full_single_flight_cancel_and_async_jobs(tmp_path: Path) -> None:
         wait_ready(client)
         done = wait_job(client, a.json()["id"])
         assert done["status"] == "succeeded"
+        joined_done = client.get(f"/jobs/{joined.json()['id']}").json()
+        assert joined_done["status"] == "succeeded" and joined_done["result"]["images"] == done["result"]["images"]
         assert done["result"]["source"] == "generated"
         assert done["progress"] == {"step": 4, "total": 4}
         again = client.delete(f"/jobs/{a.json()['id']}")
