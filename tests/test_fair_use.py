@@ -77,15 +77,15 @@ def test_a_flood_from_one_client_does_not_starve_another(tmp_path: Path) -> None
     big = {"width": 512, "height": 512}
     with running_app(settings) as client:
         flood = [client.post("/generate", json={"prompt": f"a flood of boats number {i}", **big},
-                             headers={**alice, **ASYNC}).json()["id"] for i in range(10)]
+                             headers={**alice, **ASYNC}).json()["job_id"] for i in range(10)]
         bobs = client.post("/generate", json={"prompt": "one lighthouse for bob", **big},
                            headers={**bob, **ASYNC}).json()
         deadline = time.monotonic() + 120
-        while client.get(f"/jobs/{bobs['id']}", headers=bob).json()["status"] != "succeeded":
+        while client.get(f"/jobs/{bobs['job_id']}", headers=bob).json()["status"] != "succeeded":
             assert time.monotonic() < deadline
             time.sleep(0.1)
         services = client.app.state.services  # type: ignore[attr-defined]
-        bob_job = services.jobs.get(bobs["id"])
+        bob_job = services.jobs.get(bobs["job_id"])
         waiting = [services.jobs.get(i) for i in flood]
         waiting = [j for j in waiting if j.started_at is None or j.started_at >= bob_job.created_at]
         assert len(waiting) >= 5, "the flood was not queued when Bob arrived: the test proves nothing"

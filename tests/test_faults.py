@@ -55,7 +55,7 @@ def test_canceled_jobs_are_no_traffic_and_do_not_pile_up(tmp_path: Path) -> None
             response = client.post("/generate", json={"prompt": f"a lighthouse number {i} in fog"},
                                    headers={"Prefer": "respond-async"})
             assert response.status_code == 202
-            ids.append(response.json()["id"])
+            ids.append(response.json()["job_id"])
         for job_id in ids:
             assert client.delete(f"/jobs/{job_id}").json()["status"] == "canceled"
         stats = client.get("/stats").json()

@@ -51,7 +51,7 @@ def test_queue_full_single_flight_cancel_and_async_jobs(tmp_path: Path) -> None:
     with running_app(settings, ready=False) as client:
         a = client.post("/generate", json={"prompt": "a hot air balloon festival over a desert canyon"}, headers=ASYNC)
         assert a.status_code == 202, a.text
-        assert a.headers["Location"] == f"/jobs/{a.json()['id']}"
+        assert a.headers["Location"] == f"/jobs/{a.json()['job_id']}"
         assert a.json()["status"] == "queued" and a.json()["queue_position"] == 0
         b = client.post("/generate", json={"prompt": "a glass of lemonade on a wooden table"}, headers=ASYNC)
         assert b.status_code == 202 and b.json()["queue_position"] == 1
@@ -60,7 +60,7 @@ def test_queue_full_single_flight_cancel_and_async_jobs(tmp_path: Path) -> None:
         joined = client.post("/generate", json={"prompt": "a hot air balloon festival over a desert canyon"},
                              headers=ASYNC)
         # It has a ticket of its own (its DELETE detaches only itself) on the same generation: still first in line.
-        assert joined.status_code == 202 and joined.json()["id"] != a.json()["id"]
+        assert joined.status_code == 202 and joined.json()["job_id"] != a.json()["job_id"]
         assert joined.json()["queue_position"] == 0
         assert client.app.state.services.worker.depth == 2  # type: ignore[attr-defined]
 
@@ -69,25 +69,25 @@ def test_queue_full_single_flight_cancel_and_async_jobs(tmp_path: Path) -> None:
         assert full.headers["Retry-After"] == "3"
         assert full.json()["error"]["type"] == "queue_full"
 
-        canceled = client.delete(f"/jobs/{b.json()['id']}")
+        canceled = client.delete(f"/jobs/{b.json()['job_id']}")
         assert canceled.status_code == 200 and canceled.json()["status"] == "canceled"
-        assert client.get(f"/jobs/{b.json()['id']}").json()["status"] == "canceled"
+        assert client.get(f"/jobs/{b.json()['job_id']}").json()["status"] == "canceled"
 
         wait_ready(client)
-        done = wait_job(client, a.json()["id"])
+        done = wait_job(client, a.json()["job_id"])
         assert done["status"] == "succeeded"
-        joined_done = client.get(f"/jobs/{joined.json()['id']}").json()
+        joined_done = client.get(f"/jobs/{joined.json()['job_id']}").json()
         assert joined_done["status"] == "succeeded" and joined_done["result"]["images"] == done["result"]["images"]
         assert done["result"]["source"] == "generated"
         assert done["progress"] == {"step": 4, "total": 4}
-        again = client.delete(f"/jobs/{a.json()['id']}")
+        again = client.delete(f"/jobs/{a.json()['job_id']}")
         assert again.status_code == 409 and again.json()["error"]["type"] == "not_cancelable"
 
         # Prefer: wait=0 answers 202 at once; the job still completes.
         quick = client.post("/generate", json={"prompt": "a futuristic train crossing a bridge over the clouds"},
                             headers={"Prefer": "wait=0"})
         assert quick.status_code == 202
-        assert wait_job(client, quick.json()["id"])["status"] == "succeeded"
+        assert wait_job(client, quick.json()["job_id"])["status"] == "succeeded"
 
 
 def test_compatible_jobs_run_as_one_batch_and_incompatible_ones_apart(tmp_path: Path) -> None:
@@ -95,10 +95,10 @@ def test_compatible_jobs_run_as_one_batch_and_incompatible_ones_apart(tmp_path: 
     with running_app(settings, ready=False) as client:
         worker = client.app.state.services.worker  # type: ignore[attr-defined]
         prompts = [f"a lantern festival on a river, scene number {n}" for n in range(4)]
-        jobs = [client.post("/generate", json={"prompt": p, "seed": n}, headers=ASYNC).json()["id"]
+        jobs = [client.post("/generate", json={"prompt": p, "seed": n}, headers=ASYNC).json()["job_id"]
                 for n, p in enumerate(prompts)]
         odd = client.post("/generate", json={"prompt": "a lantern festival, wide", "width": 128}, headers=ASYNC)
-        jobs.append(odd.json()["id"])
+        jobs.append(odd.json()["job_id"])
         wait_ready(client)
         finished = [wait_job(client, job_id) for job_id in jobs]
         assert [job["status"] for job in finished] == ["succeeded"] * 5

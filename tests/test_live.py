@@ -54,7 +54,7 @@ def sse_events(base: str, job_id: str) -> list[tuple[str, dict]]:
 def test_sse_delivers_progress_and_the_final_state(base: str) -> None:
     job = httpx.post(f"{base}/generate", json={"prompt": "a whale swimming through the clouds above a town",
                                                "num_inference_steps": 30}, headers=ASYNC).json()
-    events = sse_events(base, job["id"])
+    events = sse_events(base, job["job_id"])
     kinds = [kind for kind, _ in events]
     assert kinds[0] == "status"
     assert "progress" in kinds
@@ -64,7 +64,7 @@ def test_sse_delivers_progress_and_the_final_state(base: str) -> None:
     assert final["status"] == "succeeded"
     assert final["result"]["images"][0]["url"]
     # A finished job's stream answers its final state at once.
-    assert sse_events(base, job["id"])[-1][1]["status"] == "succeeded"
+    assert sse_events(base, job["job_id"])[-1][1]["status"] == "succeeded"
 
 
 def test_worker_crash_fails_its_jobs_hits_keep_answering_and_worker_restarts(server: LiveServer) -> None:
@@ -75,7 +75,7 @@ def test_worker_crash_fails_its_jobs_hits_keep_answering_and_worker_restarts(ser
                                                 "num_inference_steps": 150, "width": 256, "height": 256},
                       headers=ASYNC).json()
     deadline = time.monotonic() + 30
-    while httpx.get(f"{base}/jobs/{slow['id']}").json()["status"] != "running":
+    while httpx.get(f"{base}/jobs/{slow['job_id']}").json()["status"] != "running":
         assert time.monotonic() < deadline
         time.sleep(0.01)
     pid = worker_pid(server)
@@ -86,7 +86,7 @@ def test_worker_crash_fails_its_jobs_hits_keep_answering_and_worker_restarts(ser
     assert hit.status_code == 200 and hit.json()["source"] == "cache"
 
     deadline = time.monotonic() + 30
-    while (job := httpx.get(f"{base}/jobs/{slow['id']}").json())["status"] != "failed":
+    while (job := httpx.get(f"{base}/jobs/{slow['job_id']}").json())["status"] != "failed":
         assert time.monotonic() < deadline, job
         time.sleep(0.05)
     assert job["error"]["type"] == "worker_crashed"

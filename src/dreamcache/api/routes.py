@@ -173,7 +173,7 @@ def _job_view(job: Job, services: Services, ticket: str | None = None) -> dict[s
     if result is not None and ticket != job.id:
         result = {**result, "job_id": ticket}
     return {
-        "id": ticket,
+        "job_id": ticket,
         "status": status.value,
         "queue_position": services.worker.position(job) if status is JobStatus.QUEUED else None,
         "progress": {"step": job.step, "total": job.total_steps or job.task.shape.steps - start_step(job.task.item)},

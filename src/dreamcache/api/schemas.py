@@ -134,7 +134,7 @@ class ErrorResponse(BaseModel):
 
 
 class JobView(BaseModel):
-    id: str
+    job_id: str = Field(description="This request's job: what /jobs/{job_id} takes (the same name as in a 200 body).")
     status: Literal["queued", "running", "succeeded", "failed", "canceled"]
     queue_position: int | None = Field(None, description="0 = next to run; null once it left the queue.")
     progress: Progress

@@ -239,7 +239,7 @@ function followJob(job) {
     if (TERMINAL.has(job.status)) { finishJob(job); resolve(); return; }
     showProgress(job);
     if (apiKey.value.trim()) { resolve(pollJob(job)); return; } // EventSource cannot send a key
-    const events = new EventSource(`/jobs/${encodeURIComponent(job.id)}/events`);
+    const events = new EventSource(`/jobs/${encodeURIComponent(job.job_id)}/events`);
     const onEvent = (e) => {
       const view = JSON.parse(e.data);
       if (TERMINAL.has(view.status)) { events.close(); finishJob(view); resolve(); } else showProgress(view);
@@ -249,7 +249,7 @@ function followJob(job) {
     events.onerror = async () => {
       if (events.readyState !== EventSource.CLOSED) return; // the browser reconnects by itself
       try {
-        const { body } = await api(`/jobs/${encodeURIComponent(job.id)}`);
+        const { body } = await api(`/jobs/${encodeURIComponent(job.job_id)}`);
         resolve(followJob(body));
       } catch (err) {
         progress.hidden = true;
@@ -264,7 +264,7 @@ async function pollJob(job) {
   try {
     while (!TERMINAL.has(job.status)) {
       await new Promise((r) => setTimeout(r, 400));
-      ({ body: job } = await api(`/jobs/${encodeURIComponent(job.id)}`));
+      ({ body: job } = await api(`/jobs/${encodeURIComponent(job.job_id)}`));
       if (!TERMINAL.has(job.status)) showProgress(job);
     }
     finishJob(job);
