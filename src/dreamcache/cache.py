@@ -127,7 +127,8 @@ class CacheService:
 
     async def handle(self, request: CacheRequest) -> Hit | Pending:
         """Answer from the cache when a compatible entry is close enough, else queue (or join) a generation."""
-        if wait := self.request_limits.retry_after(request.client):
+        # Filling the cache (an admin's, or anyone's on an open service) must not use up the users' buckets.
+        if not request.warm_up and (wait := self.request_limits.retry_after(request.client)):
             raise RateLimited("request", wait)
         started = time.perf_counter()
         # Embedding the normalised text makes retyped prompts (case, punctuation, spacing) exact hits.
@@ -172,7 +173,7 @@ class CacheService:
             if not request.warm_up:
                 self.metrics.misses.inc()
             return Pending(running, True, timings, self.jobs.join(running))
-        if wait := self.generation_limits.retry_after(request.client):  # joining a running job above costs no GPU
+        if not request.warm_up and (wait := self.generation_limits.retry_after(request.client)):  # joins cost no GPU
             raise RateLimited("generation", wait)
         planned = time.perf_counter()
         plan = await self._plan_reuse(request, compat, vector)

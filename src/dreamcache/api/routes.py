@@ -52,8 +52,9 @@ NamespaceHeader = Annotated[
 WARM_UP_HEADER = "X-Dreamcache-Warm-Up"
 WarmUpHeader = Annotated[
     str | None,
-    Header(alias=WARM_UP_HEADER, description="`1`: this request fills the cache (`dreamcache warm`, the demo); "
-           "it is not counted as user traffic in the hit ratio.", json_schema_extra={"enum": ["0", "1"]}),
+    Header(alias=WARM_UP_HEADER, description="`1` from an admin key (anyone on an open service): this request fills "
+           "the cache (`dreamcache warm`, the demo): not user traffic in the hit ratio, not rate limited.",
+           json_schema_extra={"enum": ["0", "1"]}),
 ]
 
 CLIENT_HEADER = "X-Dreamcache-Client"
@@ -229,7 +230,7 @@ async def generate(
     started = time.perf_counter()
     who = caller.owner or f"addr:{http.client.host if http.client else ''}"
     request = _resolve(body, services, _namespace(namespace, caller), _viewer(client), who)
-    if warm_up == "1":
+    if warm_up == "1" and caller.is_admin:  # only admins (or anyone on an open service) fill the cache
         request = replace(request, warm_up=True)
     try:
         outcome = await services.cache.handle(request)
