@@ -280,3 +280,25 @@ def test_http_validation_names_the_field(client: TestClient) -> None:
         assert response.json()["error"]["field"] == field
     posted = client.post("/recommend", json={"q": "a", "colour": "red"})
     assert posted.status_code == 422
+
+
+def test_the_same_text_gives_the_same_suggestions_and_unrelated_prompts_stay_out(tmp_path: Path) -> None:
+    edge = EdgeIndex(tmp_path / "index", 3)
+    try:
+        fox, wolf, lighthouse = entry("a red fox in the snow"), entry("a grey wolf in a blizzard"), entry(
+            "a lighthouse in a storm")
+        edge.upsert_many([(fox, [1.0, 0.1, 0.0]), (wolf, [0.9, 0.3, 0.0]), (lighthouse, [0.2, 0.0, 1.0])])
+        index = SuggestionIndex(edge, clock=lambda: NOW)  # the default bounds: lookups are awaited
+
+        async def twice() -> tuple[list[Suggestion], list[Suggestion]]:
+            return (await index.suggest("a red f", compat=SMALL, limit=8),
+                    await index.suggest("a red f", compat=SMALL, limit=8))
+
+        index.load(edge.scroll_all())
+        first, second = asyncio.run(twice())
+        assert [s.prompt for s in first] == [s.prompt for s in second]
+        assert [(s.prompt, s.match) for s in first] == [
+            ("a red fox in the snow", "prefix"), ("a grey wolf in a blizzard", "semantic")
+        ]  # the lighthouse (cosine 0.2) is below the relevance floor
+    finally:
+        edge.close()

@@ -19,10 +19,10 @@ Candidates, by match kind:
   word to items; a single typed word needs at least 3 characters to match this way).
 - ``semantic``: when fewer than `limit` lexical candidates exist, the nearest stored prompts of the
   best lexical candidate, by its stored vector (Qdrant nearest; cached per item for 5 minutes, so
-  a prompt's neighbours cost one index query per 5 minutes). The keystroke waits at most 5 ms
-  for that query; a slower one finishes in the background and serves the next keystroke. With no
-  lexical candidate at all, the typed text itself is embedded, within a 30 ms budget (skipped if
-  it runs over).
+  a prompt's neighbours cost one index query per 5 minutes). The keystroke waits for that query,
+  so the same text and cache always give the same suggestions (a bound of 2 s only cuts off a
+  stuck index). With no lexical candidate at all, the typed text itself is embedded. Neighbours
+  below cosine 0.5 are never offered: they are other prompts, not suggestions.
 
 Ranking (documented in the README, section "Autocomplete")::
 
@@ -69,8 +69,11 @@ CLASS_CACHE_TTL_S = 2.0
 CLASS_CACHE_MAX = 4096
 NEIGHBOURS = 24
 NEIGHBOURS_TTL_S = 300.0
-EMBED_BUDGET_S = 0.03
-SEMANTIC_BUDGET_S = 0.005
+# The same text and the same cache give the same suggestions: semantic lookups are awaited (these bounds only
+# cut off a stuck embedder or index), not raced against a latency budget that made answers depend on timing.
+EMBED_BUDGET_S = 2.0
+SEMANTIC_BUDGET_S = 2.0
+SEMANTIC_FLOOR = 0.5  # a neighbour below this cosine is no suggestion, just another prompt
 _LAST = chr(0x10FFFF)
 _ENDS_WORD = re.compile(r"[^\w]$")
 
@@ -259,7 +262,7 @@ class SuggestionIndex:
                     ranked[item_id] = (score, kind, quality)
         if len(ranked) < limit:
             for item_id, cosine in await self._semantic(ranked, typed):
-                if item_id not in ranked:
+                if item_id not in ranked and cosine >= SEMANTIC_FLOOR:
                     quality = SEMANTIC_QUALITY * max(cosine, 0.0)
                     ranked[item_id] = (float(self._scores([item_id], quality, now)[0]), "semantic", quality)
         for item_id in self._gone.intersection(ranked):
