@@ -26,6 +26,7 @@ from dreamcache.management import Curator
 from dreamcache.metrics import Metrics
 from dreamcache.settings import Settings
 from dreamcache.storage import open_store
+from dreamcache.webhooks import WebhookSender
 from dreamcache.worker import GpuWorker
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,8 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
     stack.push_async_callback(worker.stop)
 
     curator = Curator(settings, index, store, metrics, cache.suggestions_for)
+    webhooks = WebhookSender(settings)
+    stack.push_async_callback(webhooks.close)
     sweepers = [
         asyncio.create_task(_sweep_forever(jobs), name="job-sweeper"),
         asyncio.create_task(_retention_forever(curator, settings.retention_interval_s), name="retention"),
@@ -93,7 +96,7 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
     stack.push_async_callback(_stop_sweepers)
     log.info("dreamcache %s: index %s, store %s, embedder %s (%d-d), fingerprint %s", __version__, index.name,
              store.name, embedder.name, embedder.dimension, fingerprint)
-    return Services(settings, cache, index, store, worker, jobs, metrics, tokenizer, keys, curator)
+    return Services(settings, cache, index, store, worker, jobs, metrics, tokenizer, keys, curator, webhooks)
 
 
 _LOOPBACK = ("127.", "::1", "localhost")

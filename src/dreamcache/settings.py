@@ -141,6 +141,17 @@ class Settings(BaseSettings):
     retention_interval_s: float = Field(300.0, gt=0, description="How often retention and the vanished-image "
                                         "check run (in the background).")
 
+    # --- webhooks (Standard Webhooks signatures) -------------------------------------------------
+    webhook_secret: str | None = Field(None, description="`whsec_<base64>`: signs webhook deliveries; unset = "
+                                       "webhooks are refused (422).")
+    webhook_allowed_hosts: list[str] = Field(
+        [], description="If set, webhooks may only go to these hosts (`.example.com` allows subdomains); listed "
+        "hosts may also be loopback or private. Unset: any host with public addresses only.",
+    )
+    webhook_timeout_s: float = Field(5.0, gt=0, description="Timeout of one webhook delivery attempt.")
+    webhook_max_attempts: int = Field(5, ge=1, le=6, description="Attempts per webhook event (backoff 1, 2, 4, 8 s).")
+    webhook_backoff_scale: float = Field(1.0, gt=0, description="Multiplies the retry backoff (tests shorten it).")
+
     # --- worker and jobs -----------------------------------------------------------------------
     queue_size: int = Field(64, ge=1, description="Most jobs waiting for the GPU; beyond it 429.")
     max_batch_size: int = Field(4, ge=1, le=64, description="Most compatible jobs run as one batch.")
@@ -157,6 +168,16 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
+        if self.webhook_secret is not None:
+            import base64
+            import binascii
+
+            try:
+                key = base64.b64decode(self.webhook_secret.removeprefix("whsec_"), validate=True)
+            except (binascii.Error, ValueError):
+                key = b""
+            if len(key) < 16:
+                raise ValueError("webhook_secret must be whsec_ followed by base64 of at least 16 bytes")
         for fraction in self.checkpoint_fractions:
             if not 0.0 < fraction < 1.0:
                 raise ValueError(f"checkpoint_fractions must lie strictly between 0 and 1, got {fraction}")

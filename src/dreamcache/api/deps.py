@@ -16,6 +16,7 @@ from dreamcache.management import Curator
 from dreamcache.metrics import Metrics
 from dreamcache.settings import Settings
 from dreamcache.storage import ImageStore
+from dreamcache.webhooks import WebhookSender
 from dreamcache.worker import GpuWorker
 
 
@@ -31,6 +32,7 @@ class Services:
     tokenizer: Any  # CLIPTokenizer of the configured model, for the prompt token limit
     keys: KeyStore
     curator: Curator
+    webhooks: WebhookSender
 
 
 def get_services(request: Request) -> Services:

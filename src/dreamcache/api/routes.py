@@ -33,6 +33,7 @@ from dreamcache.keys import Caller
 from dreamcache.metrics import CONTENT_TYPE
 from dreamcache.storage import ImageNotFound, InvalidKey, validate_key
 from dreamcache.times import rfc3339
+from dreamcache.webhooks import WebhookRefused, check_destination
 from dreamcache.worker import ClientQueueFull, QueueFull, WorkerUnavailable
 
 router = APIRouter()
@@ -228,6 +229,11 @@ async def generate(
     warm_up: WarmUpHeader = None,
 ) -> Response:
     started = time.perf_counter()
+    if body.webhook is not None:
+        try:
+            await asyncio.to_thread(check_destination, body.webhook, services.settings)
+        except WebhookRefused as exc:
+            raise invalid("webhook", str(exc)) from None
     who = caller.owner or f"addr:{http.client.host if http.client else ''}"
     request = _resolve(body, services, _namespace(namespace, caller), _viewer(client), who)
     if warm_up == "1" and caller.is_admin:  # only admins (or anyone on an open service) fill the cache
@@ -256,8 +262,13 @@ async def generate(
         raise ApiError(503, "generator_unavailable", f"the image generator could not be loaded: {exc}") from None
     if isinstance(outcome, Hit):
         body_out = services.cache.hit_response(outcome, (time.perf_counter() - started) * 1000)
+        if body.webhook is not None:
+            services.webhooks.completed_now(body.webhook, body.webhook_events_filter, body_out)
         return JSONResponse(body_out, headers={"X-Cache": "HIT"})
     job, ticket = outcome.job, outcome.ticket or outcome.job.id
+    if body.webhook is not None:
+        services.webhooks.follow(job, body.webhook, body.webhook_events_filter,
+                                 lambda: _job_view(job, services, ticket))
     respond_async, wait = _parse_prefer(prefer, services)
     applied = "respond-async" if respond_async else (f"wait={wait:g}" if prefer and _PREFER_WAIT.search(prefer)
                                                      else None)

@@ -57,6 +57,11 @@ class GenerateRequest(BaseModel):
         True, description="On a miss, allow starting from a similar past generation's checkpoint (skipping its "
         "first steps). Never done for an explicit seed, a prompt asked again, or `cache: refresh`.",
     )
+    webhook: str | None = Field(None, max_length=2048, description="URL that receives this request's events, "
+                                "signed (Standard Webhooks). Public http(s) hosts only, unless allowlisted.")
+    webhook_events_filter: list[Literal["start", "progress", "completed"]] = Field(
+        ["completed"], max_length=3, description="Which events go to `webhook` (progress at most once a second)."
+    )
 
     @field_validator("prompt")
     @classmethod
