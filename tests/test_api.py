@@ -364,3 +364,18 @@ def test_cli_version_and_defaults_in_help(capsys: pytest.CaptureFixture[str]) ->
     with pytest.raises(SystemExit):
         main(["warm", "--help"])
     assert "(default: 8)" in " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+
+
+def test_response_format_b64_json_inlines_the_png(client: TestClient) -> None:
+    import base64
+
+    made = client.post("/generate", json={"prompt": "a b64 test: a paper lantern", "response_format": "b64_json"})
+    assert made.status_code == 200
+    image = made.json()["images"][0]
+    assert image["url"] is None and Image.open(io.BytesIO(base64.b64decode(image["b64_json"]))).size == (64, 64)
+    hit = client.post("/generate", json={"prompt": "a b64 test: a paper lantern", "response_format": "b64_json"})
+    assert hit.json()["source"] == "cache" and hit.json()["images"][0]["b64_json"] == image["b64_json"]
+    plain = client.post("/generate", json={"prompt": "a b64 test: a paper lantern"}).json()["images"][0]
+    assert plain["url"] and plain.get("b64_json") is None
+    bad = client.post("/generate", json={"prompt": "a cat", "response_format": "png"})
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "response_format"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
 import shutil
@@ -187,6 +188,15 @@ def _job_view(job: Job, services: Services, ticket: str | None = None) -> dict[s
     }
 
 
+async def _inline_images(body: dict[str, Any], services: Services) -> dict[str, Any]:
+    """`response_format: b64_json`: each image's PNG inline instead of its URL."""
+    images = []
+    for image in body.get("images", []):
+        data = await asyncio.to_thread(services.store.get, f"{image['id']}.png")
+        images.append({**image, "url": None, "b64_json": base64.b64encode(data).decode("ascii")})
+    return {**body, "images": images}
+
+
 def _job_or_404(job_id: str, services: Services, caller: Caller) -> Job:
     job = services.jobs.get(job_id)
     # Another tenant's job does not exist for this caller (a 403 would confirm that it does).
@@ -264,6 +274,8 @@ async def generate(
         body_out = services.cache.hit_response(outcome, (time.perf_counter() - started) * 1000)
         if body.webhook is not None:
             services.webhooks.completed_now(body.webhook, body.webhook_events_filter, body_out)
+        if body.response_format == "b64_json":
+            body_out = await _inline_images(body_out, services)
         return JSONResponse(body_out, headers={"X-Cache": "HIT"})
     job, ticket = outcome.job, outcome.ticket or outcome.job.id
     if body.webhook is not None:
@@ -274,6 +286,9 @@ async def generate(
                                                      else None)
     if not respond_async and await job.wait(wait):
         response = _finished(job, services, ticket)
+        if body.response_format == "b64_json":
+            inlined = await _inline_images(json.loads(bytes(response.body)), services)
+            response = JSONResponse(inlined, headers={"X-Cache": "MISS"})
         if applied:
             response.headers["Preference-Applied"] = applied
         return response

@@ -57,6 +57,9 @@ class GenerateRequest(BaseModel):
         True, description="On a miss, allow starting from a similar past generation's checkpoint (skipping its "
         "first steps). Never done for an explicit seed, a prompt asked again, or `cache: refresh`.",
     )
+    response_format: Literal["url", "b64_json"] = Field(
+        "url", description="`url`: images as URLs; `b64_json`: the PNG bytes inline, base64 (as OpenAI's images API)."
+    )
     webhook: str | None = Field(None, max_length=2048, description="URL that receives this request's events, "
                                 "signed (Standard Webhooks). Public http(s) hosts only, unless allowlisted.")
     webhook_events_filter: list[Literal["start", "progress", "completed"]] = Field(
@@ -95,7 +98,8 @@ class ImageOut(BaseModel):
     reuse: ReuseOut | None = Field(
         None, description="Set on a generated image that reused a similar entry's denoising work; null otherwise."
     )
-    url: str
+    url: str | None = Field(description="Where to fetch the PNG (null with `response_format: b64_json`).")
+    b64_json: str | None = Field(None, description="The PNG itself, base64 (with `response_format: b64_json`).")
     prompt: str
     negative_prompt: str
     similarity: float = Field(description="Cosine between the request's prompt and this image's prompt.")
