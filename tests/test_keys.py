@@ -118,6 +118,7 @@ def test_no_key_or_a_bad_key_is_401_with_a_challenge(tenants: Tenants) -> None:
             assert response.json()["error"]["type"] == "unauthorized"
             assert response.json()["error"]["field"] == "Authorization"
             assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert c.get("/gallery").status_code == 401
     for path in ("/healthz", "/readyz", "/"):
         assert c.get(path).status_code == 200  # health, readiness and the page stay open
 
@@ -164,8 +165,9 @@ def test_no_route_leaks_another_tenants_pictures_prompts_suggestions_or_jobs(ten
                              ("get", f"/jobs/{job_id}/events")):
             response = c.request(method, path, headers=other)
             assert response.status_code == 404, (method, path)
-        # Its picture is a 404 with their key.
+        # Its picture is a 404 with their key, and their gallery does not show it.
         assert c.get(f"/images/{image_key}", headers=other).status_code == 404
+        assert all(i["id"] != image["id"] for i in c.get("/gallery", headers=other).json()["images"])
     # The owner reads everything back.
     assert c.get(f"/jobs/{job_id}", headers=tenants.a).json()["status"] == "succeeded"
     assert c.get(f"/images/{image_key}", headers=tenants.a).status_code == 200

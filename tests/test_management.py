@@ -178,3 +178,20 @@ def test_admin_routes_need_an_admin_key_of_the_namespace(tmp_path: Path) -> None
         assert c.post(f"/images/{image['id']}/report", json={"prompt": "x"}, headers=user_b).status_code == 404
         assert c.get("/admin/reports", headers=admin_b).json()["reports"] == []
         assert c.delete(f"/admin/entries/{image['id']}", headers=admin_a).json() == {"deleted": 1}
+
+
+def test_the_gallery_pages_recent_and_popular_pictures(tmp_path: Path) -> None:
+    with running_app(tiny_settings(tmp_path)) as c:
+        ids = [generate(c, f"a gallery picture number {n}")["images"][0]["id"] for n in range(3)]
+        for _ in range(3):
+            generate(c, "a gallery picture number 0", cache="only")  # the oldest becomes the most popular
+        time.sleep(0.5)  # hit counters are written in the background
+        recent = c.get("/gallery", params={"limit": 2}).json()
+        assert [i["id"] for i in recent["images"]] == [ids[2], ids[1]] and recent["more"] is True
+        rest = c.get("/gallery", params={"limit": 2, "offset": 2}).json()
+        assert [i["id"] for i in rest["images"]] == [ids[0]] and rest["more"] is False
+        popular = c.get("/gallery", params={"sort": "popular", "limit": 1}).json()
+        assert popular["images"][0]["id"] == ids[0]
+        assert c.get("/gallery", params={"sort": "oldest"}).status_code == 422
+        other = c.get("/gallery", headers={"X-Dreamcache-Namespace": "elsewhere"}).json()
+        assert other["images"] == [] and other["more"] is False  # another namespace sees none of them

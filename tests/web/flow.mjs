@@ -101,6 +101,26 @@ try {
     if ((await page.getByLabel('Prompt', { exact: true }).getAttribute('aria-invalid')) !== 'true') throw new Error('prompt not highlighted');
   });
 
+  await step('the cache from the first load: recent, popular, a picture full size, download, report', async () => {
+    await page.reload();
+    await page.locator('#browse figure').first().waitFor({ timeout: T });
+    await page.waitForFunction((prompt) => [...document.querySelectorAll('#browse figure')].some(
+      (f) => f.textContent.includes(prompt)), PROMPT, { timeout: T });
+    await page.locator('#sort-popular').click();
+    if ((await page.locator('#sort-popular').getAttribute('aria-pressed')) !== 'true') throw new Error('sort not pressed');
+    await page.locator('#browse figure img').first().waitFor({ timeout: T });
+    await page.locator('#browse figure img').first().click();
+    const viewer = page.locator('#viewer');
+    await expectText(viewer, /64×64, \d+ steps, guidance [\d.]+, seed \d+/);
+    const href = await page.locator('#viewer-download').getAttribute('href');
+    if (!href || !/\.png/.test(href)) throw new Error(`download link is ${href}`);
+    await page.locator('#viewer-report').click();
+    await page.waitForFunction(() => /Reported/.test(document.getElementById('viewer-status').textContent), null,
+      { timeout: T });
+    await page.locator('#viewer-close').click();
+    if (await viewer.isVisible()) throw new Error('viewer still open after Close');
+  });
+
   const unexpected = problems.filter((p) => !/status of 422/.test(p));
   if (unexpected.length) throw new Error(`browser reported:\n  ${unexpected.join('\n  ')}`);
   console.log('web flow: ok');

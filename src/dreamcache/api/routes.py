@@ -77,7 +77,7 @@ def _viewer(value: str | None) -> str | None:
     return viewer_hash(value)
 
 
-def _namespace(value: str | None, caller: Caller) -> str:
+def request_namespace(value: str | None, caller: Caller) -> str:
     """The request's namespace ("" = the shared pool): a 422 naming the header for a malformed name; with
     keys, the key's first namespace by default and a 403 for one the key does not have."""
     if value and not _NAMESPACE.match(value):
@@ -245,7 +245,7 @@ async def generate(
         except WebhookRefused as exc:
             raise invalid("webhook", str(exc)) from None
     who = caller.owner or f"addr:{http.client.host if http.client else ''}"
-    request = _resolve(body, services, _namespace(namespace, caller), _viewer(client), who)
+    request = _resolve(body, services, request_namespace(namespace, caller), _viewer(client), who)
     if warm_up == "1" and caller.is_admin:  # only admins (or anyone on an open service) fill the cache
         request = replace(request, warm_up=True)
     try:
@@ -361,7 +361,7 @@ async def _recommend(
 ) -> JSONResponse:
     started = time.perf_counter()
     width, height = _size(params.width, params.height, services)
-    chosen = _namespace(namespace, caller)
+    chosen = request_namespace(namespace, caller)
     suggestions = await services.cache.recommend(params.q, params.limit, width, height, chosen)
     total_ms = (time.perf_counter() - started) * 1000
     return JSONResponse(

@@ -1,15 +1,19 @@
-"""The web page: `/` serves the static UI shipped in the package, `/stats` a small JSON summary for it."""
+"""The web page: `/` serves the static UI shipped in the package, `/stats` a small JSON summary for it and
+`/gallery` the cache's pictures to browse."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
 from starlette.staticfiles import StaticFiles
 
 from dreamcache.api.deps import CallerDep, ServicesDep
+from dreamcache.api.errors import ERROR_RESPONSES
+from dreamcache.api.routes import NamespaceHeader, request_namespace
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 
@@ -42,6 +46,27 @@ async def stats(request: Request, services: ServicesDep, caller: CallerDep) -> d
             "num_inference_steps": settings.default_steps,
             "guidance_scale": settings.default_guidance,
         },
+    }
+
+
+@router.get("/gallery", responses=ERROR_RESPONSES,
+            summary="Pictures of the cache, newest or most popular first, paged (the page's first view)")
+async def gallery(
+    services: ServicesDep,
+    caller: CallerDep,
+    sort: Annotated[Literal["recent", "popular"], Query(description="recent: newest first; popular: most hits")]
+    = "recent",
+    limit: Annotated[int, Query(ge=1, le=60)] = 12,
+    offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
+    namespace: NamespaceHeader = None,
+) -> dict[str, Any]:
+    chosen = request_namespace(namespace, caller)
+    order = "created_at" if sort == "recent" else "hits"
+    entries = await asyncio.to_thread(services.index.browse, chosen, order_by=order, limit=offset + limit + 1)
+    page = entries[offset : offset + limit]
+    return {
+        "images": [services.cache.image_out(e, 1.0) for e in page],
+        "sort": sort, "limit": limit, "offset": offset, "more": len(entries) > offset + limit,
     }
 
 

@@ -114,6 +114,10 @@ class Index(Protocol):
         """Never serve this entry for prompts with this text key again; False when the entry does not exist."""
         ...
 
+    def browse(self, namespace: str, *, order_by: str, limit: int) -> list[Entry]:
+        """A namespace's entries by `created_at` or `hits`, highest first (the gallery)."""
+        ...
+
     def reusable(self, vector: VectorLike, *, resume_key: str, limit: int, min_score: float) -> list[Match]:
         """Nearest entries with checkpoints for this resume_key (same compat key, steps, guidance), best first."""
         ...
@@ -283,6 +287,10 @@ class _Queries:
     def find(self, limit: int, **equal: str) -> list[Entry]:
         """Entries whose payload fields equal the given values (namespace, prompt_norm, fingerprint), newest first."""
         return self._scroll(self._match(equal) if equal else None, "created_at", limit)
+
+    def browse(self, namespace: str, *, order_by: str, limit: int) -> list[Entry]:
+        """A namespace's entries by `created_at` or `hits`, highest first (the gallery)."""
+        return self._scroll(self._match({"namespace": namespace}), order_by, limit)
 
     def nearest(self, vector: VectorLike, *, limit: int) -> list[Match]:
         """Nearest entries of any settings, best first."""

@@ -31,7 +31,9 @@ async function api(path, options = {}) {
   if (!res.ok) {
     const error = new ApiError(res.status, body);
     const retry = res.headers.get('Retry-After');
-    if (res.status === 429 && retry && !error.message.includes(retry)) error.message += ` (retry in ${retry} s)`;
+    if ((res.status === 429 || res.status === 503) && retry && !error.message.includes(retry)) {
+      error.message += ` (retry in ${retry} s)`;
+    }
     throw error;
   }
   return { status: res.status, headers: res.headers, body };
@@ -171,7 +173,7 @@ function badge(text, kind) {
 
 function seconds(ms) { return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(ms)} ms`; }
 
-function addToGallery(result) {
+function addToGallery(result, asked = null) {
   const hit = result.source === 'cache';
   for (const image of [...result.images].reverse()) {
     const figure = document.createElement('figure');
@@ -193,10 +195,91 @@ function addToGallery(result) {
     meta.append(` · ${image.width}×${image.height}, ${image.num_inference_steps} steps, seed ${image.seed}`);
     caption.append(text, meta);
     figure.append(img, caption);
+    img.addEventListener('click', () => openViewer(image, asked ?? image.prompt));
     $('gallery').prepend(figure);
   }
   $('empty').hidden = true;
 }
+
+// --- the cache, browsable from the first load -------------------------------------------------
+
+const browse = { sort: 'recent', offset: 0, limit: 12 };
+
+function browseCard(image) {
+  const figure = document.createElement('figure');
+  figure.className = 'card cached';
+  const img = document.createElement('img');
+  img.src = image.url;
+  img.alt = image.prompt;
+  img.width = image.width;
+  img.height = image.height;
+  img.loading = 'lazy';
+  img.addEventListener('click', () => openViewer(image, image.prompt));
+  const caption = document.createElement('figcaption');
+  const text = document.createElement('span');
+  text.className = 'prompt';
+  text.textContent = image.prompt;
+  caption.append(text);
+  figure.append(img, caption);
+  return figure;
+}
+
+async function loadBrowse(reset = false) {
+  if (reset) { browse.offset = 0; $('browse').replaceChildren(); }
+  try {
+    const q = new URLSearchParams({ sort: browse.sort, limit: browse.limit, offset: browse.offset });
+    const { body } = await api(`/gallery?${q}`);
+    for (const image of body.images) $('browse').append(browseCard(image));
+    browse.offset += body.images.length;
+    $('browse-more').hidden = !body.more;
+    $('browse-empty').hidden = browse.offset > 0;
+  } catch {
+    $('browse-empty').hidden = false;
+  }
+}
+
+for (const sort of ['recent', 'popular']) {
+  $(`sort-${sort}`).addEventListener('click', () => {
+    browse.sort = sort;
+    $('sort-recent').setAttribute('aria-pressed', String(sort === 'recent'));
+    $('sort-popular').setAttribute('aria-pressed', String(sort === 'popular'));
+    loadBrowse(true);
+  });
+}
+$('browse-more').addEventListener('click', () => loadBrowse());
+loadBrowse(true);
+
+// --- a picture full size: prompt, settings, download, report ----------------------------------
+
+let viewing = null;
+
+function openViewer(image, askedFor) {
+  viewing = { image, askedFor };
+  $('viewer-img').src = image.url;
+  $('viewer-img').alt = image.prompt;
+  $('viewer-prompt').textContent = image.prompt;
+  const negative = image.negative_prompt ? `, not: ${image.negative_prompt}` : '';
+  $('viewer-meta').textContent = `${image.width}×${image.height}, ${image.num_inference_steps} steps, guidance ` +
+    `${image.guidance_scale}, seed ${image.seed}${negative}`;
+  $('viewer-download').href = image.url;
+  $('viewer-download').setAttribute('download', `${image.id}.png`);
+  $('viewer-status').textContent = '';
+  $('viewer').showModal();
+}
+
+$('viewer-close').addEventListener('click', () => $('viewer').close());
+$('viewer-report').addEventListener('click', async () => {
+  if (!viewing) return;
+  try {
+    await api(`/images/${encodeURIComponent(viewing.image.id)}/report`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: viewing.askedFor }),
+    });
+    $('viewer-status').textContent = 'Reported: this picture will not be served for this prompt again.';
+  } catch (err) {
+    $('viewer-status').textContent = `Could not report it: ${err.message}`;
+  }
+});
 
 function requestBody() {
   const body = { prompt: form.elements.prompt.value };
@@ -289,7 +372,7 @@ form.addEventListener('submit', async (e) => {
     if (status === 202) {
       await followJob(body);
     } else {
-      addToGallery(body);
+      addToGallery(body, form.elements.prompt.value);
       say(body.source === 'cache' ? `Cache hit: answered in ${seconds(body.timings.total_ms)}.` : 'Generated.');
     }
   } catch (err) {
@@ -298,6 +381,7 @@ form.addEventListener('submit', async (e) => {
   } finally {
     go.disabled = false;
     refreshStats();
+    loadBrowse(true);
   }
 });
 
