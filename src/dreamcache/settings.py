@@ -143,7 +143,7 @@ class Settings(BaseSettings):
 
     # --- webhooks (Standard Webhooks signatures) -------------------------------------------------
     webhook_secret: str | None = Field(None, description="`whsec_<base64>`: signs webhook deliveries; unset = "
-                                       "webhooks are refused (422).")
+                                       "webhooks are refused (403).")
     webhook_allowed_hosts: list[str] = Field(
         [], description="If set, webhooks may only go to these hosts (`.example.com` allows subdomains); listed "
         "hosts may also be loopback or private. Unset: any host with public addresses only.",

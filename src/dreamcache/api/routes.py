@@ -242,8 +242,8 @@ async def generate(
     if body.webhook is not None:
         try:
             await asyncio.to_thread(check_destination, body.webhook, services.settings)
-        except WebhookRefused as exc:
-            raise invalid("webhook", str(exc)) from None
+        except WebhookRefused as exc:  # a policy of this service, not a malformed request
+            raise ApiError(403, "webhook_refused", f"webhook: {exc}", "webhook") from None
     who = caller.owner or f"addr:{http.client.host if http.client else ''}"
     request = _resolve(body, services, request_namespace(namespace, caller), _viewer(client), who)
     if warm_up == "1" and caller.is_admin:  # only admins (or anyone on an open service) fill the cache

@@ -60,8 +60,9 @@ class GenerateRequest(BaseModel):
     response_format: Literal["url", "b64_json"] = Field(
         "url", description="`url`: images as URLs; `b64_json`: the PNG bytes inline, base64 (as OpenAI's images API)."
     )
-    webhook: str | None = Field(None, max_length=2048, description="URL that receives this request's events, "
-                                "signed (Standard Webhooks). Public http(s) hosts only, unless allowlisted.")
+    webhook: str | None = Field(None, max_length=2048, pattern=r"^https?://[^\s/?#]+",
+                                description="URL that receives this request's events, signed (Standard Webhooks). "
+                                "Public http(s) hosts only, unless allowlisted (else 403 webhook_refused).")
     webhook_events_filter: list[Literal["start", "progress", "completed"]] = Field(
         ["completed"], max_length=3, description="Which events go to `webhook` (progress at most once a second)."
     )
