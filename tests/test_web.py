@@ -49,7 +49,8 @@ def test_page_in_headless_chromium(tmp_path: Path) -> None:
         pytest.skip("node or tests/web/node_modules missing: run `make web-deps` (npm ci in tests/web)")
     shots = Path(os.environ.get("WEB_SCREENSHOT_DIR", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)
-    with live_server(tiny_settings(tmp_path / "data")) as server:
+    # Misses wait 1.5 s for company before they run: long enough to take a related picture instead.
+    with live_server(tiny_settings(tmp_path / "data", batch_wait_ms=1500.0)) as server:
         flow = subprocess.run(
             [node, "flow.mjs", server.url, str(shots / "dreamcache-web.png")],
             cwd=WEB, capture_output=True, text=True, timeout=240, env={**os.environ, "CHROMIUM": str(CHROMIUM)},

@@ -76,6 +76,8 @@ class Metrics:
             "dreamcache_wrong_picture_reports", "Pictures users reported as wrong for their prompt (labelled hit "
             "errors)", registry=self.registry,
         )
+        self.adopted = Counter("dreamcache_adopted_pictures", "Generations canceled because the client took a "
+                               "related cached picture instead", registry=self.registry)
         self.evicted = Counter("dreamcache_evicted_entries", "Entries removed by retention (TTL, caps)",
                                registry=self.registry)
         self.vanished = Counter("dreamcache_vanished_images", "Entries dropped because their image was gone from "
@@ -126,6 +128,11 @@ class Metrics:
         """A hit saves every denoising step the request would have run."""
         self.hits.inc()
         self.gpu_seconds_saved.inc(self._worker.mean_step_seconds * steps)
+
+    def record_adoption(self, steps_left: int) -> None:
+        """A client took a related picture instead, and its canceled generation saved the steps it had left."""
+        self.adopted.inc()
+        self.gpu_seconds_saved.inc(self._worker.mean_step_seconds * steps_left)
 
     def record_reuse(self, skipped_steps: int) -> None:
         """A near-miss that started from a checkpoint saved the steps it skipped."""

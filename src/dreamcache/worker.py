@@ -458,6 +458,8 @@ class GpuWorker:
             if sum(1 for job in self._pending if job.task.shape == first.task.shape) >= limit:
                 break
             await asyncio.sleep(min(0.002, max(0.0, deadline - time.monotonic())))
+        if first not in self._pending:  # canceled while we waited for company
+            return []
         batch = _round_robin([job for job in self._pending if job.task.shape == first.task.shape], first, limit)
         for job in batch:
             self._pending.remove(job)

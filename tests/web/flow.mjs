@@ -101,6 +101,20 @@ try {
     if ((await page.getByLabel('Prompt', { exact: true }).getAttribute('aria-invalid')) !== 'true') throw new Error('prompt not highlighted');
   });
 
+  await step('a close edit generates: related pictures are offered, "use this one" takes one instead', async () => {
+    await page.getByLabel('Prompt', { exact: true }).fill(`${PROMPT}, oil painting`);
+    await page.keyboard.press('Escape');
+    await page.getByRole('button', { name: 'Generate' }).click();
+    const related = page.locator('#related figure').first();
+    await related.waitFor({ timeout: T });
+    await expectText(page.locator('#related'), new RegExp(`not answers[\\s\\S]*${PROMPT}`));
+    await related.getByRole('button', { name: 'Use this one' }).click();
+    await page.waitForFunction(() => /Took a related picture/.test(document.getElementById('status').textContent),
+      null, { timeout: T });
+    await expectText(page.locator('#gallery figure.adopted').first(), /related, taken instead/);
+    if (!(await page.locator('#related').isHidden())) throw new Error('related pictures still shown');
+  });
+
   await step('the cache from the first load: recent, popular, a picture full size, download, report', async () => {
     await page.reload();
     await page.locator('#browse figure').first().waitFor({ timeout: T });

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from dreamcache.api.deps import CallerDep, Services, ServicesDep, get_admin, get_caller
 from dreamcache.api.errors import ERROR_RESPONSES, ApiError, invalid
@@ -312,13 +313,52 @@ async def cancel_job(job_id: str, services: ServicesDep, caller: CallerDep) -> d
         return _job_view(job, services, job_id)  # canceled already: idempotent
     if job.status.terminal:
         raise ApiError(409, "not_cancelable", f"job {job_id} already {job.status.value}")
-    if services.jobs.detach(job, job_id):
-        # Others joined this generation: it goes on for them; only this waiter stops waiting.
-        return _job_view(job, services, job_id)
-    if services.worker.cancel(job) or services.worker.cancel_running(job):
+    _stop_waiting(job, job_id, services)
+    return _job_view(job, services, job_id)
+
+
+def _stop_waiting(job: Job, ticket: str, services: Services) -> bool:
+    """Detach one waiter; cancel the generation when nobody else waits. True if the generation was canceled."""
+    if services.jobs.detach(job, ticket):
+        return False  # others joined this generation: it goes on for them
+    canceled = services.worker.cancel(job) or services.worker.cancel_running(job)
+    if canceled:
         services.metrics.canceled.inc()
     services.jobs.settle(job)
-    return _job_view(job, services, job_id)
+    return canceled
+
+
+@router.get("/jobs/{job_id}/related", responses=ERROR_RESPONSES,
+            summary="Up to 9 stored pictures near a job's prompt (related, not answers), while it generates")
+async def related_pictures(job_id: str, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
+    job = _job_or_404(job_id, services, caller)
+    if job.status.terminal or not job.task.vector:
+        return {"job_id": job_id, "images": []}
+    matches = await asyncio.to_thread(services.index.search, job.task.vector, compat_key=job.task.compat_key,
+                                      limit=9, min_score=0.3)
+    return {"job_id": job_id, "images": [services.cache.image_out(m.entry, m.score) for m in matches]}
+
+
+class AdoptBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    image_id: str = Field(min_length=1, max_length=64, description="A related picture (`/jobs/{id}/related`).")
+
+
+@router.post("/jobs/{job_id}/adopt", responses=ERROR_RESPONSES,
+             summary="Use a related picture instead: this request stops waiting (its generation is canceled when "
+             "nobody else waits), and the saved steps count as GPU time saved")
+async def adopt_picture(job_id: str, body: AdoptBody, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
+    job = _job_or_404(job_id, services, caller)
+    entry = await asyncio.to_thread(services.index.get, body.image_id)
+    if entry is None or entry.compat_key != job.task.compat_key:
+        raise ApiError(404, "not_found", f"no related picture with id {body.image_id!r}", "image_id")
+    if job.status is JobStatus.SUCCEEDED and job_id not in job.detached:
+        raise ApiError(409, "not_cancelable", f"job {job_id} already succeeded: its own picture is ready")
+    steps_left = max(0, (job.total_steps or job.task.shape.steps) - job.step)
+    if job_id not in job.detached and not job.status.terminal and _stop_waiting(job, job_id, services):
+        services.metrics.record_adoption(steps_left)
+    return {"job_id": job_id, "adopted": services.cache.image_out(entry, 1.0)}
 
 
 @router.get(

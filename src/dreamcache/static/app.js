@@ -175,9 +175,10 @@ function seconds(ms) { return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Ma
 
 function addToGallery(result, asked = null) {
   const hit = result.source === 'cache';
+  const adopted = result.source === 'related';
   for (const image of [...result.images].reverse()) {
     const figure = document.createElement('figure');
-    figure.className = hit ? 'card hit' : 'card generated';
+    figure.className = adopted ? 'card adopted' : hit ? 'card hit' : 'card generated';
     const img = document.createElement('img');
     img.src = image.url;
     img.alt = image.prompt;
@@ -190,7 +191,8 @@ function addToGallery(result, asked = null) {
     const meta = document.createElement('span');
     meta.className = 'meta';
     const took = seconds(result.timings.total_ms);
-    if (hit) meta.append(badge('⚡ cache hit', 'instant'), ` similarity ${image.similarity.toFixed(3)} · ${took}`);
+    if (adopted) meta.append(badge('related, taken instead', 'muted'), ` similarity ${image.similarity.toFixed(3)}`);
+    else if (hit) meta.append(badge('⚡ cache hit', 'instant'), ` similarity ${image.similarity.toFixed(3)} · ${took}`);
     else meta.append(badge('generated', 'muted'), ` in ${took}`);
     meta.append(` · ${image.width}×${image.height}, ${image.num_inference_steps} steps, seed ${image.seed}`);
     caption.append(text, meta);
@@ -303,8 +305,63 @@ function showProgress(job) {
   else if (job.status === 'running') say(`Generating: step ${step} of ${total}`);
 }
 
+// --- related pictures while a miss generates ----------------------------------------------------
+
+let adoptedJob = null;
+
+async function showRelated(job) {
+  const box = $('related');
+  try {
+    const { body } = await api(`/jobs/${encodeURIComponent(job.job_id)}/related`);
+    $('related-list').replaceChildren(...body.images.map((image) => relatedCard(job, image)));
+    box.hidden = body.images.length === 0;
+  } catch {
+    box.hidden = true;
+  }
+}
+
+function relatedCard(job, image) {
+  const figure = document.createElement('figure');
+  figure.className = 'card related';
+  const img = document.createElement('img');
+  img.src = image.url;
+  img.alt = image.prompt;
+  img.width = image.width;
+  img.height = image.height;
+  const caption = document.createElement('figcaption');
+  const text = document.createElement('span');
+  text.className = 'prompt';
+  text.textContent = image.prompt;
+  const use = document.createElement('button');
+  use.type = 'button';
+  use.className = 'small';
+  use.textContent = 'Use this one';
+  use.addEventListener('click', async () => {
+    try {
+      adoptedJob = job.job_id;
+      const { body } = await api(`/jobs/${encodeURIComponent(job.job_id)}/adopt`, {
+        method: 'POST', headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ image_id: image.id }),
+      });
+      $('related').hidden = true;
+      progress.hidden = true;
+      addToGallery({ source: 'related', images: [{ ...body.adopted, similarity: image.similarity }],
+        timings: { total_ms: 0 } }, form.elements.prompt.value);
+      say('Took a related picture: your generation was stopped.');
+    } catch (err) {
+      adoptedJob = null;
+      showError(err, 'Could not take that picture');
+    }
+  });
+  caption.append(text, use);
+  figure.append(img, caption);
+  return figure;
+}
+
 function finishJob(job) {
   progress.hidden = true;
+  $('related').hidden = true;
+  if (job.job_id === adoptedJob && job.status === 'canceled') return; // the user took a related picture
   if (job.status === 'succeeded') {
     addToGallery(job.result);
     say(`Generated in ${seconds(job.result.timings.total_ms)}.`);
@@ -321,6 +378,7 @@ function followJob(job) {
   return new Promise((resolve) => {
     if (TERMINAL.has(job.status)) { finishJob(job); resolve(); return; }
     showProgress(job);
+    showRelated(job);
     if (apiKey.value.trim()) { resolve(pollJob(job)); return; } // EventSource cannot send a key
     const events = new EventSource(`/jobs/${encodeURIComponent(job.job_id)}/events`);
     const onEvent = (e) => {
