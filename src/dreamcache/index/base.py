@@ -8,6 +8,7 @@ Qdrant; `_Queries` expresses the searches once over their primitives.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import MISSING, asdict, dataclass, fields
@@ -307,3 +308,31 @@ def with_report(current: Any, text_key: str) -> list[str] | None:
     if text_key in keys:
         return None
     return (keys + [text_key])[-REPORTED_MAX:]
+
+
+PayloadChange = Callable[[dict[str, Any]], dict[str, Any] | None]  # current payload -> fields to set, or None
+
+
+def hit_change(payload: dict[str, Any]) -> dict[str, Any]:
+    """One more hit, now."""
+    return {"hits": int(payload.get("hits", 0)) + 1, "last_hit_at": time.time()}
+
+
+def shown_change(viewer: str) -> PayloadChange:
+    """Add the viewer to `shown_to` (nothing to set if already there)."""
+
+    def change(payload: dict[str, Any]) -> dict[str, Any] | None:
+        shown = _with_viewer(payload.get(SHOWN_TO), viewer)
+        return {SHOWN_TO: shown} if shown is not None else None
+
+    return change
+
+
+def report_change(text_key: str) -> PayloadChange:
+    """Add the text key to `reported` (nothing to set if already there)."""
+
+    def change(payload: dict[str, Any]) -> dict[str, Any] | None:
+        keys = with_report(payload.get("reported"), text_key)
+        return {"reported": keys} if keys is not None else None
+
+    return change

@@ -6,7 +6,6 @@ import errno
 import fcntl
 import os
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -21,6 +20,7 @@ from dreamcache.index.base import (
     IndexInUse,
     IndexUnavailable,
     Match,
+    PayloadChange,
     VectorLike,
     _check_limit,
     _entry,
@@ -30,8 +30,9 @@ from dreamcache.index.base import (
     _Queries,
     _stored_vector,
     _vector,
-    _with_viewer,
-    with_report,
+    hit_change,
+    report_change,
+    shown_change,
 )
 
 LOCK_FILE = ".dreamcache.lock"
@@ -240,21 +241,19 @@ class EdgeIndex(_Queries):
                 return
 
     def record_hit(self, entry_id: str) -> None:
-        """Add one to the hit counter; exact within this process (the only one that owns the shard)."""
-        point_id = _lookup_id(entry_id)
-        if point_id is None:
-            return
-        with self._mutex:
-            shard = self._open_shard()
-            records = shard.retrieve([point_id], True, False)
-            if not records:
-                return
-            hits = int((records[0].payload or {}).get("hits", 0)) + 1
-            shard.update(edge.UpdateOperation.set_payload([point_id], {"hits": hits, "last_hit_at": time.time()}))
-            self._wrote()
+        """Add one to the hit counter and set the last hit time (exact: this process owns the shard)."""
+        self._change(entry_id, hit_change)
 
     def report(self, entry_id: str, text_key: str) -> bool:
-        """Add the text key to the entry's `reported` list (exact within this process)."""
+        """Add the text key to the entry's `reported` list, flushed at once (a takedown must survive a crash)."""
+        return self._change(entry_id, report_change(text_key), flush=True)
+
+    def mark_shown(self, entry_id: str, viewer: str) -> None:
+        """Add the viewer to the entry's `shown_to` list (exact within this process)."""
+        self._change(entry_id, shown_change(viewer))
+
+    def _change(self, entry_id: str, change: PayloadChange, *, flush: bool = False) -> bool:
+        """Read-modify-write one entry's payload under the mutex; False when there is no such entry."""
         point_id = _lookup_id(entry_id)
         if point_id is None:
             return False
@@ -263,26 +262,14 @@ class EdgeIndex(_Queries):
             records = shard.retrieve([point_id], True, False)
             if not records:
                 return False
-            keys = with_report((records[0].payload or {}).get("reported"), text_key)
-            if keys is not None:
-                shard.update(edge.UpdateOperation.set_payload([point_id], {"reported": keys}))
-                self.flush()  # a takedown must survive a crash
+            update = change(records[0].payload or {})
+            if update:
+                shard.update(edge.UpdateOperation.set_payload([point_id], update))
+                if flush:
+                    self.flush()
+                else:
+                    self._wrote()
             return True
-
-    def mark_shown(self, entry_id: str, viewer: str) -> None:
-        """Add the viewer to the entry's `shown_to` list (exact within this process)."""
-        point_id = _lookup_id(entry_id)
-        if point_id is None:
-            return
-        with self._mutex:
-            shard = self._open_shard()
-            records = shard.retrieve([point_id], True, False)
-            if not records:
-                return
-            shown = _with_viewer((records[0].payload or {}).get(SHOWN_TO), viewer)
-            if shown is not None:
-                shard.update(edge.UpdateOperation.set_payload([point_id], {SHOWN_TO: shown}))
-                self._wrote()
 
     def delete(self, entry_id: str) -> None:
         """Remove the entry, flushed at once; a missing entry is not an error."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -20,6 +19,7 @@ from dreamcache.index.base import (
     Entry,
     IndexUnavailable,
     Match,
+    PayloadChange,
     VectorLike,
     _check_limit,
     _entry,
@@ -29,8 +29,9 @@ from dreamcache.index.base import (
     _Queries,
     _stored_vector,
     _vector,
-    _with_viewer,
-    with_report,
+    hit_change,
+    report_change,
+    shown_change,
 )
 
 
@@ -182,48 +183,30 @@ class QdrantServerIndex(_Queries):
                 return
 
     def record_hit(self, entry_id: str) -> None:
-        """Add one to the hit counter (read-modify-write: races between replicas may lose one)."""
-        point_id = _lookup_id(entry_id)
-        if point_id is None:
-            return
-        with self._mutex:  # exact within this process; across replicas best effort
-            records = self.client.retrieve(
-                self.collection, [point_id], with_payload=["hits"], with_vectors=False
-            )
-            if not records:
-                return
-            hits = int((records[0].payload or {}).get("hits", 0)) + 1
-            self.client.set_payload(self.collection, payload={"hits": hits, "last_hit_at": time.time()},
-                                    points=[point_id], wait=True)
+        """Add one to the hit counter and set the last hit time (read-modify-write: replicas may lose one)."""
+        self._change(entry_id, ["hits"], hit_change)
 
     def report(self, entry_id: str, text_key: str) -> bool:
         """Add the text key to the entry's `reported` list (read-modify-write, like record_hit)."""
+        return self._change(entry_id, ["reported"], report_change(text_key))
+
+    def mark_shown(self, entry_id: str, viewer: str) -> None:
+        """Add the viewer to the entry's `shown_to` list (read-modify-write, like record_hit)."""
+        self._change(entry_id, [SHOWN_TO], shown_change(viewer))
+
+    def _change(self, entry_id: str, fields: list[str], change: PayloadChange) -> bool:
+        """Read-modify-write one entry's payload: exact within this process, best effort across replicas."""
         point_id = _lookup_id(entry_id)
         if point_id is None:
             return False
         with self._mutex:
-            records = self.client.retrieve(self.collection, [point_id], with_payload=["reported"], with_vectors=False)
+            records = self.client.retrieve(self.collection, [point_id], with_payload=fields, with_vectors=False)
             if not records:
                 return False
-            keys = with_report((records[0].payload or {}).get("reported"), text_key)
-            if keys is not None:
-                self.client.set_payload(self.collection, payload={"reported": keys}, points=[point_id], wait=True)
+            update = change(records[0].payload or {})
+            if update:
+                self.client.set_payload(self.collection, payload=update, points=[point_id], wait=True)
             return True
-
-    def mark_shown(self, entry_id: str, viewer: str) -> None:
-        """Add the viewer to the entry's `shown_to` list (read-modify-write, like record_hit)."""
-        point_id = _lookup_id(entry_id)
-        if point_id is None:
-            return
-        with self._mutex:
-            records = self.client.retrieve(
-                self.collection, [point_id], with_payload=[SHOWN_TO], with_vectors=False
-            )
-            if not records:
-                return
-            shown = _with_viewer((records[0].payload or {}).get(SHOWN_TO), viewer)
-            if shown is not None:
-                self.client.set_payload(self.collection, payload={SHOWN_TO: shown}, points=[point_id], wait=True)
 
     def delete(self, entry_id: str) -> None:
         """Remove the entry; a missing entry is not an error."""

@@ -173,21 +173,29 @@ function badge(text, kind) {
 
 function seconds(ms) { return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(ms)} ms`; }
 
+// One card for every picture the page shows: image (click: full size), prompt, then `extra` nodes.
+function imageCard(image, className, asked, ...extra) {
+  const figure = document.createElement('figure');
+  figure.className = className;
+  const img = document.createElement('img');
+  img.src = image.url;
+  img.alt = image.prompt;
+  img.width = image.width;
+  img.height = image.height;
+  img.addEventListener('click', () => openViewer(image, asked ?? image.prompt));
+  const caption = document.createElement('figcaption');
+  const text = document.createElement('span');
+  text.className = 'prompt';
+  text.textContent = image.prompt;
+  caption.append(text, ...extra);
+  figure.append(img, caption);
+  return figure;
+}
+
 function addToGallery(result, asked = null) {
   const hit = result.source === 'cache';
   const adopted = result.source === 'related';
   for (const image of [...result.images].reverse()) {
-    const figure = document.createElement('figure');
-    figure.className = adopted ? 'card adopted' : hit ? 'card hit' : 'card generated';
-    const img = document.createElement('img');
-    img.src = image.url;
-    img.alt = image.prompt;
-    img.width = image.width;
-    img.height = image.height;
-    const caption = document.createElement('figcaption');
-    const text = document.createElement('span');
-    text.className = 'prompt';
-    text.textContent = image.prompt;
     const meta = document.createElement('span');
     meta.className = 'meta';
     const took = seconds(result.timings.total_ms);
@@ -195,10 +203,8 @@ function addToGallery(result, asked = null) {
     else if (hit) meta.append(badge('⚡ cache hit', 'instant'), ` similarity ${image.similarity.toFixed(3)} · ${took}`);
     else meta.append(badge('generated', 'muted'), ` in ${took}`);
     meta.append(` · ${image.width}×${image.height}, ${image.num_inference_steps} steps, seed ${image.seed}`);
-    caption.append(text, meta);
-    figure.append(img, caption);
-    img.addEventListener('click', () => openViewer(image, asked ?? image.prompt));
-    $('gallery').prepend(figure);
+    const kind = adopted ? 'card adopted' : hit ? 'card hit' : 'card generated';
+    $('gallery').prepend(imageCard(image, kind, asked, meta));
   }
   $('empty').hidden = true;
 }
@@ -208,22 +214,7 @@ function addToGallery(result, asked = null) {
 const browse = { sort: 'recent', offset: 0, limit: 12 };
 
 function browseCard(image) {
-  const figure = document.createElement('figure');
-  figure.className = 'card cached';
-  const img = document.createElement('img');
-  img.src = image.url;
-  img.alt = image.prompt;
-  img.width = image.width;
-  img.height = image.height;
-  img.loading = 'lazy';
-  img.addEventListener('click', () => openViewer(image, image.prompt));
-  const caption = document.createElement('figcaption');
-  const text = document.createElement('span');
-  text.className = 'prompt';
-  text.textContent = image.prompt;
-  caption.append(text);
-  figure.append(img, caption);
-  return figure;
+  return imageCard(image, 'card cached', null);
 }
 
 async function loadBrowse(reset = false) {
@@ -321,17 +312,6 @@ async function showRelated(job) {
 }
 
 function relatedCard(job, image) {
-  const figure = document.createElement('figure');
-  figure.className = 'card related';
-  const img = document.createElement('img');
-  img.src = image.url;
-  img.alt = image.prompt;
-  img.width = image.width;
-  img.height = image.height;
-  const caption = document.createElement('figcaption');
-  const text = document.createElement('span');
-  text.className = 'prompt';
-  text.textContent = image.prompt;
   const use = document.createElement('button');
   use.type = 'button';
   use.className = 'small';
@@ -353,9 +333,7 @@ function relatedCard(job, image) {
       showError(err, 'Could not take that picture');
     }
   });
-  caption.append(text, use);
-  figure.append(img, caption);
-  return figure;
+  return imageCard(image, 'card related', null, use);
 }
 
 function finishJob(job) {
