@@ -12,6 +12,7 @@ emptied outside the service), so a dead URL is not served for long.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import threading
@@ -144,6 +145,11 @@ class Curator:
         """One retention pass (TTL, entry and byte caps) plus a slice of existence checks; returns counts."""
         now = time.time() if now is None else now
         s = self.settings
+        if not (s.retention_ttl_s or s.retention_max_entries is not None or s.retention_max_bytes is not None):
+            # No retention: only the rolling existence checks, without reading every entry each time.
+            window = self._next_window()
+            vanished = self._check_images(window)
+            return {"evicted": 0, "vanished": vanished, "entries": self.index.count()}
         entries = list(self.index.scroll_all())
         doomed: dict[str, Entry] = {}
         if s.retention_ttl_s:
@@ -167,13 +173,24 @@ class Curator:
         return {"evicted": len(doomed), "vanished": vanished, "entries": len(alive) - vanished}
 
     def _drop_vanished(self, entries: list[Entry]) -> int:
-        """Check a rolling slice of images against the store; drop the entries whose image is gone."""
+        """Check a rolling slice of `entries`' images against the store; drop entries whose image is gone."""
         if not entries:
             return 0
         start = self._check_from % len(entries)
         window = (entries + entries)[start : start + min(EXISTENCE_CHECKS_PER_SWEEP, len(entries))]
         self._check_from = start + len(window)
-        gone = 0
+        return self._check_images(window)
+
+    def _next_window(self) -> list[Entry]:
+        """The next EXISTENCE_CHECKS_PER_SWEEP entries in scroll order, wrapping around at the end."""
+        window = list(itertools.islice(self.index.scroll_all(), self._check_from,
+                                       self._check_from + EXISTENCE_CHECKS_PER_SWEEP))
+        self._check_from = self._check_from + len(window) if len(window) == EXISTENCE_CHECKS_PER_SWEEP else 0
+        return window
+
+    def _check_images(self, window: list[Entry]) -> int:
+        """Drop the entries of `window` whose image is gone from the store; returns how many."""
+        gone: list[Entry] = []
         for entry in window:
             try:
                 missing = not self.store.exists(entry.image_key)
@@ -181,8 +198,7 @@ class Curator:
                 continue  # the store does not answer: no conclusion
             if missing:
                 log.warning("image %s of entry %s vanished from the store: entry dropped", entry.image_key, entry.id)
-                self.delete(entry)
-                gone += 1
-        self.metrics.vanished.inc(gone)
-        return gone
-
+                gone.append(entry)
+        self.delete_many(gone)
+        self.metrics.vanished.inc(len(gone))
+        return len(gone)

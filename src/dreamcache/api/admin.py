@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dreamcache.api.deps import AdminDep, CallerDep, Services, ServicesDep
 from dreamcache.api.errors import ERROR_RESPONSES, ApiError
-from dreamcache.api.schemas import unicode_text
+from dreamcache.api.schemas import non_blank_text
 from dreamcache.index import Entry
 from dreamcache.keys import Caller
 from dreamcache.management import Report
@@ -32,9 +32,7 @@ class PromptBody(BaseModel):
     @field_validator("prompt")
     @classmethod
     def _text(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be blank")
-        return unicode_text(value)
+        return non_blank_text(value)
 
 
 class PurgeBody(BaseModel):

@@ -19,6 +19,13 @@ def unicode_text(value: str) -> str:
     return value
 
 
+def non_blank_text(value: str) -> str:
+    """The value if it has a visible character and is valid Unicode text."""
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return unicode_text(value)
+
+
 class CacheMode(StrEnum):
     AUTO = "auto"
     REFRESH = "refresh"
@@ -69,14 +76,12 @@ class GenerateRequest(BaseModel):
 
     @field_validator("prompt")
     @classmethod
-    def _prompt_not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be blank")
-        return value
-
-    @field_validator("prompt", "negative_prompt")
-    @classmethod
     def _prompt_is_text(cls, value: str) -> str:
+        return non_blank_text(value)
+
+    @field_validator("negative_prompt")
+    @classmethod
+    def _negative_is_text(cls, value: str) -> str:
         return unicode_text(value)
 
 
@@ -173,9 +178,7 @@ class RecommendRequest(BaseModel):
     @field_validator("q")
     @classmethod
     def _q_not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be blank")
-        return unicode_text(value)
+        return non_blank_text(value)
 
 
 class Suggestion(BaseModel):
