@@ -118,7 +118,7 @@ def test_same_seed_generates_the_same_picture(client: TestClient) -> None:
     assert fetch_png(client, first["url"]).tobytes() == fetch_png(client, second["url"]).tobytes()
 
 
-def test_cache_modes_and_max_results(client: TestClient) -> None:
+def test_cache_modes(client: TestClient) -> None:
     prompt = "a paper boat sailing across a puddle after the rain"
     only = client.post("/generate", json={"prompt": prompt, "cache": "only"})
     assert only.status_code == 404
@@ -126,9 +126,8 @@ def test_cache_modes_and_max_results(client: TestClient) -> None:
     generate(client, prompt=prompt)
     refreshed = generate(client, prompt=prompt, cache="refresh")
     assert refreshed["source"] == "generated"
-    several = generate(client, prompt=prompt, max_results=5)
+    several = generate(client, prompt=prompt, n=5, cache="only")  # never generates: the two there are
     assert several["source"] == "cache"
-    assert len(several["images"]) == 2
     assert len({image["id"] for image in several["images"]}) == 2
     assert generate(client, prompt=prompt, cache="only")["source"] == "cache"
 
@@ -177,7 +176,11 @@ def test_hits_are_counted_in_payload_and_metrics(client: TestClient) -> None:
         ({"prompt": "a cat", "num_inference_steps": 0}, "num_inference_steps", "greater than or equal to 1"),
         ({"prompt": "a cat", "num_inference_steps": 151}, "num_inference_steps", "between 1 and 150"),
         ({"prompt": "a cat", "guidance_scale": 31}, "guidance_scale", "less than or equal to 30"),
+        ({"prompt": "a cat", "n": 10}, "n", "less than or equal to 9"),
+        ({"prompt": "a cat", "n": 0}, "n", "greater than or equal to 1"),
         ({"prompt": "a cat", "max_results": 10}, "max_results", "less than or equal to 9"),
+        ({"prompt": "a cat", "n": 2, "max_results": 3}, "max_results", "alias of n"),
+        ({"prompt": "a cat", "n": 3, "seed": 2**63 - 2}, "seed", "2**63 - 3"),
         ({"prompt": "a cat", "min_similarity": 0.5}, "min_similarity", "between 0.9 and 1.0"),
         ({"prompt": "a cat", "cache": "sometimes"}, "cache", "auto"),
         ({"prompt": "a cat", "seed": -1}, "seed", "greater than or equal to 0"),
@@ -323,7 +326,7 @@ def test_a_client_asking_again_gets_unseen_pictures_then_a_new_sample(client: Te
     assert a2["source"] == "cache" and a2["images"][0]["id"] == b2["images"][0]["id"]
     assert ask(alice)["source"] == "generated"
     # Without an identity any picture will do, and the prompt's gallery has grown to three.
-    gallery = generate(client, prompt=prompt, max_results=9)
+    gallery = generate(client, prompt=prompt, n=9, cache="only")
     assert gallery["source"] == "cache" and len(gallery["images"]) == 3
     # An explicit seed still names one exact picture, identity or not.
     seeded = client.post("/generate", json={"prompt": prompt, "seed": a1["images"][0]["seed"]}, headers=alice)

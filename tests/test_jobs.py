@@ -9,7 +9,7 @@ from dreamcache.jobs import GenerationTask, Job, JobStatus, JobTable
 
 
 def make_job(flight: str) -> Job:
-    task = GenerationTask(BatchShape(64, 64, 4, 7.5), PromptItem("a cat in a hat", "", 1), [0.0], "c", "e", flight)
+    task = GenerationTask(BatchShape(64, 64, 4, 7.5), [PromptItem("a cat in a hat", "", 1)], [0.0], "c", ["e"], flight)
     return Job(task)
 
 

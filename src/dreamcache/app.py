@@ -63,8 +63,8 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
 
     jobs = JobTable(settings.job_ttl_s, settings.max_jobs)
 
-    async def on_result(job: Job, result: GeneratedImage, seconds: float) -> None:
-        await cache.write_back(job, result, seconds)
+    async def on_result(job: Job, results: list[GeneratedImage], seconds: float) -> None:
+        await cache.write_back(job, results, seconds)
 
     worker = GpuWorker(settings, on_result, fingerprint)
     metrics = Metrics(worker)

@@ -24,6 +24,7 @@ from dreamcache.decision import (
     embedding_text,
     exact_key,
     flight_key,
+    request_seeds,
     resume_key,
     reused_exact_key,
 )
@@ -136,23 +137,35 @@ class CacheService:
         embedded = time.perf_counter()
         compat = compat_key(self.fingerprint, request.shape, request.negative_prompt, request.namespace)
         timings = {"embed_ms": (embedded - started) * 1000}
+        matches: list[Match] = []
+        kinds: list[str] = []
         if request.mode != "refresh":
             matches, kinds = await asyncio.to_thread(self.decider.lookup, request, compat, vector)
             timings["lookup_ms"] = (time.perf_counter() - embedded) * 1000
             self.metrics.lookup_seconds.observe(time.perf_counter() - started)
-            if matches:
-                if request.viewer is not None:
-                    # Before answering: the same client's next request must already skip these pictures.
-                    await asyncio.to_thread(self._mark_shown, [m.entry.id for m in matches], request.viewer)
+            if not matches and request.mode == "only":
+                raise CacheMiss()
+            # `only` never generates: the cached pictures there are, even when fewer than n.
+            if matches and (len(matches) >= request.n or request.mode == "only"):
+                await self._served(request, matches)
                 if not request.warm_up:
                     self.metrics.record_hit(request.shape.steps)
-                for match in matches:
-                    self.suggestions_for(request.namespace).record_hit(match.entry.prompt_norm)
-                self._in_background(asyncio.to_thread(self._record_hits, [m.entry.id for m in matches]))
                 return Hit(matches, kinds, timings)
-            if request.mode == "only":
-                raise CacheMiss()
-        return await self._enqueue(request, compat, vector, timings)
+        pending = await self._enqueue(request, compat, vector, timings, matches, kinds)
+        if matches:  # the cached part of the answer: the client sees these now, the rest when generated
+            await self._served(request, matches)
+            if not request.warm_up:
+                self.metrics.record_cached_pictures(len(matches), request.shape.steps)
+        return pending
+
+    async def _served(self, request: CacheRequest, matches: list[Match]) -> None:
+        """Book cached pictures as shown to the request's client and as hits of their entries and prompts."""
+        if request.viewer is not None:
+            # Before answering: the same client's next request must already skip these pictures.
+            await asyncio.to_thread(self._mark_shown, [m.entry.id for m in matches], request.viewer)
+        for match in matches:
+            self.suggestions_for(request.namespace).record_hit(match.entry.prompt_norm)
+        self._in_background(asyncio.to_thread(self._record_hits, [m.entry.id for m in matches]))
 
     def _mark_shown(self, entry_ids: list[str], viewer: str) -> None:
         for entry_id in entry_ids:
@@ -163,10 +176,20 @@ class CacheService:
             self.index.record_hit(entry_id)
 
     async def _enqueue(
-        self, request: CacheRequest, compat: str, vector: np.ndarray, timings: dict[str, float]
+        self, request: CacheRequest, compat: str, vector: np.ndarray, timings: dict[str, float],
+        cached: list[Match], kinds: list[str],
     ) -> Pending:
+        """Queue (or join) the generation of the pictures the cache lacks: n minus the cached ones."""
         assert self.worker is not None
-        flight = flight_key(compat, request.prompt, request.shape, request.seed)
+        if request.seed is not None:  # the seeds no cached picture has, in order
+            have = {m.entry.seed for m in cached}
+            seeds = [seed for seed in request_seeds(request) if seed not in have]
+        else:
+            seeds = [secrets.randbelow(2**31) for _ in range(request.n - len(cached))]
+        # Requests sharing a flight key share one generation: the cached part is in the key, so the
+        # joiner's answer (cached + generated) is the one it would have got itself.
+        flight = flight_key(compat, request.prompt, request.shape, request.seed, len(seeds),
+                            tuple(m.entry.id for m in cached))
         running = self.jobs.in_flight(flight)
         if running is not None:
             self.metrics.joined.inc()
@@ -179,25 +202,23 @@ class CacheService:
         plan = await self._plan_reuse(request, compat, vector)
         if self.decider.reuse_allowed(request):
             timings["reuse_ms"] = (time.perf_counter() - planned) * 1000
-        seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
-        checkpoint: Checkpoint | None = None
+        prompt, negative = prompts.clean(request.prompt), prompts.clean(request.negative_prompt)
+        items = [PromptItem(prompt, negative, seed) for seed in seeds]
+        exact = [exact_key(compat, request.prompt, request.shape, seed) for seed in seeds]
         reuse: Reuse | None = None
         if plan is not None:
-            # The picture continues the source's noise: its seed says where the picture came from.
+            # The first picture continues the source's noise: its seed says where the picture came from. A
+            # reused picture is not the picture of (prompt, seed): it never answers an exact-seed request.
             checkpoint, reuse, seed = plan
-        item = PromptItem(prompts.clean(request.prompt), prompts.clean(request.negative_prompt), seed, checkpoint)
-        # A reused picture is not the picture of (prompt, seed): it never answers an exact-seed request.
-        exact = (
-            exact_key(compat, request.prompt, request.shape, seed)
-            if reuse is None
-            else reused_exact_key(compat, request.prompt, request.shape, reuse.source)
-        )
+            items[0] = PromptItem(prompt, negative, seed, checkpoint)
+            exact[0] = reused_exact_key(compat, request.prompt, request.shape, reuse.source)
+        cached_out = [self.image_out(m.entry, m.score, kind) for m, kind in zip(cached, kinds, strict=True)]
         task = GenerationTask(
             shape=request.shape,
-            item=item,
+            items=items,
             vector=vector.tolist(),
             compat_key=compat,
-            exact_key=exact,
+            exact_keys=exact,
             flight_key=flight,
             namespace=request.namespace,
             viewer=request.viewer,
@@ -205,6 +226,7 @@ class CacheService:
             resume_key=resume_key(compat, request.shape),
             reuse=reuse,
             client=request.client,
+            cached=[{**image, "source": "cache"} for image in cached_out],
         )
         job = Job(task, on_failure=self.metrics.job_failed)
         try:
@@ -257,61 +279,72 @@ class CacheService:
 
     # -- the write-back --
 
-    async def write_back(self, job: Job, result: GeneratedImage, seconds: float) -> None:
-        """Store the image, then its checkpoints, then index its vector, then tell the waiting clients."""
-        task = job.task
-        entry_id = str(uuid.uuid4())
-        key = f"{entry_id}.png"
+    async def write_back(self, job: Job, results: list[GeneratedImage], seconds: float) -> None:
+        """Store each image, then its checkpoints, then index its vector; then tell the waiting clients."""
         try:
-            try:
-                png = await asyncio.to_thread(encode_png, result.pixels)
-                await asyncio.to_thread(self.store.put, key, png)
-            except Exception as exc:
-                log.exception("storing image of job %s failed", job.id)
-                job.fail("store_failed", f"the generated image could not be stored ({type(exc).__name__})")
-                return
-            stored_steps, checkpoint_bytes = await asyncio.to_thread(self._store_checkpoints, entry_id, result)
-            reuse = task.reuse
-            entry = Entry(
-                id=entry_id,
-                prompt=task.item.prompt,
-                negative_prompt=task.item.negative_prompt,
-                width=task.shape.width,
-                height=task.shape.height,
-                steps=task.shape.steps,
-                guidance_scale=float(task.shape.guidance_scale),
-                seed=task.item.seed,
-                model=self.settings.model,
-                fingerprint=self.fingerprint,
-                image_key=key,
-                created_at=time.time(),
-                compat_key=task.compat_key,
-                exact_key=task.exact_key,
-                prompt_norm=prompts.normalize(task.item.prompt),
-                namespace=task.namespace,
-                text_key=task.text_key,
-                checkpoints=stored_steps,
-                resume_key=task.resume_key if stored_steps else "",
-                reused_from=reuse.source if reuse is not None else "",
-                skipped_steps=reuse.skipped_steps if reuse is not None else 0,
-                stored_bytes=len(png) + checkpoint_bytes,
-            )
-            try:
-                await asyncio.to_thread(self.index.upsert, entry, task.vector)
-            except Exception:
-                # The picture exists and the client gets it; only the cache missed this one (an orphan image).
-                log.exception("indexing image %s of job %s failed", key, job.id)
-            else:
-                self.suggestions_for(entry.namespace).add(entry)
-                if task.viewer is not None:
-                    await asyncio.to_thread(self.index.mark_shown, entry.id, task.viewer)
-            self.metrics.generation_seconds.observe(seconds)
-            if reuse is not None:
-                self.metrics.record_reuse(reuse.skipped_steps)
-            job.succeed(self.generated_response(job, entry, seconds))
+            entries = []
+            for index, result in enumerate(results):
+                entry = await self._store_one(job, index, result)
+                if entry is None:
+                    return  # the job failed: nothing to answer with
+                entries.append(entry)
+            self.metrics.generation_seconds.observe(seconds / max(1, len(results)))
+            if job.task.reuse is not None:
+                self.metrics.record_reuse(job.task.reuse.skipped_steps)
+            job.succeed(self.generated_response(job, entries, seconds))
         finally:
             job.release()
             self.jobs.settle(job)
+
+    async def _store_one(self, job: Job, index: int, result: GeneratedImage) -> Entry | None:
+        """One generated picture into the store and the index: its entry, or None after failing the job."""
+        task = job.task
+        item = task.items[index]
+        entry_id = str(uuid.uuid4())
+        key = f"{entry_id}.png"
+        try:
+            png = await asyncio.to_thread(encode_png, result.pixels)
+            await asyncio.to_thread(self.store.put, key, png)
+        except Exception as exc:
+            log.exception("storing image of job %s failed", job.id)
+            job.fail("store_failed", f"the generated image could not be stored ({type(exc).__name__})")
+            return None
+        stored_steps, checkpoint_bytes = await asyncio.to_thread(self._store_checkpoints, entry_id, result)
+        reuse = task.reuse if index == 0 else None  # only the first picture of a job may resume a checkpoint
+        entry = Entry(
+            id=entry_id,
+            prompt=item.prompt,
+            negative_prompt=item.negative_prompt,
+            width=task.shape.width,
+            height=task.shape.height,
+            steps=task.shape.steps,
+            guidance_scale=float(task.shape.guidance_scale),
+            seed=item.seed,
+            model=self.settings.model,
+            fingerprint=self.fingerprint,
+            image_key=key,
+            created_at=time.time(),
+            compat_key=task.compat_key,
+            exact_key=task.exact_keys[index],
+            prompt_norm=prompts.normalize(item.prompt),
+            namespace=task.namespace,
+            text_key=task.text_key,
+            checkpoints=stored_steps,
+            resume_key=task.resume_key if stored_steps else "",
+            reused_from=reuse.source if reuse is not None else "",
+            skipped_steps=reuse.skipped_steps if reuse is not None else 0,
+            stored_bytes=len(png) + checkpoint_bytes,
+        )
+        try:
+            await asyncio.to_thread(self.index.upsert, entry, task.vector)
+        except Exception:
+            # The picture exists and the client gets it; only the cache missed this one (an orphan image).
+            log.exception("indexing image %s of job %s failed", key, job.id)
+        else:
+            self.suggestions_for(entry.namespace).add(entry)
+            if task.viewer is not None:
+                await asyncio.to_thread(self.index.mark_shown, entry.id, task.viewer)
+        return entry
 
     def _store_checkpoints(self, entry_id: str, result: GeneratedImage) -> tuple[tuple[int, ...], int]:
         """Store what can be stored (steps and bytes); a checkpoint that fails only makes the entry less reusable."""
@@ -356,16 +389,22 @@ class CacheService:
     def hit_response(self, hit: Hit, total_ms: float) -> dict[str, Any]:
         return {
             "source": "cache",
-            "images": [self.image_out(m.entry, m.score, kind) for m, kind in zip(hit.matches, hit.kinds, strict=True)],
+            "images": [{**self.image_out(m.entry, m.score, kind), "source": "cache"}
+                       for m, kind in zip(hit.matches, hit.kinds, strict=True)],
             "job_id": None,
             "timings": {**hit.timings, "total_ms": total_ms},
         }
 
-    def generated_response(self, job: Job, entry: Entry, seconds: float) -> dict[str, Any]:
+    def generated_response(self, job: Job, entries: list[Entry], seconds: float) -> dict[str, Any]:
+        """The answer of a generation: the pictures that were cached first, then the generated ones."""
         queue_ms = ((job.started_at or job.created_at) - job.created_at) * 1000
+        generated = [
+            {**self.image_out(entry, 1.0, reuse=job.task.reuse if i == 0 else None), "source": "generated"}
+            for i, entry in enumerate(entries)
+        ]
         return {
             "source": "generated",
-            "images": [self.image_out(entry, 1.0, reuse=job.task.reuse)],
+            "images": job.task.cached + generated,
             "job_id": job.id,
             "timings": {
                 "queue_ms": queue_ms,

@@ -19,7 +19,7 @@ from dreamcache.generation.spec import BatchShape
 from dreamcache.index import Entry, Index, Match
 from dreamcache.settings import Settings
 
-CANDIDATE_HEADROOM = 8  # retrieved beyond max_results: the verifier vetoes some
+CANDIDATE_HEADROOM = 8  # retrieved beyond n: the verifier vetoes some
 RETRIEVAL_FLOOR = 0.85  # retrieved below the threshold: the same text retyped hits whatever its cosine
 REUSE_CANDIDATES = 4
 
@@ -31,8 +31,8 @@ class CacheRequest:
     prompt: str
     negative_prompt: str
     shape: BatchShape
-    seed: int | None
-    max_results: int
+    seed: int | None  # with n > 1, the pictures' seeds are seed, seed + 1, ... (as AUTOMATIC1111's batches)
+    n: int  # pictures wanted: cached ones first, the rest generated
     mode: str  # auto | refresh | only
     min_similarity: float
     namespace: str = ""  # "" = the shared pool
@@ -79,9 +79,21 @@ def resume_key(compat: str, shape: BatchShape) -> str:
     return _digest("resume", compat, shape.steps, float(shape.guidance_scale))
 
 
-def flight_key(compat: str, prompt: str, shape: BatchShape, seed: int | None) -> str:
-    """Concurrent misses with equal flight keys share one generation."""
-    return _digest("flight", compat, prompts.clean(prompt), shape.steps, float(shape.guidance_scale), seed)
+def flight_key(
+    compat: str, prompt: str, shape: BatchShape, seed: int | None, count: int = 1, cached: tuple[str, ...] = ()
+) -> str:
+    """Concurrent misses with equal flight keys share one generation: `count` pictures to generate, after the
+    `cached` ones (entry ids) the answer holds already."""
+    parts = (compat, prompts.clean(prompt), shape.steps, float(shape.guidance_scale), seed)
+    if count == 1 and not cached:
+        return _digest("flight", *parts)
+    return _digest("flight", *parts, count, *cached)
+
+
+def request_seeds(request: CacheRequest) -> list[int]:
+    """The seeds an explicitly seeded request names: `seed` .. `seed + n - 1`."""
+    assert request.seed is not None
+    return [request.seed + i for i in range(request.n)]
 
 
 def viewer_hash(client: str) -> str:
@@ -104,27 +116,28 @@ class Decider:
     def lookup(self, request: CacheRequest, compat: str, vector: np.ndarray) -> tuple[list[Match], list[str]]:
         """The accepted matches, best first, and how each was accepted (`exact` or `verified`)."""
         if request.seed is not None:
-            key = exact_key(compat, request.prompt, request.shape, request.seed)
-            found = [Match(entry, 1.0) for entry in self.index.find_exact(key, limit=request.max_results)]
-            return found, ["exact"] * len(found)
+            found = []
+            for seed in request_seeds(request):
+                found += self.index.find_exact(exact_key(compat, request.prompt, request.shape, seed), limit=1)
+            return [Match(entry, 1.0) for entry in found], ["exact"] * len(found)
         # Retrieve more, and lower, than the threshold: the text checks accept some candidates below it
         # (reordered tags) and veto some above it (swapped words).
         candidates = self.index.search(
-            vector.tolist(), compat_key=compat, limit=request.max_results + CANDIDATE_HEADROOM,
+            vector.tolist(), compat_key=compat, limit=request.n + CANDIDATE_HEADROOM,
             min_score=min(request.min_similarity, RETRIEVAL_FLOOR), unseen_by=request.viewer,
         )
         matches, kinds = self._accepted(request, candidates)
-        if len(matches) < request.max_results:
+        if len(matches) < request.n:
             # The same text retyped is a hit whatever its cosine ("a dog" / "Dog" can score below the
             # retrieval floor): find it by its text key too.
             seen = {m.entry.id for m in candidates}
             same_text: list[Entry] = self.index.find_text(
-                matching.text_key(request.prompt), compat_key=compat, limit=request.max_results,
+                matching.text_key(request.prompt), compat_key=compat, limit=request.n,
                 unseen_by=request.viewer,
             )
             extra = [Match(entry, self._cosine(vector, entry.id)) for entry in same_text if entry.id not in seen]
             more, more_kinds = self._accepted(request, extra)
-            room = request.max_results - len(matches)
+            room = request.n - len(matches)
             matches, kinds = matches + more[:room], kinds + more_kinds[:room]
         return matches, kinds
 
@@ -139,7 +152,7 @@ class Decider:
             if hit:
                 matches.append(m)
                 kinds.append("exact" if reason == matching.SAME_TEXT else "verified")
-                if len(matches) == request.max_results:
+                if len(matches) == request.n:
                     break
         return matches, kinds
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from dreamcache.generation.spec import BatchShape, PromptItem
+from dreamcache.generation.spec import BatchShape, PromptItem, start_step
 
 
 class JobStatus(StrEnum):
@@ -33,13 +33,14 @@ class JobError:
 
 @dataclass
 class GenerationTask:
-    """Everything the write-back needs to know about one requested image."""
+    """Everything the write-back needs to know about the images one request generates (one per item,
+    generated together: one batch when they fit in one)."""
 
     shape: BatchShape
-    item: PromptItem
+    items: list[PromptItem]
     vector: list[float]
     compat_key: str
-    exact_key: str
+    exact_keys: list[str]  # per item
     flight_key: str
     namespace: str = ""
     viewer: str | None = None  # hash of the requesting client, if it named itself
@@ -47,6 +48,12 @@ class GenerationTask:
     resume_key: str = ""  # what a later near-miss must share to reuse this job's checkpoints
     reuse: Reuse | None = None  # the near-miss plan: `item.resume` holds the checkpoint itself
     client: str = ""  # who asked: the GPU queue takes jobs round-robin across clients
+    cached: list[dict[str, Any]] = field(default_factory=list)  # pictures of the answer that were cached already
+
+    @property
+    def start_step(self) -> int:
+        """The first denoising step any of the items runs (a resumed item starts at its checkpoint)."""
+        return min((start_step(item) for item in self.items), default=0)
 
 
 @dataclass(frozen=True)
@@ -129,8 +136,7 @@ class Job:
     def release(self) -> None:
         """Drop what only the generation needed (the prompt vector, a checkpoint): a finished job is small."""
         self.task.vector = []
-        if self.task.item.resume is not None:
-            self.task.item = replace(self.task.item, resume=None)
+        self.task.items = [replace(item, resume=None) if item.resume is not None else item for item in self.task.items]
 
     async def wait(self, timeout: float) -> bool:
         """Wait until the job ends or `timeout` passes; True if it ended."""

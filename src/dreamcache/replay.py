@@ -299,7 +299,7 @@ def _replay_one(
 ) -> None:
     viewer = viewer_hash(item.user) if identities and item.user is not None else None
     request = CacheRequest(
-        prompt=item.prompt, negative_prompt="", shape=shape, seed=item.seed, max_results=1, mode="auto",
+        prompt=item.prompt, negative_prompt="", shape=shape, seed=item.seed, n=1, mode="auto",
         min_similarity=settings.similarity_threshold, viewer=viewer if item.seed is None else None,
     )
     vector = vectors[embedding_text(item.prompt)]

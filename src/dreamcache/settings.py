@@ -128,8 +128,9 @@ class Settings(BaseSettings):
                                          "per client; 0 = no limit. Beyond it 429.")
     generation_burst: int = Field(30, ge=1, description="Generations a client may start at once before the rate "
                                   "applies.")
-    max_queued_per_client: int = Field(16, ge=1, description="Most jobs one client may have waiting for the GPU; "
-                                       "the worker takes jobs round-robin across clients.")
+    max_queued_per_client: int = Field(16, ge=1, description="Most images one client may have waiting for the GPU "
+                                       "(one request of `n` larger than this is let in alone); the worker takes jobs "
+                                       "round-robin across clients.")
 
     # --- retention ------------------------------------------------------------------------------
     retention_ttl_s: float | None = Field(None, gt=0, description="Entries not hit (or made) for this long are "
@@ -153,8 +154,9 @@ class Settings(BaseSettings):
     webhook_backoff_scale: float = Field(1.0, gt=0, description="Multiplies the retry backoff (tests shorten it).")
 
     # --- worker and jobs -----------------------------------------------------------------------
-    queue_size: int = Field(64, ge=1, description="Most jobs waiting for the GPU; beyond it 429.")
-    max_batch_size: int = Field(4, ge=1, le=64, description="Most compatible jobs run as one batch.")
+    queue_size: int = Field(64, ge=1, description="Most images waiting for the GPU; beyond it 429.")
+    max_batch_size: int = Field(4, ge=1, le=64, description="Most images run as one batch (compatible jobs "
+                                "together; a request of more pictures runs in consecutive batches).")
     batch_wait_ms: float = Field(10.0, ge=0.0, description="How long the dispatcher waits to fill a batch.")
     default_wait_s: float = Field(30.0, ge=0.0, le=600.0, description="How long POST /generate waits for a miss.")
     max_wait_s: float = Field(120.0, ge=0.0, description="Largest `Prefer: wait=N` honoured.")

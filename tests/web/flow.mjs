@@ -66,6 +66,18 @@ try {
       { timeout: T });
   });
 
+  await step('three pictures of the cached prompt: one from the cache, two generated together', async () => {
+    await page.getByLabel('Pictures (1–9)').fill('3');
+    await page.getByRole('button', { name: 'Generate' }).click();
+    await page.waitForFunction(() => /1 from the cache, 2 generated/.test(document.getElementById('status').textContent),
+      null, { timeout: T });
+    const newest = page.locator('#gallery figure');
+    await expectText(newest.nth(0), /cache hit/);
+    await expectText(newest.nth(1), /generated/);
+    await expectText(newest.nth(2), /generated/);
+    await page.getByLabel('Pictures (1–9)').fill('');
+  });
+
   await step('type the first characters: a suggestion appears, keyboard picks it', async () => {
     const input = page.getByLabel('Prompt', { exact: true });
     await input.fill('');

@@ -28,7 +28,7 @@ from dreamcache.api.schemas import (
 )
 from dreamcache.cache import CacheMiss, Hit, RateLimited
 from dreamcache.decision import CacheRequest, viewer_hash
-from dreamcache.generation.spec import BatchShape, start_step
+from dreamcache.generation.spec import BatchShape
 from dreamcache.generation.text import count_prompt_tokens
 from dreamcache.jobs import Job, JobStatus
 from dreamcache.keys import Caller
@@ -120,12 +120,20 @@ def _resolve(
         raise invalid(
             "min_similarity", f"must be between {s.min_similarity_floor} and 1.0, got {min_similarity}"
         )
+    n = body.n
+    if body.max_results is not None:  # the deprecated alias
+        if "n" in body.model_fields_set and body.n != body.max_results:
+            raise invalid("max_results", f"is an alias of n: give one of them, or equal values (n={body.n}, "
+                          f"max_results={body.max_results})")
+        n = body.max_results
+    if body.seed is not None and body.seed + n - 1 > 2**63 - 1:
+        raise invalid("seed", f"with n={n} pictures (seeds seed .. seed + n - 1), must be at most 2**63 - {n}")
     return CacheRequest(
         prompt=body.prompt,
         negative_prompt=body.negative_prompt,
         shape=BatchShape(width, height, steps, float(guidance)),
         seed=body.seed,
-        max_results=body.max_results,
+        n=n,
         mode=body.cache.value,
         min_similarity=min_similarity,
         namespace=namespace,
@@ -180,7 +188,7 @@ def _job_view(job: Job, services: Services, ticket: str | None = None) -> dict[s
         "job_id": ticket,
         "status": status.value,
         "queue_position": services.worker.position(job) if status is JobStatus.QUEUED else None,
-        "progress": {"step": job.step, "total": job.total_steps or job.task.shape.steps - start_step(job.task.item)},
+        "progress": {"step": job.step, "total": job.total_steps or job.task.shape.steps - job.task.start_step},
         "created_at": _iso(job.created_at),
         "started_at": _iso(job.started_at),
         "finished_at": _iso(job.finished_at),

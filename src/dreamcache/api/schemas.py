@@ -53,7 +53,11 @@ class GenerateRequest(BaseModel):
     seed: int | None = Field(
         None, ge=0, le=2**63 - 1, description="Asks for one exact picture: only an exact match is a hit."
     )
-    max_results: int = Field(1, ge=1, le=9, description="Images returned on a hit.")
+    n: int = Field(1, ge=1, le=9, description="Pictures wanted. Cached ones come first; when fewer are cached, "
+                   "the missing ones are generated together (each image's `source` says which). With a `seed`, "
+                   "the pictures' seeds are seed, seed + 1, ... With `cache: only`, the cached ones there are.")
+    max_results: int | None = Field(None, ge=1, le=9, deprecated=True,
+                                    description="Deprecated alias of `n` (give one of them, or equal values).")
     cache: CacheMode = Field(CacheMode.AUTO, description="auto: look up, else generate; refresh: always generate; "
                                                           "only: never generate (404 on a miss).")
     min_similarity: float | None = Field(
@@ -97,6 +101,9 @@ class ReuseOut(BaseModel):
 
 class ImageOut(BaseModel):
     id: str
+    source: Literal["cache", "generated"] = Field(
+        description="Where this picture comes from: an answer of `n` pictures can hold cached and generated ones."
+    )
     match: Literal["exact", "verified"] | None = Field(
         None, description="On a hit: `exact` (same text up to case, punctuation, spacing and tag order, or the "
         "exact seed) or `verified` (passed the verifier and the similarity bar). Null for a generated image."
@@ -127,7 +134,9 @@ class Timings(BaseModel):
 
 
 class GenerateResponse(BaseModel):
-    source: Literal["cache", "generated"]
+    source: Literal["cache", "generated"] = Field(
+        description="`cache`: every picture was cached (a hit); `generated`: the GPU made some or all of them."
+    )
     images: list[ImageOut]
     job_id: str | None = None
     timings: Timings

@@ -2,7 +2,7 @@
 const $ = (id) => document.getElementById(id);
 const form = $('gen'), prompt = $('prompt'), list = $('suggestions'), go = $('go');
 const progress = $('progress'), statusLine = $('status'), errorBox = $('error');
-const NUMBER_FIELDS = ['width', 'height', 'num_inference_steps', 'guidance_scale', 'seed'];
+const NUMBER_FIELDS = ['width', 'height', 'num_inference_steps', 'guidance_scale', 'seed', 'n'];
 
 class ApiError extends Error {
   constructor(status, body) {
@@ -193,9 +193,10 @@ function imageCard(image, className, asked, ...extra) {
 }
 
 function addToGallery(result, asked = null) {
-  const hit = result.source === 'cache';
   const adopted = result.source === 'related';
   for (const image of [...result.images].reverse()) {
+    // An answer of several pictures can mix cached and generated ones: each says where it came from.
+    const hit = (image.source ?? result.source) === 'cache';
     const meta = document.createElement('span');
     meta.className = 'meta';
     const took = seconds(result.timings.total_ms);
@@ -342,7 +343,10 @@ function finishJob(job) {
   if (job.job_id === adoptedJob && job.status === 'canceled') return; // the user took a related picture
   if (job.status === 'succeeded') {
     addToGallery(job.result);
-    say(`Generated in ${seconds(job.result.timings.total_ms)}.`);
+    const cached = job.result.images.filter((image) => image.source === 'cache').length;
+    const made = job.result.images.length - cached;
+    const what = cached ? `${cached} from the cache, ${made} generated` : made > 1 ? `${made} pictures generated` : 'Generated';
+    say(`${what} in ${seconds(job.result.timings.total_ms)}.`);
   } else if (job.status === 'failed') {
     showError({ message: job.error?.message ?? 'unknown error', type: job.error?.type }, 'Generation failed');
   } else {

@@ -1,10 +1,11 @@
-"""The single GPU worker: a child process running the pipeline, and the bounded queue feeding it.
+"""The parent side of the GPU worker (`GpuWorker`), in the web process.
 
-The parent side (`GpuWorker`) lives in the web process: it keeps the queue of jobs, groups
-compatible jobs (same width, height, steps, guidance) into batches, sends one batch at a time to
-the child and hands finished images to a callback that runs off the GPU's critical path. The child
-(`worker_main`) loads the pipeline once and talks back through small event messages. If the child
-dies, the jobs of its batch fail with a clear error and a new child is started.
+It keeps the bounded queue of jobs, groups the images of compatible jobs (same width, height,
+steps, guidance) into batches of at most `max_batch_size` images, sends one batch at a time to the
+worker process (`process.worker_main`) and hands each job's finished images to a callback that runs
+off the GPU's critical path. A job of several images (`n`) is one block in a batch; one larger than
+a batch runs in consecutive batches. If the worker process dies, the jobs of its batch fail with a
+clear error and a new process is started.
 """
 
 from __future__ import annotations
@@ -17,176 +18,32 @@ import os
 import queue as queue_mod
 import threading
 import time
-import traceback
 from collections import deque
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from dreamcache.generation.spec import BatchShape, GeneratedImage, PromptItem, capture_steps, start_step
+from dreamcache.generation.spec import GeneratedImage
 from dreamcache.jobs import Job, JobStatus
 from dreamcache.settings import Settings
+from dreamcache.worker.process import (
+    BatchDone,
+    BatchFailed,
+    CancelBatch,
+    LoadFailed,
+    Ready,
+    RunBatch,
+    Step,
+    worker_main,
+)
 
 log = logging.getLogger(__name__)
 
 
-# --- messages between the processes -----------------------------------------------------------
-
-
-@dataclass
-class RunBatch:
-    batch_id: int
-    shape: BatchShape
-    items: list[PromptItem]
-
-
-@dataclass
-class CancelBatch:
-    """Parent -> child: every job of this batch was canceled; stop at the next denoising step."""
-
-    batch_id: int
-
-
-class BatchCanceled(Exception):
-    """Raised inside the denoising loop when the running batch was canceled."""
-
-
-@dataclass
-class Ready:
-    fingerprint: str
-    device: str
-    load_seconds: float
-
-
-@dataclass
-class LoadFailed:
-    message: str
-
-
-@dataclass
-class Step:
-    batch_id: int
-    step: int
-    total: int
-
-
-@dataclass
-class BatchDone:
-    batch_id: int
-    results: list[GeneratedImage]
-    seconds: float
-
-
-@dataclass
-class BatchFailed:
-    batch_id: int
-    error_type: str
-    message: str
-
-
-# --- the child process ------------------------------------------------------------------------
-
-
-PARENT_CHECK_S = 1.0
-
-
-def _exit_with_parent(parent_pid: int) -> None:
-    """End this process when its parent is gone (a `kill -9` of the server must not leave the GPU held).
-
-    The worker holds its own ends of the pipes, so it would never see end-of-file: it watches its
-    parent id instead (re-parenting changes it).
-    """
-    while True:
-        time.sleep(PARENT_CHECK_S)
-        if os.getppid() != parent_pid:
-            os._exit(3)
-
-
-def _check_canceled(controls: Any, batch_id: int) -> None:
-    """Raise BatchCanceled if the parent canceled this batch (cancels of earlier batches are dropped)."""
-    while True:
-        try:
-            message = controls.get_nowait()
-        except queue_mod.Empty:
-            return
-        if isinstance(message, CancelBatch) and message.batch_id == batch_id:
-            raise BatchCanceled()
-
-
-def worker_main(
-    settings: Settings, tasks: Any, events: Any, parent_pid: int | None = None, controls: Any = None
-) -> None:
-    """Entry point of the worker process: load the pipeline, then run batches until told to stop."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
-    if parent_pid is not None:
-        threading.Thread(target=_exit_with_parent, args=(parent_pid,), name="parent-watch", daemon=True).start()
-    started = time.perf_counter()
-    try:
-        from dreamcache.generation.pipeline import load_generator
-
-        generator = load_generator(settings)
-    except Exception as exc:  # a bad model id or path must reach the operator, not hang readiness
-        log.exception("pipeline failed to load")
-        events.put(LoadFailed(f"{type(exc).__name__}: {exc}"))
-        return
-    events.put(Ready(generator.fingerprint, generator.device, time.perf_counter() - started))
-    while True:
-        task = tasks.get()
-        if task is None:
-            return
-        began = time.perf_counter()
-
-        def on_step(step: int, total: int, batch_id: int = task.batch_id) -> None:
-            events.put(Step(batch_id, step, total))
-            if controls is not None:
-                _check_canceled(controls, batch_id)
-
-        capture = capture_steps(settings, generator.device, task.shape.steps)
-        try:
-            try:
-                results = generator.run(task.shape, task.items, on_step, capture)
-            except BatchCanceled:
-                raise
-            except Exception:
-                if not any(item.resume is not None for item in task.items):
-                    raise
-                # A checkpoint that does not fit must never fail the batch: run every item from noise.
-                log.warning("batch %s failed with resumed items; running it from scratch: %s", task.batch_id,
-                            traceback.format_exc())
-                _free_accelerator_memory()
-                items = [replace(item, resume=None) for item in task.items]
-                results = generator.run(task.shape, items, on_step, capture)
-        except BatchCanceled:
-            log.info("batch %s canceled by its clients", task.batch_id)
-            events.put(BatchFailed(task.batch_id, "canceled", "canceled by every client waiting for it"))
-            continue
-        except Exception as exc:
-            log.error("batch %s failed: %s", task.batch_id, traceback.format_exc())
-            events.put(BatchFailed(task.batch_id, _error_type(exc), f"{type(exc).__name__}: {exc}"))
-            _free_accelerator_memory()
-            continue
-        events.put(BatchDone(task.batch_id, results, time.perf_counter() - began))
-
-
-def _error_type(exc: BaseException) -> str:
-    name = type(exc).__name__
-    return "out_of_memory" if "OutOfMemory" in name or "out of memory" in str(exc) else "generation_failed"
-
-
-def _free_accelerator_memory() -> None:
-    with contextlib.suppress(Exception):
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-
-
-# --- the parent side --------------------------------------------------------------------------
-
-
 def _round_robin(compatible: list[Job], first: Job, limit: int) -> list[Job]:
     """Up to `limit` jobs starting with `first`, then one job per client per round, oldest first."""
+    # (A job of several images takes several of the batch's places; `_take_batch` counts them.)
     by_client: dict[str, deque[Job]] = {}
     for job in compatible:
         if job is not first:
@@ -219,8 +76,25 @@ class WorkerUnavailable(Exception):
     """The pipeline could not be loaded; generation is impossible until the settings are fixed."""
 
 
-# (job, its image and checkpoints, GPU seconds spent on it: the batch's time split by denoising steps run)
-ResultHandler = Callable[[Job, GeneratedImage, float], Coroutine[Any, Any, None]]
+# (job, its images and checkpoints in the order of its items, GPU seconds spent on them: each batch's time
+# split by denoising steps run)
+ResultHandler = Callable[[Job, list[GeneratedImage], float], Coroutine[Any, Any, None]]
+
+Slot = tuple[Job, int]  # one image of a batch: the job and the index of its item
+
+
+@dataclass
+class _Progress:
+    """A job's images on their way: how many were sent to the worker, the ones back, GPU seconds spent."""
+
+    total: int
+    sent: int = 0
+    results: dict[int, GeneratedImage] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def unsent(self) -> int:
+        return self.total - self.sent
 
 
 class GpuWorker:
@@ -247,7 +121,8 @@ class GpuWorker:
         self._load_error: str | None = None
         self._batch_id = 0
         self._last_client: str | None = None  # whose job led the last batch (round-robin)
-        self._running: dict[int, list[Job]] = {}
+        self._running: dict[int, list[Slot]] = {}
+        self._progress: dict[str, _Progress] = {}  # by job id, for jobs not finished
         self._results: dict[int, asyncio.Future[BatchDone | BatchFailed]] = {}
         self.restarts = 0
         self.batches_run = 0
@@ -267,7 +142,7 @@ class GpuWorker:
     async def stop(self) -> None:
         """Stop dispatching, fail what is left, and end the worker process."""
         # Taken before cancelling: the dispatcher forgets its running batch as it unwinds.
-        unfinished = [job for jobs in self._running.values() for job in jobs] + list(self._pending)
+        unfinished = [job for slots in self._running.values() for job, _ in slots] + list(self._pending)
         self._pending.clear()
         if self._dispatcher is not None:
             self._dispatcher.cancel()
@@ -342,8 +217,8 @@ class GpuWorker:
                 job.fail("generator_unavailable", f"the image generator could not be loaded: {message.message}")
             self._pending.clear()
         elif isinstance(message, Step):
-            for job in self._running.get(message.batch_id, []):
-                start = start_step(job.task.item)  # a resumed job counts the steps it actually runs
+            for job in _jobs_of(self._running.get(message.batch_id, [])):
+                start = job.task.start_step  # a resumed job counts the steps it actually runs
                 job.progress(max(0, message.step - start), message.total - start)
         elif isinstance(message, BatchDone | BatchFailed):
             future = self._results.get(message.batch_id)
@@ -370,7 +245,8 @@ class GpuWorker:
 
     @property
     def depth(self) -> int:
-        return len(self._pending)
+        """Images waiting for the GPU."""
+        return sum(self._unsent(job) for job in self._pending)
 
     @property
     def mean_image_seconds(self) -> float:
@@ -388,40 +264,49 @@ class GpuWorker:
         except ValueError:
             return None
 
+    def _unsent(self, job: Job) -> int:
+        progress = self._progress.get(job.id)
+        return progress.unsent if progress is not None else len(job.task.items)
+
     # -- queue --
 
     def submit(self, job: Job) -> None:
         """Put a job in line; QueueFull when the line is full, WorkerUnavailable if no model loads."""
         if self._load_error is not None:
             raise WorkerUnavailable(self._load_error)
-        if len(self._pending) >= self._settings.queue_size:
+        if self.depth + len(job.task.items) > max(self._settings.queue_size, len(job.task.items)):
             raise QueueFull()
-        queued = sum(1 for other in self._pending if other.task.client == job.task.client)
-        if queued >= self._settings.max_queued_per_client:
+        queued = sum(self._unsent(other) for other in self._pending if other.task.client == job.task.client)
+        if queued and queued + len(job.task.items) > self._settings.max_queued_per_client:
             raise ClientQueueFull(queued)
         self._pending.append(job)
+        self._progress[job.id] = _Progress(len(job.task.items))
         self._wakeup.set()
 
     def cancel(self, job: Job) -> bool:
-        """Cancel a job still waiting in line; False if it already left the queue."""
-        try:
-            self._pending.remove(job)
-        except ValueError:
+        """Cancel a job still waiting in line, none of its images started; False if it already left the queue."""
+        if job not in self._pending or job.status is not JobStatus.QUEUED:
             return False
+        self._pending.remove(job)
+        self._progress.pop(job.id, None)
         job.cancel()
         return True
 
     def cancel_running(self, job: Job) -> bool:
-        """Cancel a running job: it ends canceled now, and once every job of its batch is canceled the worker
-        stops the batch at its next denoising step (free for the next one). False if it is not running."""
-        for batch_id, batch in self._running.items():
-            if job in batch:
-                job.cancel()
-                if all(other.status is JobStatus.CANCELED for other in batch):
-                    with contextlib.suppress(Exception):
-                        self._controls.put(CancelBatch(batch_id))
-                return True
-        return False
+        """Cancel a running job: it ends canceled now (its images not started never run), and once every job of
+        a batch is canceled the worker stops that batch at its next denoising step (free for the next one).
+        False if it is not running."""
+        batches = [batch_id for batch_id, slots in self._running.items() if job in _jobs_of(slots)]
+        if not batches:
+            return False
+        job.cancel()
+        if job in self._pending:
+            self._pending.remove(job)
+        for batch_id in batches:
+            if all(other.status is JobStatus.CANCELED for other in _jobs_of(self._running[batch_id])):
+                with contextlib.suppress(Exception):
+                    self._controls.put(CancelBatch(batch_id))
+        return True
 
     async def _dispatch_forever(self) -> None:
         while True:
@@ -444,7 +329,7 @@ class GpuWorker:
             self._handle_event(LoadFailed(f"the worker process exited while loading (exit code "
                                           f"{self._process.exitcode})"))
 
-    async def _take_batch(self) -> list[Job]:
+    async def _take_batch(self) -> list[Slot]:
         """The next client's oldest job plus compatible ones, waiting up to batch_wait_ms for company.
 
         Fair across clients: the first job is the oldest of the client after the one served last,
@@ -455,16 +340,22 @@ class GpuWorker:
         deadline = time.monotonic() + self._settings.batch_wait_ms / 1000
         limit = self._settings.max_batch_size
         while limit > 1 and time.monotonic() < deadline:
-            if sum(1 for job in self._pending if job.task.shape == first.task.shape) >= limit:
+            if sum(self._unsent(job) for job in self._pending if job.task.shape == first.task.shape) >= limit:
                 break
             await asyncio.sleep(min(0.002, max(0.0, deadline - time.monotonic())))
         if first not in self._pending:  # canceled while we waited for company
             return []
-        batch = _round_robin([job for job in self._pending if job.task.shape == first.task.shape], first, limit)
-        for job in batch:
-            self._pending.remove(job)
+        compatible = [job for job in self._pending if job.task.shape == first.task.shape and not job.status.terminal]
+        slots: list[Slot] = []
+        for job in _round_robin(compatible, first, limit):
+            progress = self._progress[job.id]
+            take = min(progress.unsent, limit - len(slots))
+            slots += [(job, index) for index in range(progress.sent, progress.sent + take)]
+            progress.sent += take
+            if not progress.unsent:
+                self._pending.remove(job)
         self._last_client = first.task.client
-        return [job for job in batch if job.status is JobStatus.QUEUED]
+        return slots
 
     def _next_first(self) -> Job:
         """The oldest job of the first client, in order of first appearance, after the last one served."""
@@ -474,45 +365,62 @@ class GpuWorker:
             clients = clients[turn:] + clients[:turn]
         return next(job for job in self._pending if job.task.client == clients[0])
 
-    async def _run(self, batch: list[Job]) -> None:
+    async def _run(self, slots: list[Slot]) -> None:
         assert self._loop is not None
         self._batch_id += 1
         batch_id = self._batch_id
         future: asyncio.Future[BatchDone | BatchFailed] = self._loop.create_future()
         self._results[batch_id] = future
-        self._running[batch_id] = batch
-        for job in batch:
-            job.mark_running(job.task.shape.steps - start_step(job.task.item))
-        self._tasks.put(RunBatch(batch_id, batch[0].task.shape, [job.task.item for job in batch]))
+        self._running[batch_id] = slots
+        jobs = _jobs_of(slots)
+        for job in jobs:
+            if job.status is JobStatus.QUEUED:
+                job.mark_running(job.task.shape.steps - job.task.start_step)
+        self._tasks.put(RunBatch(batch_id, jobs[0].task.shape, [job.task.items[index] for job, index in slots]))
         try:
             outcome = await self._watch(future)
         finally:
             del self._results[batch_id]
             del self._running[batch_id]
         if outcome is None:
-            for job in batch:
-                job.fail("worker_crashed", "the GPU worker process crashed while generating this image; "
-                         "it is being restarted, please retry")
+            for job in jobs:
+                self._fail(job, "worker_crashed", "the GPU worker process crashed while generating this image; "
+                           "it is being restarted, please retry")
             self._restart()
             return
         if isinstance(outcome, BatchFailed):
-            for job in batch:
-                if not job.status.terminal:  # canceled jobs stay canceled
-                    job.fail(outcome.error_type, outcome.message)
+            for job in jobs:
+                self._fail(job, outcome.error_type, outcome.message)
             return
         self.batches_run += 1
-        self.batch_sizes.append(len(batch))
-        self.images_generated += len(batch)
+        self.batch_sizes.append(len(slots))
+        self.images_generated += len(slots)
         self.generation_seconds_total += outcome.seconds
         steps = sum(result.steps_run for result in outcome.results)
         self.image_steps += steps
-        for job, result in zip(batch, outcome.results, strict=True):
-            if job.status is JobStatus.CANCELED:
-                continue  # canceled while its batch ran on for others: nobody wants its picture
-            seconds = outcome.seconds * result.steps_run / steps if steps else outcome.seconds / len(batch)
-            task = asyncio.create_task(self._on_result(job, result, seconds))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+        for (job, index), result in zip(slots, outcome.results, strict=True):
+            progress = self._progress.get(job.id)
+            if progress is None or job.status is JobStatus.CANCELED:
+                self._progress.pop(job.id, None)
+                continue  # canceled while its batch ran on for others: nobody wants its pictures
+            progress.results[index] = result
+            progress.seconds += (
+                outcome.seconds * result.steps_run / steps if steps else outcome.seconds / len(slots)
+            )
+            if len(progress.results) == progress.total:
+                del self._progress[job.id]
+                images = [progress.results[i] for i in range(progress.total)]
+                task = asyncio.create_task(self._on_result(job, images, progress.seconds))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+
+    def _fail(self, job: Job, error_type: str, message: str) -> None:
+        """Fail a job of a failed batch (canceled jobs stay canceled); its images not started never run."""
+        self._progress.pop(job.id, None)
+        if job in self._pending:
+            self._pending.remove(job)
+        if not job.status.terminal:
+            job.fail(error_type, message)
 
     async def _watch(self, future: asyncio.Future[BatchDone | BatchFailed]) -> BatchDone | BatchFailed | None:
         """The batch's outcome, or None if the worker process died before answering."""
@@ -533,3 +441,8 @@ class GpuWorker:
         if self._process is not None:
             self._process.join(timeout=1)
         self._spawn()
+
+
+def _jobs_of(slots: list[Slot]) -> list[Job]:
+    """The jobs of a batch, each once, in batch order."""
+    return list({job.id: job for job, _ in slots}.values())
