@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_PIN ?= torch==2.13.0
 DATA ?= ../shared/data
 
-.PHONY: install web-deps demo run test lint openapi bench eval replay up down clean
+.PHONY: install web-deps cxx-deps demo run test lint openapi bench eval replay up down clean gpu-wheels
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,14 @@ web-deps: ## what the browser test needs: Debian's chromium (root + apt-get only
 	    || echo "web-deps: npm ci failed: the browser test will skip"; }; \
 	else echo "web-deps: npm not found: the browser test will skip"; fi
 
-test: install web-deps ## the whole suite, offline
+cxx-deps: ## what torch.compile on the CPU needs (tests/test_compile.py): a C++ compiler (root + apt-get only)
+	@if command -v g++ >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends g++ \
+	    || echo "cxx-deps: installing g++ failed: the CPU compile test will skip"; \
+	else echo "cxx-deps: g++ missing and not root with apt-get: the CPU compile test will skip"; fi
+
+test: install web-deps cxx-deps ## the whole suite, offline
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 lint: install
@@ -47,6 +54,24 @@ bench: install ## hit path (Qdrant Edge vs qdrant-client local mode), /recommend
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/bench_recommend.py
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/bench_reuse.py
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/bench_access.py
+
+# bench/gpu_check.sh runs on a GPU machine with torch (CUDA) and transformers but no network: carry these
+# wheels there (git-ignored): our package, and what it imports that such a machine lacks, at the versions
+# tested here, for CPython 3.12 on x86-64 Linux.
+GPU_WHEELS ?= wheels
+GPU_WHEEL_NAMES := diffusers DeepCache qdrant-client qdrant-edge-py boto3 botocore s3transfer jmespath fastapi \
+	starlette uvicorn pydantic pydantic-core pydantic-settings python-dotenv annotated-types typing-inspection \
+	typing-extensions anyio importlib-metadata lazy-importer opentelemetry-api h2 hpack hyperframe
+GPU_PLATFORM := --only-binary=:all: --python-version 3.12 --implementation cp --platform manylinux_2_28_x86_64 \
+	--platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64
+gpu-wheels: install ## wheels for bench/gpu_check.sh into $(GPU_WHEELS)/ (must stay under the 64 MiB a device run carries)
+	rm -rf $(GPU_WHEELS) && mkdir -p $(GPU_WHEELS)
+	$(BIN)/pip wheel --quiet --no-deps --no-build-isolation -w $(GPU_WHEELS) .
+	for name in $(GPU_WHEEL_NAMES); do \
+	  version=$$($(BIN)/python -c 'import importlib.metadata as m, sys; print(m.version(sys.argv[1]))' $$name) \
+	  && $(BIN)/pip download --quiet --no-deps $(GPU_PLATFORM) -d $(GPU_WHEELS) "$$name==$$version" || exit 1; \
+	done
+	@du -sh $(GPU_WHEELS)
 
 eval: install ## hit-decision evaluation on ../shared/data (skips cleanly without it)
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/eval_threshold.py --data $(DATA) --out docs/cache-quality.md

@@ -6,6 +6,7 @@ and prints one markdown table: batch 1 (s per image, prompt in -> image out) and
 
     .venv/bin/python bench/bench_gpu.py                      # on a CUDA machine
     .venv/bin/python bench/bench_gpu.py --device cpu --tiny  # smoke run of the same code path
+    .venv/bin/python bench/bench_gpu.py --json out.json      # also the numbers as JSON (bench/gpu_check.sh)
 
 Without a CUDA device (and without --device cpu) it says so and exits 0.
 """
@@ -13,6 +14,7 @@ Without a CUDA device (and without --device cpu) it says so and exits 0.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -150,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=None, help="default: 512 (64 with --tiny)")
     parser.add_argument("--batch", type=int, default=None, help="large batch; default: 8 (2 with --tiny)")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs; default: 3 (1 with --tiny)")
+    parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = parser.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         print(
@@ -189,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         compile_mode=compile_mode,
     )
     warm_s = ours.warm_up([shape], [1, big])
+    print(f"ours: warm-up/compile {warm_s:.1f} s, compile {ours.compile_status}", file=sys.stderr, flush=True)
 
     variants: list[tuple[str, Callable[[list[PromptItem]], object], float]] = [
         ("diffusers eager", lambda batch: eager.generate(shape, batch), TFLOP_PER_IMAGE["plain"]),
@@ -215,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"{size}x{size}, CFG 7.5, {steps} DPM-Solver++ steps, median of {repeats}; "
-        f"ours warm-up/compile {warm_s:.1f} s\n"
+        f"ours warm-up/compile {warm_s:.1f} s (batch 1 and {big}; compile: {ours.compile_status})\n"
     )
     print(f"| variant | batch 1 (s/image) | batch {big} (images/s) | batch {big} time / FLOP limit |")
     print("|---|---|---|---|")
@@ -232,6 +236,15 @@ def main(argv: list[str] | None = None) -> int:
         "encoding, image store write and vector upsert; times include text encoding, VAE decode and the "
         "copy of the images to host memory."
     )
+    if args.json:
+        results = {
+            "device": gpu, "size": size, "steps": steps, "batch": big, "repeats": repeats, "tiny": tiny,
+            "compile_mode": compile_mode, "compile": ours.compile_status, "warm_up_s": warm_s,
+            "variants": [{"name": name, "batch1_s_per_image": one, f"batch{big}_images_per_s": rate,
+                          "time_over_flop_limit": ratio} for name, one, rate, ratio in rows],
+        }
+        with open(args.json, "w") as out:
+            json.dump(results, out, indent=2)
     return 0
 
 

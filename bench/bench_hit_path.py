@@ -1,25 +1,38 @@
-"""Hit-path benchmark: POST /generate answered from the cache, through HTTP, on this machine.
+"""Hit-path benchmark: POST /generate answered from the cache, through HTTP, driven by a compiled load generator.
 
-For each index backend (embedded Qdrant Edge, qdrant-client local mode) and index size (1k, 100k
-entries) it fills an index, starts `dreamcache serve` (tiny model) in its own process on it, and
-drives it with 1 and 32 concurrent clients for a fixed time. Every request is a hit. Reported:
-client-side p50/p99 latency and requests/s, and the server's own total_ms p50/p99 (from the
-response's timings). Run: `make bench` (or `python bench/bench_hit_path.py --help`).
+Fills one Qdrant Edge index with 100,000 entries (real MiniLM vectors of ~13,000 distinct prompts made
+from PartiPrompts and the demo prompts, the rest noisy neighbours; 80% share the benchmark's 512x512
+size), then runs `dreamcache serve` (tiny model) on it once per configuration, one after the other:
+the code before this work (a git ref, run from a worktree: "today's path"), then each step added in
+turn. For each it measures, with Debian's `wrk` (2 threads; a Lua script for the POST bodies):
+
+- `GET /healthz` with 32 connections (what a bare request costs here);
+- 32 connections, every prompt text distinct (no two requests repeat one);
+- 32 connections cycling the 300 most popular prompts (as real traffic repeats);
+- 1 connection, repeated prompts, idle; and the same while the worker generates misses back to back;
+
+client-side req/s and p50/p99, the server's own `timings` (embed, lookup, total; every 10th answer),
+the web process's resident memory and its start-up time (spawn to /healthz). Every request is a hit
+(`cache: only`); the table says how many were not. Run: `make bench` (or `--help`).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import contextlib
 import csv
+import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -28,19 +41,33 @@ import numpy as np
 from dreamcache import prompts
 from dreamcache.cli import wait_ready
 from dreamcache.decision import compat_key, embedding_text, exact_key
-from dreamcache.embedding import MiniLMEmbedder
+from dreamcache.embedding import OnnxMiniLMEmbedder
 from dreamcache.generation.spec import BatchShape, pipeline_fingerprint
 from dreamcache.generation.text import count_prompt_tokens, load_tokenizer
 from dreamcache.index import Entry, open_index
 from dreamcache.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
+LUA = Path(__file__).resolve().parent / "wrk_generate.lua"
 SHAPE = BatchShape(512, 512, 25, 7.5)
 OTHER_SHAPES = [BatchShape(768, 512, 25, 7.5), BatchShape(512, 768, 25, 7.5)]
+STYLES = ["", "oil painting", "watercolor", "at night", "photograph, 35mm", "pixel art", "in the snow",
+          "studio lighting", "by a river"]
+POPULAR = 300
+BASELINE_REF = "9013292"  # main before the hit-path work of issue 12 (int8 embedder, LRU, httptools, uvloop)
+
+# (name, git ref to run or None for this checkout, settings) in the order the steps were added.
+CONFIGS: list[tuple[str, str | None, dict[str, str]]] = [
+    ("before", BASELINE_REF, {}),
+    ("+ ONNX embedder, worker nice", None, {"DREAMCACHE_EMBEDDING_CACHE_SIZE": "0", "DREAMCACHE_HTTP_PARSER": "h11",
+                                           "DREAMCACHE_EVENT_LOOP": "asyncio"}),
+    ("+ prompt -> vector LRU", None, {"DREAMCACHE_HTTP_PARSER": "h11", "DREAMCACHE_EVENT_LOOP": "asyncio"}),
+    ("+ httptools, uvloop (all)", None, {}),
+]
 
 
 def base_prompts(data_dir: Path) -> list[str]:
-    """Real prompts to index and query: PartiPrompts when ../shared/data is there, else the demo list."""
+    """Real prompts: PartiPrompts when ../shared/data is there, else the demo list; within the token limit."""
     parti = data_dir / "parti_prompts.tsv"
     texts: list[str] = []
     if parti.exists():
@@ -50,14 +77,16 @@ def base_prompts(data_dir: Path) -> list[str]:
     texts += [line for line in demo if line and not line.startswith("#")]
     tokenizer = load_tokenizer("tiny")  # the benchmark server runs the tiny model: stay within its token limit
     seen: dict[str, str] = {}
-    for text in texts:
-        if count_prompt_tokens(tokenizer, text) <= tokenizer.model_max_length:
-            seen.setdefault(prompts.normalize(text), prompts.clean(text))
+    for base in texts:
+        for style in STYLES:
+            text = f"{base}, {style}" if style else base
+            if count_prompt_tokens(tokenizer, text) <= tokenizer.model_max_length:
+                seen.setdefault(prompts.normalize(text), prompts.clean(text))
     return list(seen.values())
 
 
 def fill(settings: Settings, size: int, texts: list[str], vectors: np.ndarray, seed: int = 0) -> None:
-    """Index `size` entries near the real prompt vectors; 80% share the benchmark's shape."""
+    """Index `size` entries: every text once with its own vector, the rest noisy neighbours (20% other sizes)."""
     rng = np.random.default_rng(seed)
     fingerprint = pipeline_fingerprint(settings, "cpu")
     index = open_index(settings, embedder_name="minilm", dimension=vectors.shape[1])
@@ -66,26 +95,14 @@ def fill(settings: Settings, size: int, texts: list[str], vectors: np.ndarray, s
         base = i % len(texts)
         shape = SHAPE if i < len(texts) or i % 5 else OTHER_SHAPES[i % 2]
         compat = compat_key(fingerprint, shape, "")
-        # The first copy of each prompt is its exact vector (the hit); the rest are noisy neighbours.
         vector = vectors[base] if i < len(texts) else vectors[base] + rng.normal(0, 0.08, vectors.shape[1])
         vector = vector / np.linalg.norm(vector)
         prompt = texts[base] if i < len(texts) else f"{texts[base]}, variation {i}"
         entry = Entry(
-            id=str(uuid.uuid4()),
-            prompt=prompt,
-            negative_prompt="",
-            width=shape.width,
-            height=shape.height,
-            steps=shape.steps,
-            guidance_scale=shape.guidance_scale,
-            seed=i,
-            model=settings.model,
-            fingerprint=fingerprint,
-            image_key=f"{uuid.uuid4().hex}.png",
-            created_at=time.time(),
-            compat_key=compat,
-            exact_key=exact_key(compat, prompt, shape, i),
-            prompt_norm=prompts.normalize(prompt),
+            id=str(uuid.uuid4()), prompt=prompt, negative_prompt="", width=shape.width, height=shape.height,
+            steps=shape.steps, guidance_scale=shape.guidance_scale, seed=i, model=settings.model,
+            fingerprint=fingerprint, image_key=f"{uuid.uuid4().hex}.png", created_at=time.time(), compat_key=compat,
+            exact_key=exact_key(compat, prompt, shape, i), prompt_norm=prompts.normalize(prompt),
         )
         batch.append((entry, vector.astype(np.float32).tolist()))
         if len(batch) == 1000:
@@ -95,159 +112,231 @@ def fill(settings: Settings, size: int, texts: list[str], vectors: np.ndarray, s
         index.upsert_many(batch)
     optimize = getattr(index, "optimize", None)
     if optimize is not None:
-        optimize()  # build HNSW now, as a long-running service would have by then
+        optimize()  # HNSW, as a long-running service has it (the service optimizes at start-up by default)
     index.close()
 
 
 @dataclass
-class Cell:
-    backend: str
-    size: int
-    clients: int
+class Run:
+    """One wrk run: client view and sampled server timings."""
+
     requests: int
     seconds: float
+    ok: int
+    other: int
+    errors: int
     p50_ms: float
     p99_ms: float
-    server_p50_ms: float
-    server_p99_ms: float
-    embed_p50_ms: float
-    lookup_p50_ms: float
-    hit_ratio: float
+    embed: list[float] = field(default_factory=list)
+    lookup: list[float] = field(default_factory=list)
+    total: list[float] = field(default_factory=list)
 
     @property
     def rps(self) -> float:
-        return self.requests / self.seconds
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def hits(self) -> float:
+        return self.ok / self.requests if self.requests else 0.0
 
 
-def pct(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
+def wrk(url: str, connections: int, seconds: float, bodies: Path | None = None) -> Run:
+    """Drive the server with wrk: POST bodies from a file (one a line), or GET the URL as it is."""
+    threads = min(2, connections)
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency"]
+    if bodies is not None:
+        command += ["-s", str(LUA), url, "--", str(bodies), str(threads)]
+    else:
+        command.append(url)
+    out = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
+    if bodies is not None:
+        line = next(line for line in out.splitlines() if line.startswith("RESULT "))
+        data = json.loads(line.removeprefix("RESULT "))
+        return Run(data["requests"], data["seconds"], data["ok"], data["other"], data["errors"], data["p50_ms"],
+                   data["p99_ms"], data["embed"], data["lookup"], data["total"])
+    requests = int(next(line for line in out.splitlines() if "requests in" in line).split()[0])
+    latency = {line.split()[0]: line.split()[1] for line in out.splitlines() if line.strip().startswith(("50%", "99%"))}
+    return Run(requests, seconds, requests, 0, 0, _ms(latency.get("50%", "0ms")), _ms(latency.get("99%", "0ms")))
 
 
-async def drive(
-    base_url: str, queries: list[str], clients: int, duration_s: float
-) -> tuple[list[float], list[dict], int]:
-    latencies: list[float] = []
-    server: list[dict] = []
-    hits = 0
-    deadline = time.perf_counter() + duration_s
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as client:
-
-        async def one(worker: int) -> None:
-            nonlocal hits
-            i = worker
-            while time.perf_counter() < deadline:
-                body = {"prompt": queries[i % len(queries)], "width": 512, "height": 512, "cache": "only"}
-                i += clients
-                started = time.perf_counter()
-                try:
-                    response = await client.post("/generate", json=body)
-                except httpx.HTTPError:  # a timeout counts as a failed request, not a crash of the bench
-                    latencies.append((time.perf_counter() - started) * 1000)
-                    continue
-                latencies.append((time.perf_counter() - started) * 1000)
-                if response.status_code == 200:
-                    hits += 1
-                    server.append(response.json()["timings"])
-
-        await asyncio.gather(*(one(w) for w in range(clients)))
-    return latencies, server, hits
+def _ms(text: str) -> float:
+    for unit, factor in (("us", 0.001), ("ms", 1.0), ("s", 1000.0)):
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * factor
+    return float(text)
 
 
-def serve(settings_env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        **settings_env,
-        "DREAMCACHE_PORT": str(port),
-        "DREAMCACHE_MODEL": "tiny",
-        "HF_HUB_OFFLINE": "1",
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "dreamcache.cli", "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+@contextlib.contextmanager
+def misses_back_to_back(url: str) -> Iterator[None]:
+    """Two clients asking for new pictures without pause: the worker's queue is never empty."""
+    stop = threading.Event()
+
+    def ask(worker: int) -> None:
+        i = 0
+        with httpx.Client(base_url=url, timeout=120) as client:
+            while not stop.is_set():
+                i += 1
+                body = {"prompt": f"a new picture {worker}-{i}", "cache": "refresh", "reuse": False}
+                with contextlib.suppress(httpx.HTTPError):
+                    client.post("/generate", json=body, headers={"Prefer": "wait=60"})
+
+    workers = [threading.Thread(target=ask, args=(w,), daemon=True) for w in range(2)]
+    for worker in workers:
+        worker.start()
+    time.sleep(3)  # the first generations are under way
+    try:
+        yield
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(timeout=120)
+
+
+def serve(ref_dir: Path | None, env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    full = {**os.environ, **env, "DREAMCACHE_PORT": str(port), "DREAMCACHE_MODEL": "tiny", "HF_HUB_OFFLINE": "1",
+            # A load generator is one client sending thousands of requests a second: no rate limit here.
+            "DREAMCACHE_REQUEST_RATE_PER_S": "0", "DREAMCACHE_GENERATION_RATE_PER_S": "0",
+            "DREAMCACHE_MAX_CONNECTIONS": "1000"}
+    if ref_dir is not None:
+        full["PYTHONPATH"] = str(ref_dir / "src")  # ahead of this checkout's editable install
+    return subprocess.Popen([sys.executable, "-m", "dreamcache.cli", "serve"], env=full,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        line = next(line for line in status if line.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
+
+
+@dataclass
+class Result:
+    name: str
+    start_s: float
+    rss_mb: float
+    healthz: Run
+    runs: dict[str, Run]
+
+
+def measure(name: str, ref_dir: Path | None, env: dict[str, str], data_dir: Path, files: dict[str, Path],
+            port: int, seconds: float) -> Result:
+    url = f"http://127.0.0.1:{port}"
+    began = time.perf_counter()
+    process = serve(ref_dir, {**env, "DREAMCACHE_DATA_DIR": str(data_dir)}, port)
+    try:
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            if process.poll() is not None:
+                raise RuntimeError(f"{name}: the server exited with {process.returncode}")
+            time.sleep(0.05)
+        start_s = time.perf_counter() - began
+        wait_ready(url, timeout_s=300)
+        wrk(url, 4, 2, files["repeated"])  # warm-up
+        runs = {}
+        healthz = wrk(f"{url}/healthz", 32, seconds)
+        runs["distinct, 32 clients"] = wrk(url, 32, seconds, files["distinct"])
+        runs["repeated, 32 clients"] = wrk(url, 32, seconds, files["repeated"])
+        runs["distinct, 1 client"] = wrk(url, 1, seconds, files["distinct_single"])
+        runs["repeated, 1 client"] = wrk(url, 1, seconds, files["repeated"])
+        with misses_back_to_back(url):
+            runs["repeated, 1 client, worker busy"] = wrk(url, 1, seconds, files["repeated"])
+        memory = rss_mb(process.pid)
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    return Result(name, start_s, memory, healthz, runs)
+
+
+def bodies(path: Path, texts: list[str]) -> Path:
+    path.write_text("".join(json.dumps({"prompt": t, "width": 512, "height": 512, "cache": "only"}) + "\n"
+                            for t in texts), encoding="utf-8")
+    return path
+
+
+def p(values: list[float], q: float) -> str:
+    return f"{np.percentile(values, q):.2f}" if values else "–"
+
+
+def report(results: list[Result], seconds: float, size: int, distinct: int) -> str:
+    cpu = platform.processor() or platform.machine()
+    lines = [
+        f"Machine: {os.cpu_count()} CPU cores ({cpu}), Python {platform.python_version()}; server and wrk on the same "
+        f"machine; Qdrant Edge, {size:,} entries ({distinct:,} distinct prompts); {seconds:g} s per run; "
+        "`cache: only`, so every answer is a hit or counted as not one.",
+        "",
+        "| configuration | workload | req/s | p50 ms | p99 ms | server embed p50 | lookup p50 | total p50 / p99 "
+        "| not hits |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(f"| {r.name} | GET /healthz, 32 clients | {r.healthz.rps:,.0f} | {r.healthz.p50_ms:.2f} | "
+                     f"{r.healthz.p99_ms:.2f} | | | | |")
+        for workload, run in r.runs.items():
+            lines.append(
+                f"| {r.name} | {workload} | {run.rps:,.0f} | {run.p50_ms:.2f} | {run.p99_ms:.2f} | "
+                f"{p(run.embed, 50)} | {p(run.lookup, 50)} | {p(run.total, 50)} / {p(run.total, 99)} | "
+                f"{run.requests - run.ok} |"
+            )
+    lines += ["", "| configuration | web process start (spawn to /healthz) | web process RSS | a hit costs "
+              "(healthz req/s / repeated hits/s) | busy/idle p99 (1 client) |", "|---|---:|---:|---:|---:|"]
+    for r in results:
+        repeated = r.runs["repeated, 32 clients"].rps
+        idle, busy = r.runs["repeated, 1 client"].p99_ms, r.runs["repeated, 1 client, worker busy"].p99_ms
+        lines.append(f"| {r.name} | {r.start_s:.1f} s | {r.rss_mb:.0f} MB | "
+                     f"{r.healthz.rps / repeated if repeated else float('nan'):.1f} | {busy / idle:.2f}x |")
+    return "\n".join(lines)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 100_000])
-    parser.add_argument("--clients", type=int, nargs="+", default=[1, 32])
-    parser.add_argument("--backends", nargs="+", default=["edge", "qdrant-local"], choices=["edge", "qdrant-local"])
-    parser.add_argument("--seconds", type=float, default=10.0, help="load duration per cell")
+    parser.add_argument("--size", type=int, default=100_000, help="entries in the index")
+    parser.add_argument("--seconds", type=float, default=10.0, help="duration of each wrk run")
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--baseline", default=BASELINE_REF, help="git ref of 'before' (empty: skip it)")
+    parser.add_argument("--only", nargs="*", default=None, help="run only these configurations (by name)")
     args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("wrk is not installed (Debian: apt-get install wrk); `make bench` installs it", file=sys.stderr)
+        return 2
 
     texts = base_prompts(args.data)
-    print(f"embedding {len(texts)} base prompts...", file=sys.stderr)
-    vectors = MiniLMEmbedder().embed([embedding_text(text) for text in texts])
-    cells: list[Cell] = []
-    for backend in args.backends:
-        for size in args.sizes:
-            with tempfile.TemporaryDirectory(prefix="dreamcache-bench-") as tmp:
-                # A load generator is one client sending hundreds of requests a second: no rate limit here.
-                env = {"DREAMCACHE_DATA_DIR": tmp, "DREAMCACHE_REQUEST_RATE_PER_S": "0"}
-                if backend == "qdrant-local":
-                    env["DREAMCACHE_QDRANT_LOCAL_PATH"] = str(Path(tmp) / "qdrant-local")
-                settings = Settings(
-                    model="tiny", data_dir=Path(tmp), qdrant_local_path=env.get("DREAMCACHE_QDRANT_LOCAL_PATH")
-                )
-                started = time.perf_counter()
-                fill(settings, size, texts, vectors)
-                print(f"{backend}: {size} entries indexed in {time.perf_counter() - started:.1f}s", file=sys.stderr)
-                process = serve(env, args.port)
-                url = f"http://127.0.0.1:{args.port}"
-                try:
-                    wait_ready(url, timeout_s=300)
-                    queries = texts[:size]  # only prompts that are in this index: every request a hit
-                    asyncio.run(drive(url, queries, 4, 2.0))  # warm-up
-                    for clients in args.clients:
-                        lat, server, hits = asyncio.run(drive(url, queries, clients, args.seconds))
-                        total = [t["total_ms"] for t in server]
-                        cell = Cell(
-                            backend,
-                            size,
-                            clients,
-                            len(lat),
-                            args.seconds,
-                            pct(lat, 50),
-                            pct(lat, 99),
-                            pct(total, 50),
-                            pct(total, 99),
-                            pct([t["embed_ms"] for t in server], 50),
-                            pct([t["lookup_ms"] for t in server], 50),
-                            hits / max(1, len(lat)),
-                        )
-                        cells.append(cell)
-                        print(
-                            f"  {clients:>2} clients: {cell.rps:7.1f} req/s  p50 {cell.p50_ms:6.1f} ms  "
-                            f"p99 {cell.p99_ms:6.1f} ms  (server p50 {cell.server_p50_ms:.1f} / "
-                            f"p99 {cell.server_p99_ms:.1f} ms, hits {cell.hit_ratio:.0%})",
-                            file=sys.stderr,
-                        )
-                finally:
-                    process.terminate()
-                    process.wait(timeout=30)
-    print(report(cells, args.seconds))
+    print(f"embedding {len(texts)} distinct prompts...", file=sys.stderr)
+    vectors = OnnxMiniLMEmbedder(threads=os.cpu_count() or 1).embed([embedding_text(t) for t in texts])
+    configs = [c for c in CONFIGS if (args.only is None or c[0] in args.only) and (c[1] is None or args.baseline)]
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory(prefix="dreamcache-bench-") as tmp:
+        root = Path(tmp)
+        data_dir = root / "data"
+        began = time.perf_counter()
+        fill(Settings(model="tiny", data_dir=data_dir), args.size, texts, vectors)
+        print(f"{args.size} entries indexed in {time.perf_counter() - began:.0f} s", file=sys.stderr)
+        order = np.random.default_rng(1).permutation(len(texts))
+        files = {
+            "distinct": bodies(root / "distinct.jsonl", [texts[i] for i in order]),
+            "distinct_single": bodies(root / "distinct1.jsonl", [texts[i] for i in order[::-1]]),
+            "repeated": bodies(root / "repeated.jsonl", texts[:POPULAR]),
+        }
+        for name, ref, env in configs:
+            ref_dir = None
+            if ref is not None:
+                ref_dir = root / "baseline"
+                subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(ref_dir), ref],
+                               check=True, capture_output=True)
+            try:
+                print(f"{name}...", file=sys.stderr)
+                result = measure(name, ref_dir, env, data_dir, files, args.port, args.seconds)
+                results.append(result)
+                for workload, run in result.runs.items():
+                    print(f"  {workload}: {run.rps:.0f} req/s, p99 {run.p99_ms:.1f} ms", file=sys.stderr)
+            finally:
+                if ref_dir is not None:
+                    subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(ref_dir)],
+                                   check=False, capture_output=True)
+    print(report(results, args.seconds, args.size, len(texts)))
     return 0
-
-
-def report(cells: list[Cell], seconds: float) -> str:
-    cpu = platform.processor() or platform.machine()
-    lines = [
-        f"Machine: {os.cpu_count()} CPU cores ({cpu}), Python {platform.python_version()}; "
-        f"server and load generator on the same machine; {seconds:.0f} s per cell; every request a hit.",
-        "",
-        "| index | entries | clients | req/s | p50 ms | p99 ms | server p50 ms | server p99 ms "
-        "| embed p50 ms | lookup p50 ms | hits |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for c in cells:
-        lines.append(
-            f"| {c.backend} | {c.size:,} | {c.clients} | {c.rps:.1f} | {c.p50_ms:.1f} | {c.p99_ms:.1f} | "
-            f"{c.server_p50_ms:.1f} | {c.server_p99_ms:.1f} | {c.embed_p50_ms:.1f} | {c.lookup_p50_ms:.1f} "
-            f"| {c.hit_ratio:.0%} |"
-        )
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -382,3 +382,15 @@ def test_response_format_b64_json_inlines_the_png(client: TestClient) -> None:
     assert plain["url"] and plain.get("b64_json") is None
     bad = client.post("/generate", json={"prompt": "a cat", "response_format": "png"})
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "response_format"
+
+
+def test_a_prompt_asked_again_skips_the_embedder(client: TestClient) -> None:
+    embedder = services(client).cache.embedder
+    generate(client, prompt="a violin made of glass on a velvet cushion")
+    before = embedder.texts_embedded
+    # The same text retyped normalises to the same embedded text: answered from the prompt -> vector LRU.
+    again = generate(client, prompt="A violin made of glass, on a velvet cushion!")
+    assert again["source"] == "cache" and embedder.texts_embedded == before
+    assert embedder.cache.hits >= 1
+    generate(client, prompt="a violin made of ice on a velvet cushion")  # another text: embedded
+    assert embedder.texts_embedded == before + 1

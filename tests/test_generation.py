@@ -401,3 +401,10 @@ def test_a_model_without_a_tokenizer_fails_clearly(tmp_path: Path) -> None:
     (tmp_path / "tokenizer").mkdir()
     with pytest.raises((RuntimeError, OSError), match="tokenizer|vocab"):
         load_tokenizer(str(tmp_path))
+
+
+def test_cuda_is_detected_without_torch_as_torch_detects_it() -> None:
+    from dreamcache.generation.spec import cuda_available
+
+    # The web process asks the driver (no torch import); the worker's torch must agree, or fingerprints differ.
+    assert cuda_available() == torch.cuda.is_available()

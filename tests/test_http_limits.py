@@ -12,10 +12,11 @@ import pytest
 from apphelpers import LiveServer, live_server, tiny_settings
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+@pytest.fixture(scope="module", params=["httptools", "h11"])
+def server(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[LiveServer]:
+    """The same guards on both HTTP parsers (httptools is the default)."""
     settings = tiny_settings(tmp_path_factory.mktemp("limits"), max_body_bytes=4096, body_timeout_s=1.0,
-                             header_timeout_s=1.0)
+                             header_timeout_s=1.0, http_parser=request.param)
     with live_server(settings) as running:
         yield running
 
@@ -70,6 +71,15 @@ def test_headers_that_never_end_close_the_connection(server: LiveServer) -> None
     answer = raw(server, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: 1")
     assert answer == b"" and time.monotonic() - started < 5  # closed after the 1 s header timeout
     assert httpx.get(f"{server.url}/healthz").status_code == 200  # the server itself is fine
+
+
+def test_headers_over_16_kib_are_refused(server: LiveServer) -> None:
+    answer = raw(server, b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"X-Big: " + b"y" * 20_000 + b"\r\n\r\n")
+    assert answer.startswith((b"HTTP/1.1 400", b"HTTP/1.1 431"))  # refused, never served
+    assert b"ok" not in answer
+    small = b"X-Small: " + b"y" * 1000
+    fine = raw(server, b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + small + b"\r\nConnection: close\r\n\r\n")
+    assert fine.startswith(b"HTTP/1.1 200")
 
 
 def test_connections_beyond_the_cap_get_503(tmp_path_factory: pytest.TempPathFactory) -> None:

@@ -16,7 +16,7 @@ from dreamcache.api import admin, errors, routes, web
 from dreamcache.api.deps import Services
 from dreamcache.api.guards import BodyGuard
 from dreamcache.cache import CacheService
-from dreamcache.embedding import BatchingEmbedder, open_embedder
+from dreamcache.embedding import BatchingEmbedder, VectorCache, open_embedder
 from dreamcache.generation.spec import GeneratedImage, pipeline_fingerprint, resolve_device
 from dreamcache.generation.text import load_tokenizer
 from dreamcache.index import open_index
@@ -43,7 +43,8 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
 
     embedder = await asyncio.to_thread(open_embedder, settings)
     batching = BatchingEmbedder(
-        embedder, max_batch=settings.embed_batch_size, max_wait_ms=settings.embed_batch_wait_ms
+        embedder, max_batch=settings.embed_batch_size, max_wait_ms=settings.embed_batch_wait_ms,
+        cache=VectorCache(settings.embedding_cache_size),
     )
     await batching.start()
     stack.push_async_callback(batching.stop)

@@ -10,6 +10,7 @@ import logging
 import secrets
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +47,7 @@ from dreamcache.worker import GpuWorker
 log = logging.getLogger(__name__)
 
 _URL_WINDOW_S = 600
+HIT_FLUSH_S = 0.5  # hit counters are written to the index at most this often (batched per entry)
 _VAE_SCALE = 8  # latents are 1/8 of the image's side in every SD v1.x/v2.x VAE
 
 
@@ -108,6 +110,8 @@ class CacheService:
         self.request_limits = RateLimiter(settings.request_rate_per_s, settings.request_burst)
         self.generation_limits = RateLimiter(settings.generation_rate_per_s, settings.generation_burst)
         self._background: set[asyncio.Task[Any]] = set()
+        self._hits: Counter[str] = Counter()  # hits not yet written to the index, by entry id
+        self._hits_flush: asyncio.TimerHandle | None = None
         # One autocomplete index per namespace: a tenant never sees another tenant's prompts.
         self._suggestions: dict[str, SuggestionIndex] = {}
 
@@ -165,15 +169,23 @@ class CacheService:
             await asyncio.to_thread(self._mark_shown, [m.entry.id for m in matches], request.viewer)
         for match in matches:
             self.suggestions_for(request.namespace).record_hit(match.entry.prompt_norm)
-        self._in_background(asyncio.to_thread(self._record_hits, [m.entry.id for m in matches]))
+            self._hits[match.entry.id] += 1
+        if self._hits_flush is None:  # one write per entry per flush, off the request path
+            self._hits_flush = asyncio.get_running_loop().call_later(HIT_FLUSH_S, self._flush_hits)
 
     def _mark_shown(self, entry_ids: list[str], viewer: str) -> None:
         for entry_id in entry_ids:
             self.index.mark_shown(entry_id, viewer)
 
-    def _record_hits(self, entry_ids: list[str]) -> None:
-        for entry_id in entry_ids:
-            self.index.record_hit(entry_id)
+    def _flush_hits(self) -> None:
+        self._hits_flush = None
+        counts, self._hits = self._hits, Counter()
+        if counts:
+            self._in_background(asyncio.to_thread(self._record_hits, counts))
+
+    def _record_hits(self, counts: Counter[str]) -> None:
+        for entry_id, count in counts.items():
+            self.index.record_hit(entry_id, count)
 
     async def _enqueue(
         self, request: CacheRequest, compat: str, vector: np.ndarray, timings: dict[str, float],
@@ -473,6 +485,9 @@ class CacheService:
         task.add_done_callback(self._background.discard)
 
     async def drain(self) -> None:
-        """Wait for background bookkeeping (hit counters) to finish."""
+        """Write the pending hit counts and wait for background bookkeeping to finish."""
+        if self._hits_flush is not None:
+            self._hits_flush.cancel()
+        self._flush_hits()
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)

@@ -17,6 +17,8 @@ class WorkerStats(Protocol):
     def depth(self) -> int: ...
     @property
     def mean_step_seconds(self) -> float: ...
+    @property
+    def compile_fell_back(self) -> bool: ...
 
     batches_run: int
     images_generated: int
@@ -97,6 +99,9 @@ class Metrics:
                                             lambda: worker.images_generated),
             "dreamcache_worker_restarts": ("Times the GPU worker process was restarted after a crash",
                                            lambda: worker.restarts),
+            "dreamcache_compile_fallback": ("1 when the worker was asked to compile the UNet and runs it eagerly "
+                                            "after a compile failure (see /readyz `compile`), else 0",
+                                            lambda: int(worker.compile_fell_back)),
         }
         for name, (text, read) in gauges.items():
             Gauge(name, text, registry=self.registry).set_function(read)

@@ -1,8 +1,10 @@
-"""How uvicorn serves the app: connection cap, keep-alive, and a timeout for slow request headers.
+"""How uvicorn serves the app: uvloop and httptools, connection cap, keep-alive, and guards on request headers.
 
 uvicorn times out idle keep-alive connections but not a client that opens a connection and sends
-its headers a byte at a time (slowloris): `GuardedH11Protocol` closes a connection whose request
-headers are not complete within `header_timeout_s`. Bodies are guarded by `api.guards.BodyGuard`.
+its headers a byte at a time (slowloris): the guarded protocols close a connection whose request
+headers are not complete within `header_timeout_s`, and refuse request headers over 16 KiB.
+`GuardedHttpToolsProtocol` (httptools, the C parser: the default) and `GuardedH11Protocol` (pure
+Python, `DREAMCACHE_HTTP_PARSER=h11`) do the same. Bodies are guarded by `api.guards.BodyGuard`.
 """
 
 from __future__ import annotations
@@ -11,14 +13,18 @@ import asyncio
 from typing import Any
 
 import h11
+import httptools
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from dreamcache.settings import Settings
 
+MAX_HEADER_BYTES = 16 * 1024  # request line + headers
+
 
 class GuardedH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol, plus: request headers must arrive within `header_timeout_s`."""
+    """uvicorn's h11 protocol, plus: request headers within `header_timeout_s` and `MAX_HEADER_BYTES`."""
 
     header_timeout_s = 10.0
 
@@ -37,6 +43,18 @@ class GuardedH11Protocol(H11Protocol):
         if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
             self.transport.close()  # no complete request line and headers in time
 
+    def data_received(self, data: bytes) -> None:
+        if self.conn.their_state is h11.IDLE:
+            # h11 limits only a head still incomplete: a 20 KiB head sent at once would pass. Count it here.
+            head = bytes(self.conn.trailing_data[0]) + data
+            end = head.find(b"\r\n\r\n")
+            if end > MAX_HEADER_BYTES or (end == -1 and len(head) > MAX_HEADER_BYTES):
+                self.transport.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\n"
+                                     b"content-length: 0\r\n\r\n")
+                self.transport.close()
+                return
+        super().data_received(data)
+
     def handle_events(self) -> None:
         super().handle_events()
         if self._header_timer is not None and self.conn.their_state is not h11.IDLE:
@@ -54,16 +72,75 @@ class GuardedH11Protocol(H11Protocol):
         super().connection_lost(exc)
 
 
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, plus: request headers within `header_timeout_s` and `MAX_HEADER_BYTES`."""
+
+    header_timeout_s = 10.0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._header_timer: asyncio.TimerHandle | None = None
+        self._header_bytes = 0
+        self._arm_header_timer()
+
+    def _arm_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+        self._header_timer = self.loop.call_later(self.header_timeout_s, self._headers_overdue)
+
+    def _headers_overdue(self) -> None:
+        self._header_timer = None
+        if not self.transport.is_closing():
+            self.transport.close()  # no complete request line and headers in time
+
+    def _count(self, size: int) -> None:
+        self._header_bytes += size
+        if self._header_bytes > MAX_HEADER_BYTES:
+            # Raised inside the parser's callback: uvicorn answers 400 and closes, as h11 does for its limit.
+            raise httptools.HttpParserError(f"request line and headers over {MAX_HEADER_BYTES} bytes")
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._header_bytes = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._count(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()  # a request's headers arrived
+            self._header_timer = None
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._arm_header_timer()  # the next request on this connection gets the same deadline
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+        super().connection_lost(exc)
+
+
 def uvicorn_config(app: Any, settings: Settings, **overrides: Any) -> uvicorn.Config:
     """The uvicorn config `dreamcache serve` (and the live-server tests) run with."""
-    protocol = type("GuardedH11", (GuardedH11Protocol,), {"header_timeout_s": settings.header_timeout_s})
+    guarded = GuardedHttpToolsProtocol if settings.http_parser == "httptools" else GuardedH11Protocol
+    protocol = type(f"Guarded{settings.http_parser}", (guarded,), {"header_timeout_s": settings.header_timeout_s})
     values: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
         "http": protocol,
+        "loop": settings.event_loop,
         "limit_concurrency": settings.max_connections,  # beyond it uvicorn answers 503
         "timeout_keep_alive": settings.keep_alive_s,
-        "h11_max_incomplete_event_size": 16 * 1024,  # request line + headers
+        "h11_max_incomplete_event_size": MAX_HEADER_BYTES,
         "log_level": "info",
     }
     values.update(overrides)

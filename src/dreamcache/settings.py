@@ -34,8 +34,11 @@ class Settings(BaseSettings):
     deepcache_interval: int = Field(3, ge=1, le=10, description="DeepCache cache interval.")
     deepcache_branch: int = Field(0, ge=0, le=11, description="DeepCache cache branch id.")
     compile_unet: bool = Field(
-        False, description="CUDA only: compile the UNet's full and shallow forwards (CUDA graphs) and warm them up."
+        False, description="Compile the UNet's full and shallow forwards (CUDA graphs on CUDA) and warm them up; on "
+        "CPU only with compile_on_cpu. A failure falls back to eager (/readyz `compile`)."
     )
+    compile_on_cpu: bool = Field(False, description="Also compile on CPU (inductor, no CUDA graphs; needs a C++ "
+                                 "compiler): tests, experiments.")
     warmup_batch_sizes: list[int] | None = Field(
         None, description="Batch sizes compiled at start-up (default 1..max_batch_size), at the default size."
     )
@@ -59,6 +62,16 @@ class Settings(BaseSettings):
     )
     min_similarity_floor: float = Field(
         0.90, ge=0.0, le=1.0, description="Lowest per-request min_similarity a client may ask for."
+    )
+    embedder_runtime: Literal["onnx", "torch"] = Field(
+        "onnx", description="`minilm` on ONNX Runtime (int8-stored weights, no torch in the web process) or on "
+        "PyTorch (fp32 weights); the same vector space, every hit decision of `make eval` equal."
+    )
+    embedder_threads: int = Field(1, ge=1, le=64, description="CPU threads of one embedding call (1 is fastest for "
+                                  "single prompts; concurrent prompts are batched).")
+    embedding_cache_size: int = Field(
+        20_000, ge=0, description="Prompt vectors kept in memory (LRU, ~1.6 KB each): a repeated prompt skips the "
+        "embedder. 0 turns it off."
     )
     embed_batch_size: int = Field(32, ge=1, description="Most prompts embedded in one micro-batch.")
     embed_batch_wait_ms: float = Field(2.0, ge=0.0, description="How long a micro-batch waits for company.")
@@ -119,6 +132,10 @@ class Settings(BaseSettings):
         1000, ge=1, description="Concurrent connections and requests served at once; beyond it 503."
     )
     keep_alive_s: int = Field(5, ge=1, description="Idle keep-alive connections are closed after this long.")
+    http_parser: Literal["httptools", "h11"] = Field(
+        "httptools", description="HTTP/1.1 parser: `httptools` (C, fast) or `h11` (pure Python); the same guards."
+    )
+    event_loop: Literal["uvloop", "asyncio"] = Field("uvloop", description="Event loop of the web process.")
 
     # --- fair use (per API key, or per client address when the service is open) ------------------
     request_rate_per_s: float = Field(50.0, ge=0, description="POST /generate requests (lookups, so hits) per "
@@ -158,6 +175,10 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(4, ge=1, le=64, description="Most images run as one batch (compatible jobs "
                                 "together; a request of more pictures runs in consecutive batches).")
     batch_wait_ms: float = Field(10.0, ge=0.0, description="How long the dispatcher waits to fill a batch.")
+    worker_nice: int = Field(10, ge=0, le=19, description="The GPU worker process runs at this lower CPU priority "
+                             "(nice), so it never starves the cache hits of the web process.")
+    worker_threads: int = Field(0, ge=0, le=256, description="CPU threads of the worker's torch (0: all cores but "
+                                "one, so one is always left for the web process).")
     default_wait_s: float = Field(30.0, ge=0.0, le=600.0, description="How long POST /generate waits for a miss.")
     max_wait_s: float = Field(120.0, ge=0.0, description="Largest `Prefer: wait=N` honoured.")
     job_ttl_s: float = Field(3600.0, ge=1.0, description="How long finished jobs stay queryable.")

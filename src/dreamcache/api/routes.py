@@ -11,11 +11,12 @@ import time
 from dataclasses import replace
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from dreamcache.api.deps import CallerDep, Services, ServicesDep, get_admin, get_caller
+from dreamcache.api.deps import CallerDep, Services, ServicesDep, authenticate, require_admin
 from dreamcache.api.errors import ERROR_RESPONSES, ApiError, invalid
 from dreamcache.api.schemas import (
     GenerateRequest,
@@ -39,6 +40,14 @@ from dreamcache.webhooks import WebhookRefused, check_destination
 from dreamcache.worker import ClientQueueFull, QueueFull, WorkerUnavailable
 
 router = APIRouter()
+
+
+class FastJSONResponse(JSONResponse):
+    """JSON rendered by orjson (several times faster than the standard library's): the hit path's bodies."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
 
 _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
 _SSE_KEEPALIVE_S = 15.0
@@ -220,7 +229,7 @@ _FAILED_STATUS = {"worker_crashed": 503, "generator_unavailable": 503, "shutdown
 def _finished(job: Job, services: Services, ticket: str) -> JSONResponse:
     if job.status is JobStatus.SUCCEEDED:
         result = job.result if ticket == job.id else {**(job.result or {}), "job_id": ticket}
-        return JSONResponse(result, headers={"X-Cache": "MISS"})
+        return FastJSONResponse(result, headers={"X-Cache": "MISS"})
     if job.status is JobStatus.CANCELED:
         raise ApiError(409, "canceled", f"job {job.id} was canceled before it ran")
     assert job.error is not None
@@ -285,7 +294,7 @@ async def generate(
             services.webhooks.completed_now(body.webhook, body.webhook_events_filter, body_out)
         if body.response_format == "b64_json":
             body_out = await _inline_images(body_out, services)
-        return JSONResponse(body_out, headers={"X-Cache": "HIT"})
+        return FastJSONResponse(body_out, headers={"X-Cache": "HIT"})
     job, ticket = outcome.job, outcome.ticket or outcome.job.id
     if body.webhook is not None:
         services.webhooks.follow(job, body.webhook, body.webhook_events_filter,
@@ -304,7 +313,7 @@ async def generate(
     headers = {"Location": f"/jobs/{ticket}", "X-Cache": "MISS"}
     if applied:
         headers["Preference-Applied"] = applied
-    return JSONResponse(_job_view(job, services, ticket), status_code=202, headers=headers)
+    return FastJSONResponse(_job_view(job, services, ticket), status_code=202, headers=headers)
 
 
 @router.get("/jobs/{job_id}", response_model=JobView, responses=ERROR_RESPONSES, summary="A job's state")
@@ -412,7 +421,7 @@ async def _recommend(
     chosen = request_namespace(namespace, caller)
     suggestions = await services.cache.recommend(params.q, params.limit, width, height, chosen)
     total_ms = (time.perf_counter() - started) * 1000
-    return JSONResponse(
+    return FastJSONResponse(
         {"query": params.q, "suggestions": suggestions, "timings": {"total_ms": total_ms}},
         headers={"Server-Timing": f"app;dur={total_ms:.3f}"},
     )
@@ -492,6 +501,9 @@ async def readyz(services: ServicesDep) -> JSONResponse:
             checks[name] = f"unreachable: {type(exc).__name__}"
     checks["disk"] = await asyncio.to_thread(_disk_check, services)
     problems = [f"{name}: {value}" for name, value in checks.items() if value != "ok"]
+    if worker.ready and worker.compile_status is not None:
+        # Detail, not a problem (added after `problems`): a worker that fell back to eager serves, slower.
+        checks["compile"] = worker.compile_status
     if not problems:
         return JSONResponse({"status": "ready", "checks": checks})
     error = {"type": "not_ready", "message": "; ".join(problems), "field": None}
@@ -515,7 +527,7 @@ async def metrics(
     authorization: Annotated[str | None, Header(description="`Bearer <admin key>`")] = None,
 ) -> Response:
     if not services.settings.metrics_public:
-        get_admin(get_caller(services, authorization))
+        require_admin(authenticate(services, authorization))
     return Response(services.metrics.render(), media_type=CONTENT_TYPE)
 
 
@@ -525,7 +537,7 @@ async def _check_image_access(
     """With keys: a signed URL (what responses hand out, for <img> tags) or a key of the image's namespace."""
     if exp is not None and sig is not None and services.keys.check_signature(key, exp, sig):
         return
-    caller = get_caller(services, authorization)  # 401 without a key
+    caller = authenticate(services, authorization)  # 401 without a key
     entry = await asyncio.to_thread(services.index.get, key.removesuffix(".png"))
     if entry is None or not caller.may_read(entry.namespace):
         raise ApiError(404, "not_found", f"no image with key {key!r}", "key")

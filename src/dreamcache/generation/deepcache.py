@@ -31,18 +31,25 @@ each can be compiled as its own graph: `DeepCacheUNet(compile_mode="reduce-overh
 in `torch.compile(dynamic=False)`, which records one CUDA graph per input shape (batch size with
 CFG doubling, latent height and width). Warm the shapes the worker batches to before serving
 (`Generator.warm_up`); a shape that was not warmed still works, it compiles on first use (seconds
-to a minute) and then runs from its own graph. Compilation is only used on CUDA: on the CPU the
-callables run eagerly (see `pipeline.load_generator`).
+to a minute) and then runs from its own graph. On the CPU they run eagerly unless asked
+(`compile_on_cpu`), then compiled by inductor in mode "default": no CUDA graphs (see
+`pipeline.load_generator`).
+
+Compiling is an optimisation, never a condition of serving: when a compiled call fails and the
+eager one succeeds, `CompiledForwards` stays eager from then on and says why (`fallback`).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
 import torch
 from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel, UNet2DConditionOutput
+
+logger = logging.getLogger(__name__)
 
 # Arguments of UNet2DConditionModel.forward this implementation does not model (ControlNet,
 # T2I-Adapter, masks, class labels): passing one is an error rather than a silently wrong image.
@@ -249,46 +256,96 @@ def shallow_forward(
     )[0]
 
 
+# torch.compile modes that capture CUDA graphs on CUDA tensors (their outputs live in the graph's memory pool).
+CUDA_GRAPH_MODES = frozenset({"reduce-overhead", "max-autotune"})
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """`Type: first line of the message` of the root cause, short enough for one log line and /readyz."""
+    while isinstance(getattr(exc, "inner_exception", None), BaseException):  # dynamo/inductor wrap the real error
+        exc = exc.inner_exception  # type: ignore[attr-defined]
+    lines = str(exc).strip().splitlines()
+    text = f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class CompiledForwards:
-    """The full and shallow forwards of one UNet, compiled once per process when asked (CUDA only)."""
+    """The full and shallow forwards of one UNet, compiled once per process when `compile_mode` is set.
+
+    A failing compiled call (compiler missing, inductor or CUDA-graph error) is retried eagerly; if
+    that succeeds, every later call runs eagerly too (one failure usually means an environment that
+    fails every shape), and `fallback` holds the reason. If the eager call fails as well, the
+    compiler was not at fault: its error propagates and compiling stays on.
+    """
 
     def __init__(self, unet: UNet2DConditionModel, branch: int, compile_mode: str | None = None) -> None:
         check_supported(unet)
         self.unet = unet
         self.position = CachePosition.from_branch(unet, branch)
         self.compile_mode = compile_mode
-        full: Callable[..., Any] = full_forward
-        shallow: Callable[..., Any] = shallow_forward
+        self.fallback: str | None = None
+        self._compiled: tuple[Callable[..., Any], Callable[..., Any]] | None = None
         if compile_mode is not None:
             # One graph per shape (dynamic=False): CUDA graphs need static shapes anyway.
-            full = torch.compile(full_forward, mode=compile_mode, dynamic=False)
-            shallow = torch.compile(shallow_forward, mode=compile_mode, dynamic=False)
-        self.full = full
-        self.shallow = shallow
+            self._compiled = (
+                torch.compile(full_forward, mode=compile_mode, dynamic=False),
+                torch.compile(shallow_forward, mode=compile_mode, dynamic=False),
+            )
+
+    @property
+    def compiled(self) -> bool:
+        """Whether calls still go through the compiled forwards (asked for and not fallen back)."""
+        return self._compiled is not None and self.fallback is None
+
+    def fall_back(self, reason: str) -> None:
+        """Run eagerly from now on, logging why once."""
+        if self.fallback is None and self._compiled is not None:
+            self.fallback = reason
+            logger.warning("torch.compile (mode %s) failed, falling back to eager: %s", self.compile_mode, reason)
 
     def run_full(
         self, sample: torch.Tensor, timestep: torch.Tensor, context: torch.Tensor, **kwargs: Any
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Run a full step; outputs are fresh tensors that outlive the next graph replay."""
-        if self.compile_mode is not None:
-            torch.compiler.cudagraph_mark_step_begin()
-            out, feature = self.full(self.unet, self.position, sample, timestep, context, **kwargs)
-            return out.clone(), feature.clone()  # CUDA-graph outputs are overwritten on the next replay
-        result: tuple[torch.Tensor, torch.Tensor] = self.full(
-            self.unet, self.position, sample, timestep, context, **kwargs
-        )
-        return result
+        out, feature = self._call(0, full_forward, self.unet, self.position, sample, timestep, context, **kwargs)
+        return out, feature
 
     def run_shallow(
         self, sample: torch.Tensor, timestep: torch.Tensor, context: torch.Tensor, cached: torch.Tensor, **kwargs: Any
     ) -> torch.Tensor:
         """Run a shallow step from `cached`."""
-        if self.compile_mode is not None:
-            torch.compiler.cudagraph_mark_step_begin()
-            out: torch.Tensor = self.shallow(self.unet, self.position, sample, timestep, context, cached, **kwargs)
-            return out.clone()
-        result: torch.Tensor = self.shallow(self.unet, self.position, sample, timestep, context, cached, **kwargs)
+        out: torch.Tensor = self._call(
+            1, shallow_forward, self.unet, self.position, sample, timestep, context, cached, **kwargs
+        )
+        return out
+
+    def _call(self, which: int, eager: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """The compiled forward `which` (0 full, 1 shallow) when still compiled, else (or if it fails) `eager`."""
+        if self._compiled is None or self.fallback is not None:
+            return eager(*args, **kwargs)
+        try:
+            return self._replay(self._compiled[which], *args, **kwargs)
+        except Exception as exc:  # judged below by whether the eager call succeeds
+            failure = exc
+        result = eager(*args, **kwargs)  # raises if eager fails too: then the compiler was not the cause
+        sample = args[2]  # (unet, position, sample, ...)
+        self.fall_back(f"{'full' if which == 0 else 'shallow'} forward, input {tuple(sample.shape)}: "
+                       f"{first_line(failure)}")
+        logger.debug("the compiled forward's error", exc_info=failure)
         return result
+
+    def _replay(self, compiled: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Call a compiled forward; under CUDA graphs, start a new graph step and copy the outputs out.
+
+        This is all the CUDA-graph path does differently: a replay overwrites the previous replay's
+        outputs in the graph's memory pool, and the scheduler and the cached deep feature hold them
+        across steps.
+        """
+        if self.compile_mode not in CUDA_GRAPH_MODES:
+            return compiled(*args, **kwargs)
+        torch.compiler.cudagraph_mark_step_begin()
+        result = compiled(*args, **kwargs)
+        return tuple(t.clone() for t in result) if isinstance(result, tuple) else result.clone()
 
 
 class DeepCacheUNet:

@@ -16,12 +16,16 @@ from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import Stabl
 from diffusers.schedulers.scheduling_ddim import DDIMScheduler
 from diffusers.schedulers.scheduling_dpmsolver_multistep import DPMSolverMultistepScheduler
 
-from dreamcache.generation.deepcache import CompiledForwards, DeepCacheUNet
+from dreamcache.generation.deepcache import CompiledForwards, DeepCacheUNet, first_line
 from dreamcache.generation.loop import StepCallback, can_checkpoint, denoise
 from dreamcache.generation.spec import (
+    COMPILE_FELL_BACK,
+    COMPILE_OFF,
+    COMPILE_OK,
     BatchShape,
     GeneratedImage,
     PromptItem,
+    compile_active,
     deepcache_active,
     pipeline_fingerprint,
     resolve_device,
@@ -34,6 +38,8 @@ logger = logging.getLogger(__name__)
 
 # torch.compile mode for the UNet forwards on CUDA: CUDA graphs, one per warmed shape.
 COMPILE_MODE = "reduce-overhead"
+# On the CPU (compile_on_cpu): inductor's C++ kernels, no CUDA graphs.
+CPU_COMPILE_MODE = "default"
 
 
 @dataclass(frozen=True)
@@ -50,8 +56,8 @@ class Generator:
     Not thread-safe: one worker thread owns it (DeepCache stands in for `unet.forward` during each call).
 
     With `deepcache` or `compile_mode`, the UNet runs through `generation.deepcache`'s full and
-    shallow forwards (compiled when `compile_mode` is set, which only makes sense on CUDA);
-    without either, the pipeline is diffusers' own, untouched.
+    shallow forwards (compiled when `compile_mode` is set: "reduce-overhead" on CUDA, "default" on
+    the CPU); without either, the pipeline is diffusers' own, untouched.
     """
 
     def __init__(
@@ -79,6 +85,15 @@ class Generator:
     def pipeline(self) -> StableDiffusionPipeline:
         """Return the underlying diffusers pipeline."""
         return self._pipe
+
+    @property
+    def compile_status(self) -> str:
+        """`off` (eager by choice), `ok` (compiled forwards) or `fell back to eager: <reason>` (/readyz shows it)."""
+        if self._forwards is None or self.compile_mode is None:
+            return COMPILE_OFF
+        if self._forwards.fallback is not None:
+            return f"{COMPILE_FELL_BACK}: {self._forwards.fallback}"
+        return COMPILE_OK
 
     def generate(
         self,
@@ -110,13 +125,25 @@ class Generator:
             )
 
     def warm_up(self, shapes: Sequence[BatchShape], batch_sizes: Sequence[int]) -> float:
-        """Run every (shape, batch size) once so compiled graphs exist before serving; return seconds."""
+        """Run every (shape, batch size) once so compiled graphs exist before serving; return seconds.
+
+        Never raises: a failure falls back to eager (the service serves slower rather than not at all).
+        """
         started = time.perf_counter()
         for shape in shapes:
             # Two steps reach both the full and the shallow graph (interval >= 2); steps do not change shapes.
             short = BatchShape(shape.width, shape.height, min(shape.steps, 2), shape.guidance_scale)
             for size in batch_sizes:
-                self.generate(short, [PromptItem("warm-up", "", seed) for seed in range(size)])
+                if self._forwards is not None and self._forwards.fallback is not None:
+                    return time.perf_counter() - started  # eager needs no warm-up
+                try:
+                    self.generate(short, [PromptItem("warm-up", "", seed) for seed in range(size)])
+                except Exception as exc:
+                    if self._forwards is None or self.compile_mode is None:
+                        raise  # nothing to fall back from
+                    # Even eager failed here (the compiled call's failures fall back by themselves).
+                    where = f"warm-up at {short.width}x{short.height}, batch {size}"
+                    self._forwards.fall_back(f"{where}: {first_line(exc)}")
         return time.perf_counter() - started
 
     @contextmanager
@@ -181,11 +208,11 @@ def load_generator(settings: Settings) -> Generator:
         if deepcache_active(settings, device)
         else None
     )
-    # Proposed settings (not in Settings yet): read with defaults so older settings keep working.
-    compile_unet = settings.compile_unet
-    if compile_unet and device != "cuda":
-        logger.info("compile_unet applies to CUDA only: running the UNet eagerly on %s", device)
-    compile_mode = COMPILE_MODE if compile_unet and device == "cuda" else None
+    if settings.compile_unet and not compile_active(settings, device):
+        logger.info("compile_unet on %s needs compile_on_cpu: running the UNet eagerly", device)
+    compile_mode = None
+    if compile_active(settings, device):
+        compile_mode = COMPILE_MODE if device == "cuda" else CPU_COMPILE_MODE
     if compile_mode is not None:
         # One graph per (batch size x2 for CFG, resolution) and forward: more than dynamo's default 8.
         torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
@@ -202,8 +229,8 @@ def load_generator(settings: Settings) -> Generator:
         shape = BatchShape(
             settings.default_width, settings.default_height, settings.default_steps, settings.default_guidance
         )
-        logger.info("compiling the UNet for %s at batch sizes %s", shape, sizes)
-        logger.info("warm-up took %.1f s", generator.warm_up([shape], sizes))
+        logger.info("compiling the UNet (%s) for %s at batch sizes %s", compile_mode, shape, sizes)
+        logger.info("warm-up took %.1f s; compile: %s", generator.warm_up([shape], sizes), generator.compile_status)
     logger.info(
         "generator ready: model=%s device=%s dtype=%s scheduler=%s deepcache=%s fingerprint=%s",
         settings.model,

@@ -25,6 +25,11 @@ TINY_CORPUS_FILE = "tiny_corpus.txt"
 
 Device = Literal["cuda", "cpu"]
 
+# What the worker reports about torch.compile (Ready.compile, /readyz `compile`); a fallback adds its reason.
+COMPILE_OFF = "off"
+COMPILE_OK = "ok"
+COMPILE_FELL_BACK = "fell back to eager"
+
 
 @dataclass(frozen=True)
 class BatchShape:
@@ -69,12 +74,42 @@ def capture_steps(settings: Settings, device: str, steps: int) -> tuple[int, ...
 
 
 def resolve_device(settings: Settings) -> Device:
-    """Return the device the pipeline runs on: `cuda` or `cpu` (`auto` asks torch)."""
+    """Return the device the pipeline runs on: `cuda` or `cpu` (`auto`: `cuda` when `cuda_available()`)."""
     if settings.device != "auto":
         return settings.device
-    import torch  # lazily: the web process should not pay for torch unless it asks
+    return "cuda" if cuda_available() else "cpu"
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+
+@lru_cache(maxsize=1)
+def cuda_available() -> bool:
+    """Whether torch would find a CUDA device, asked without importing torch (the web process stays torch-free).
+
+    Two facts decide it, as they do for torch: the installed torch is a CUDA build (its `version.py`
+    names a CUDA version), and the CUDA driver reports a device (`cuInit` + `cuDeviceGetCount`, which
+    honour CUDA_VISIBLE_DEVICES). The worker checks with torch itself: if the two ever disagree, its
+    fingerprint differs and readiness says so.
+    """
+    import ctypes
+    import importlib.util
+    import re
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("torch")
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    version = Path(next(iter(spec.submodule_search_locations))) / "version.py"
+    try:
+        built_for = re.search(r"^cuda\b.*=\s*['\"]([^'\"]+)['\"]", version.read_text(encoding="utf-8"), re.M)
+    except OSError:
+        return False
+    if built_for is None:
+        return False
+    try:
+        driver = ctypes.CDLL("libcuda.so.1")
+        count = ctypes.c_int(0)
+        return driver.cuInit(0) == 0 and driver.cuDeviceGetCount(ctypes.byref(count)) == 0 and count.value > 0
+    except OSError:
+        return False
 
 
 def uses_fp16(settings: Settings, device: str) -> bool:
@@ -88,6 +123,11 @@ def deepcache_active(settings: Settings, device: str) -> bool:
     # every step, which is plain diffusion: not active, so it shares plain diffusion's fingerprint.
     on_device = device == "cuda" or settings.deepcache_on_cpu
     return settings.deepcache and on_device and settings.deepcache_interval > 1
+
+
+def compile_active(settings: Settings, device: str) -> bool:
+    """Return whether the UNet forwards are compiled on this device (asked for; the CPU also needs compile_on_cpu)."""
+    return settings.compile_unet and (device == "cuda" or settings.compile_on_cpu)
 
 
 @lru_cache(maxsize=1)
@@ -106,8 +146,8 @@ def pipeline_fingerprint(settings: Settings, device: str) -> str:
         "device": device,
         "dtype": "float16" if uses_fp16(settings, device) else "float32",
         "scheduler": settings.scheduler,
-        # Compiled kernels round fp16 differently from eager ones.
-        "compiled": settings.compile_unet and device == "cuda",
+        # Compiled kernels round fp16 differently from eager ones (a fallback to eager keeps this value).
+        "compiled": compile_active(settings, device),
         "deepcache": (
             {"interval": settings.deepcache_interval, "branch": settings.deepcache_branch}
             if deepcache_active(settings, device)

@@ -1,4 +1,8 @@
-"""The generator's text side: CLIP tokenizer and text encoder, real or tiny (transformers only)."""
+"""The generator's text side: CLIP tokenizer and text encoder, real or tiny (transformers only).
+
+The web process counts prompt tokens with the tokenizer and must not import torch for it: the
+text encoder's imports (torch, CLIPTextModel) happen inside the functions that build one.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +12,20 @@ import os
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+from tokenizers import Tokenizer
 from tokenizers.pre_tokenizers import ByteLevel
-from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+from transformers import CLIPTokenizer
 
 from dreamcache.generation.spec import tiny_corpus_text
 from dreamcache.settings import TINY_MODEL
+
+if TYPE_CHECKING:
+    from transformers import CLIPTextModel
 
 MAX_PROMPT_TOKENS = 77
 END_OF_WORD = "</w>"
@@ -52,6 +60,9 @@ def load_tokenizer(model: str) -> CLIPTokenizer:
 
 def load_text_encoder(model: str) -> CLIPTextModel:
     """Return the CLIP text encoder of `model` in eval mode (`tiny`: the tiny pipeline's own)."""
+    import torch
+    from transformers import CLIPTextModel
+
     if model == TINY_MODEL:
         return build_tiny_text_encoder()
     # fp32 whatever the checkpoint stores: the encoder runs on the CPU of the web process.
@@ -62,12 +73,33 @@ def load_text_encoder(model: str) -> CLIPTextModel:
 
 
 def count_prompt_tokens(tokenizer: CLIPTokenizer, prompt: str) -> int:
-    """Return how many tokens `prompt` takes, BOS and EOS included (compare with model_max_length)."""
-    return len(tokenizer(prompt, truncation=False, verbose=False)["input_ids"])
+    """Return how many tokens `prompt` takes, BOS and EOS included (compare with model_max_length).
+
+    On the hit path: counted by a private copy of the fast tokenizer's Rust backend (without
+    transformers' Python layers around it), with an LRU of recent prompts.
+    """
+    return _token_counter(tokenizer)(prompt)
+
+
+@lru_cache(maxsize=8)
+def _token_counter(tokenizer: CLIPTokenizer) -> Callable[[str], int]:
+    # A copy: transformers switches truncation and padding on the shared backend per call (other threads).
+    backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+    backend.no_truncation()
+    backend.no_padding()
+
+    @lru_cache(maxsize=8192)
+    def count(prompt: str) -> int:
+        return len(backend.encode(prompt, add_special_tokens=True).ids)
+
+    return count
 
 
 def build_tiny_text_encoder(seed: int = 0) -> CLIPTextModel:
     """Build the tiny CLIP text encoder with weights drawn from `seed`."""
+    import torch
+    from transformers import CLIPTextConfig, CLIPTextModel
+
     tokenizer = load_tokenizer(TINY_MODEL)
     config = CLIPTextConfig(
         vocab_size=len(tokenizer),

@@ -139,8 +139,8 @@ class Index(Protocol):
         """Every stored entry, in pages of `batch` (start-up loads such as autocomplete)."""
         ...
 
-    def record_hit(self, entry_id: str) -> None:
-        """Add one to the entry's hit counter and set its last hit time (best effort)."""
+    def record_hit(self, entry_id: str, count: int = 1) -> None:
+        """Add `count` to the entry's hit counter and set its last hit time (best effort)."""
         ...
 
     def delete(self, entry_id: str) -> None:
@@ -313,9 +313,13 @@ def with_report(current: Any, text_key: str) -> list[str] | None:
 PayloadChange = Callable[[dict[str, Any]], dict[str, Any] | None]  # current payload -> fields to set, or None
 
 
-def hit_change(payload: dict[str, Any]) -> dict[str, Any]:
-    """One more hit, now."""
-    return {"hits": int(payload.get("hits", 0)) + 1, "last_hit_at": time.time()}
+def hit_change(count: int = 1) -> PayloadChange:
+    """`count` more hits, the last one now."""
+
+    def change(payload: dict[str, Any]) -> dict[str, Any]:
+        return {"hits": int(payload.get("hits", 0)) + count, "last_hit_at": time.time()}
+
+    return change
 
 
 def shown_change(viewer: str) -> PayloadChange:

@@ -240,9 +240,9 @@ class EdgeIndex(_Queries):
             if offset is None:
                 return
 
-    def record_hit(self, entry_id: str) -> None:
-        """Add one to the hit counter and set the last hit time (exact: this process owns the shard)."""
-        self._change(entry_id, hit_change)
+    def record_hit(self, entry_id: str, count: int = 1) -> None:
+        """Add `count` to the hit counter and set the last hit time (exact: this process owns the shard)."""
+        self._change(entry_id, hit_change(count))
 
     def report(self, entry_id: str, text_key: str) -> bool:
         """Add the text key to the entry's `reported` list, flushed at once (a takedown must survive a crash)."""

@@ -182,9 +182,9 @@ class QdrantServerIndex(_Queries):
             if offset is None:
                 return
 
-    def record_hit(self, entry_id: str) -> None:
-        """Add one to the hit counter and set the last hit time (read-modify-write: replicas may lose one)."""
-        self._change(entry_id, ["hits"], hit_change)
+    def record_hit(self, entry_id: str, count: int = 1) -> None:
+        """Add `count` to the hit counter and set the last hit time (read-modify-write: replicas may lose some)."""
+        self._change(entry_id, ["hits"], hit_change(count))
 
     def report(self, entry_id: str, text_key: str) -> bool:
         """Add the text key to the entry's `reported` list (read-modify-write, like record_hit)."""

@@ -24,13 +24,14 @@ from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from dreamcache.generation.spec import GeneratedImage
+from dreamcache.generation.spec import COMPILE_FELL_BACK, COMPILE_OFF, GeneratedImage
 from dreamcache.jobs import Job, JobStatus
 from dreamcache.settings import Settings
 from dreamcache.worker.process import (
     BatchDone,
     BatchFailed,
     CancelBatch,
+    CompileChanged,
     LoadFailed,
     Ready,
     RunBatch,
@@ -118,6 +119,7 @@ class GpuWorker:
         self._background: set[asyncio.Task[None]] = set()
         self._ready = asyncio.Event()
         self._ready_info: Ready | None = None
+        self._compile: str | None = None  # the worker's torch.compile status (Ready.compile, then CompileChanged)
         self._load_error: str | None = None
         self._batch_id = 0
         self._last_client: str | None = None  # whose job led the last batch (round-robin)
@@ -158,6 +160,7 @@ class GpuWorker:
     def _spawn(self) -> None:
         self._ready.clear()
         self._ready_info = None
+        self._compile = None
         self._tasks = self._ctx.Queue()
         self._events = self._ctx.Queue()
         self._controls = self._ctx.Queue()
@@ -205,6 +208,7 @@ class GpuWorker:
                                           f"from the service's {self._fingerprint}"))
         elif isinstance(message, Ready):
             self._ready_info = message
+            self._compile = message.compile
             self._load_error = None
             self._ready.set()
             self._wakeup.set()
@@ -216,6 +220,9 @@ class GpuWorker:
             for job in list(self._pending):
                 job.fail("generator_unavailable", f"the image generator could not be loaded: {message.message}")
             self._pending.clear()
+        elif isinstance(message, CompileChanged):
+            self._compile = message.compile
+            log.warning("GPU worker: compile %s", message.compile)
         elif isinstance(message, Step):
             for job in _jobs_of(self._running.get(message.batch_id, [])):
                 start = job.task.start_step  # a resumed job counts the steps it actually runs
@@ -238,6 +245,16 @@ class GpuWorker:
     @property
     def info(self) -> Ready | None:
         return self._ready_info
+
+    @property
+    def compile_status(self) -> str | None:
+        """`ok` or `fell back to eager: <reason>` when the worker was asked to compile; None if not (or not ready)."""
+        return None if self._compile == COMPILE_OFF else self._compile
+
+    @property
+    def compile_fell_back(self) -> bool:
+        """Whether the worker asked for compiled forwards and runs eagerly instead (a metric, /readyz)."""
+        return self._compile is not None and self._compile.startswith(COMPILE_FELL_BACK)
 
     @property
     def pid(self) -> int | None:

