@@ -38,7 +38,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from dreamcache import prompts
+from dreamcache import matching, prompts
 from dreamcache.cli import wait_ready
 from dreamcache.decision import compat_key, embedding_text, exact_key
 from dreamcache.embedding import OnnxMiniLMEmbedder
@@ -103,6 +103,7 @@ def fill(settings: Settings, size: int, texts: list[str], vectors: np.ndarray, s
             steps=shape.steps, guidance_scale=shape.guidance_scale, seed=i, model=settings.model,
             fingerprint=fingerprint, image_key=f"{uuid.uuid4().hex}.png", created_at=time.time(), compat_key=compat,
             exact_key=exact_key(compat, prompt, shape, i), prompt_norm=prompts.normalize(prompt),
+            text_key=matching.text_key(prompt),
         )
         batch.append((entry, vector.astype(np.float32).tolist()))
         if len(batch) == 1000:

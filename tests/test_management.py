@@ -146,7 +146,10 @@ def test_retention_evicts_the_least_recently_hit_first(tmp_path: Path) -> None:
         old, kept, new = (generate(c, f"a retention test picture {n}")["images"][0]["id"] for n in ("one", "two",
                                                                                                     "three"))
         generate(c, "a retention test picture two", cache="only")  # hit: recently used
-        time.sleep(0.5)  # hit counters are written in the background
+        deadline = time.monotonic() + 10  # hit counters are written in the background, batched every 2 s
+        while services(c).index.get(kept).hits == 0:  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, "the hit never reached the index"
+            time.sleep(0.1)
         counts = c.post("/admin/sweep").json()
         assert counts["evicted"] == 1
         index = services(c).index
@@ -185,7 +188,10 @@ def test_the_gallery_pages_recent_and_popular_pictures(tmp_path: Path) -> None:
         ids = [generate(c, f"a gallery picture number {n}")["images"][0]["id"] for n in range(3)]
         for _ in range(3):
             generate(c, "a gallery picture number 0", cache="only")  # the oldest becomes the most popular
-        time.sleep(0.5)  # hit counters are written in the background
+        deadline = time.monotonic() + 10  # hit counters are written in the background, batched every 2 s
+        while c.get("/gallery", params={"sort": "popular", "limit": 1}).json()["images"][0]["id"] != ids[0]:
+            assert time.monotonic() < deadline, "hit counters never reached the index"
+            time.sleep(0.1)
         recent = c.get("/gallery", params={"limit": 2}).json()
         assert [i["id"] for i in recent["images"]] == [ids[2], ids[1]] and recent["more"] is True
         rest = c.get("/gallery", params={"limit": 2, "offset": 2}).json()

@@ -47,7 +47,7 @@ from dreamcache.worker import GpuWorker
 log = logging.getLogger(__name__)
 
 _URL_WINDOW_S = 600
-HIT_FLUSH_S = 0.5  # hit counters are written to the index at most this often (batched per entry)
+HIT_FLUSH_S = 2.0  # hit counters are written to the index at most this often (batched per entry)
 _VAE_SCALE = 8  # latents are 1/8 of the image's side in every SD v1.x/v2.x VAE
 
 

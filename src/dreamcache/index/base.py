@@ -107,6 +107,12 @@ class Index(Protocol):
         """Entries with this compat_key whose prompt is the same text (`matching.text_key`), newest first."""
         ...
 
+    def find_text_near(
+        self, text_key: str, vector: VectorLike, *, compat_key: str, limit: int, unseen_by: str | None = None
+    ) -> list[Match]:
+        """`find_text`, each entry with its cosine to `vector` (the stored vectors come in the same call)."""
+        ...
+
     def find(self, limit: int, **equal: str) -> list[Entry]:
         """Entries whose payload fields equal the given values (namespace, prompt_norm, fingerprint), newest first."""
         ...
@@ -227,6 +233,12 @@ def _lookup_id(entry_id: str) -> str | None:
         return None
 
 
+def _stored_array(vectors: Any) -> np.ndarray | None:
+    """The prompt vector out of a retrieved record's vectors, as float32 (no Python float per component)."""
+    value = vectors.get(VECTOR_NAME) if isinstance(vectors, dict) else vectors
+    return np.asarray(value, dtype=np.float32) if value is not None else None
+
+
 def _stored_vector(vectors: Any) -> list[float] | None:
     """The prompt vector out of a retrieved record's vectors (a dict of named vectors)."""
     if isinstance(vectors, dict):
@@ -259,6 +271,9 @@ class _Queries:
     def _scroll(self, flt: Any, order_key: str, limit: int) -> list[Entry]:
         raise NotImplementedError
 
+    def _scroll_vectors(self, flt: Any, order_key: str, limit: int) -> list[tuple[Entry, np.ndarray | None]]:
+        raise NotImplementedError
+
     @staticmethod
     def _match(conditions: dict[str, str], unseen_by: str | None = None) -> Any:
         raise NotImplementedError
@@ -280,6 +295,19 @@ class _Queries:
             return []
         flt = self._match({"compat_key": compat_key, "text_key": text_key}, unseen_by)
         return self._scroll(flt, "created_at", limit)
+
+    def find_text_near(
+        self, text_key: str, vector: VectorLike, *, compat_key: str, limit: int, unseen_by: str | None = None
+    ) -> list[Match]:
+        """`find_text`, each entry with its cosine to `vector` (the stored vectors come in the same call)."""
+        if not text_key:
+            return []
+        flt = self._match({"compat_key": compat_key, "text_key": text_key}, unseen_by)
+        query = np.asarray(vector, dtype=np.float32)
+        return [
+            Match(entry, float(np.dot(query, stored)) if stored is not None else 0.0)
+            for entry, stored in self._scroll_vectors(flt, "created_at", limit)
+        ]
 
     def reusable(self, vector: VectorLike, *, resume_key: str, limit: int, min_score: float) -> list[Match]:
         """Nearest entries with checkpoints for this resume_key (same compat key, steps, guidance), best first."""

@@ -28,6 +28,7 @@ from dreamcache.index.base import (
     _lookup_id,
     _payload,
     _Queries,
+    _stored_array,
     _stored_vector,
     _vector,
     hit_change,
@@ -181,17 +182,24 @@ class EdgeIndex(_Queries):
         return [Match(entry=_entry(p.id, p.payload), score=float(p.score)) for p in points]
 
     def _scroll(self, flt: edge.Filter | None, order_key: str, limit: int) -> list[Entry]:
+        return [_entry(p.id, p.payload) for p in self._scroll_points(flt, order_key, limit, False)]
+
+    def _scroll_vectors(self, flt: edge.Filter | None, order_key: str, limit: int) -> list[tuple[Entry, Any]]:
+        points = self._scroll_points(flt, order_key, limit, True)
+        return [(_entry(p.id, p.payload), _stored_array(p.vector)) for p in points]
+
+    def _scroll_points(self, flt: edge.Filter | None, order_key: str, limit: int, with_vector: bool) -> list[Any]:
         _check_limit(limit)
         request = edge.ScrollRequest(
             limit=limit,
             filter=flt,
             with_payload=True,
-            with_vector=False,
+            with_vector=with_vector,
             order_by=edge.OrderBy(order_key, direction=edge.Direction.Desc),
         )
         with self._mutex:
             points, _ = self._open_shard().scroll(request)
-        return [_entry(p.id, p.payload) for p in points]
+        return list(points)
 
     def upsert(self, entry: Entry, vector: VectorLike) -> None:
         """Insert or replace the entry; in the WAL (crash-safe) before returning."""

@@ -27,6 +27,7 @@ from dreamcache.index.base import (
     _lookup_id,
     _payload,
     _Queries,
+    _stored_array,
     _stored_vector,
     _vector,
     hit_change,
@@ -125,6 +126,13 @@ class QdrantServerIndex(_Queries):
         return [Match(entry=_entry(p.id, p.payload), score=float(p.score)) for p in response.points]
 
     def _scroll(self, flt: qm.Filter | None, order_key: str, limit: int) -> list[Entry]:
+        return [_entry(p.id, p.payload) for p in self._scroll_points(flt, order_key, limit, False)]
+
+    def _scroll_vectors(self, flt: qm.Filter | None, order_key: str, limit: int) -> list[tuple[Entry, Any]]:
+        points = self._scroll_points(flt, order_key, limit, True)
+        return [(_entry(p.id, p.payload), _stored_array(p.vector)) for p in points]
+
+    def _scroll_points(self, flt: qm.Filter | None, order_key: str, limit: int, with_vectors: bool) -> list[Any]:
         _check_limit(limit)
         points, _ = self.client.scroll(
             self.collection,
@@ -132,9 +140,9 @@ class QdrantServerIndex(_Queries):
             limit=limit,
             order_by=qm.OrderBy(key=order_key, direction=qm.Direction.DESC),
             with_payload=True,
-            with_vectors=False,
+            with_vectors=[VECTOR_NAME] if with_vectors else False,
         )
-        return [_entry(p.id, p.payload) for p in points]
+        return list(points)
 
     def upsert(self, entry: Entry, vector: VectorLike) -> None:
         """Insert or replace the entry; returns once the server has applied it."""
