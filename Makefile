@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_PIN ?= torch==2.13.0
 DATA ?= ../shared/data
 
-.PHONY: install web-deps cxx-deps demo run test lint openapi bench eval replay up down clean gpu-wheels
+.PHONY: install web-deps cxx-deps bench-deps demo run test lint openapi bench eval replay up down clean gpu-wheels
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,7 +49,13 @@ lint: install
 openapi: install ## regenerate openapi/openapi.json from the app
 	$(BIN)/dreamcache openapi > openapi/openapi.json
 
-bench: install ## hit path (Qdrant Edge vs qdrant-client local mode), /recommend at 100k prompts, resumed vs full generation
+bench-deps: ## the compiled HTTP load generator the hit-path benchmark drives the server with: Debian's wrk
+	@if command -v wrk >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends wrk; \
+	else echo "bench-deps: wrk missing and not root with apt-get: install wrk" && exit 1; fi
+
+bench: install bench-deps ## hit path (before/after, wrk), /recommend at 100k prompts, resumed vs full generation
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/bench_hit_path.py
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/bench_recommend.py
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/bench_reuse.py
@@ -76,6 +82,7 @@ gpu-wheels: install ## wheels for bench/gpu_check.sh into $(GPU_WHEELS)/ (must s
 eval: install ## hit-decision evaluation on ../shared/data (skips cleanly without it)
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/eval_threshold.py --data $(DATA) --out docs/cache-quality.md
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/eval_audit.py --data $(DATA) --out docs/cache-audit.md
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/eval_embedder.py --data $(DATA) --out docs/cache-embedder.md
 
 STREAM ?= $(DATA)/sd_discord_dream-10.jsonl.gz
 replay: install ## what hits and near-miss reuse would save on a real prompt stream (read in place)

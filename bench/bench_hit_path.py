@@ -63,6 +63,7 @@ CONFIGS: list[tuple[str, str | None, dict[str, str]]] = [
                                            "DREAMCACHE_EVENT_LOOP": "asyncio"}),
     ("+ prompt -> vector LRU", None, {"DREAMCACHE_HTTP_PARSER": "h11", "DREAMCACHE_EVENT_LOOP": "asyncio"}),
     ("+ httptools, uvloop (all)", None, {}),
+    ("all, 2 embedder threads", None, {"DREAMCACHE_EMBEDDER_THREADS": "2"}),
 ]
 
 
@@ -115,6 +116,16 @@ def fill(settings: Settings, size: int, texts: list[str], vectors: np.ndarray, s
     if optimize is not None:
         optimize()  # HNSW, as a long-running service has it (the service optimizes at start-up by default)
     index.close()
+
+
+def embed(embedder: OnnxMiniLMEmbedder, texts: list[str], batch: int = 64) -> np.ndarray:
+    """Embed in batches of similar length (a batch is padded to its longest text)."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    vectors = np.empty((len(texts), embedder.dimension), dtype=np.float32)
+    for start in range(0, len(order), batch):
+        chunk = order[start : start + batch]
+        vectors[chunk] = embedder.embed([texts[i] for i in chunk])
+    return vectors
 
 
 @dataclass
@@ -305,7 +316,7 @@ def main() -> int:
 
     texts = base_prompts(args.data)
     print(f"embedding {len(texts)} distinct prompts...", file=sys.stderr)
-    vectors = OnnxMiniLMEmbedder(threads=os.cpu_count() or 1).embed([embedding_text(t) for t in texts])
+    vectors = embed(OnnxMiniLMEmbedder(threads=os.cpu_count() or 1), [embedding_text(t) for t in texts])
     configs = [c for c in CONFIGS if (args.only is None or c[0] in args.only) and (c[1] is None or args.baseline)]
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="dreamcache-bench-") as tmp:

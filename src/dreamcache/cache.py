@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import io
 import logging
 import secrets
 import time
@@ -15,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from dreamcache import matching, prompts
 from dreamcache.decision import (
@@ -78,12 +76,6 @@ class RateLimited(Exception):
         self.what, self.retry_after = what, retry_after
 
 
-def encode_png(image: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
-
-
 class CacheService:
     """Looks prompts up, queues misses for the GPU worker and writes generated images back."""
 
@@ -144,7 +136,11 @@ class CacheService:
         matches: list[Match] = []
         kinds: list[str] = []
         if request.mode != "refresh":
-            matches, kinds = await asyncio.to_thread(self.decider.lookup, request, compat, vector)
+            # A prompt asked again is settled by a keyword lookup, here; anything else searches in a thread.
+            settled, same_text = self.decider.quick_lookup(request, compat, vector)
+            if settled is None:
+                settled = await asyncio.to_thread(self.decider.lookup, request, compat, vector, same_text)
+            matches, kinds = settled
             timings["lookup_ms"] = (time.perf_counter() - embedded) * 1000
             self.metrics.lookup_seconds.observe(time.perf_counter() - started)
             if not matches and request.mode == "only":
@@ -315,7 +311,7 @@ class CacheService:
         entry_id = str(uuid.uuid4())
         key = f"{entry_id}.png"
         try:
-            png = await asyncio.to_thread(encode_png, result.pixels)
+            png = result.png or await asyncio.to_thread(result.encoded)
             await asyncio.to_thread(self.store.put, key, png)
         except Exception as exc:
             log.exception("storing image of job %s failed", job.id)

@@ -113,23 +113,22 @@ class Decider:
         self.settings = settings
         self.index = index
 
-    def lookup(self, request: CacheRequest, compat: str, vector: np.ndarray) -> tuple[list[Match], list[str]]:
-        """The accepted matches, best first, and how each was accepted (`exact` or `verified`)."""
+    def lookup(
+        self, request: CacheRequest, compat: str, vector: np.ndarray, same_text: list[Match] | None = None
+    ) -> tuple[list[Match], list[str]]:
+        """The accepted matches, best first, and how each was accepted (`exact` or `verified`).
+
+        `same_text`: what `quick_lookup` found already, when it did not settle the request.
+        """
         if request.seed is not None:
             found = []
             for seed in request_seeds(request):
                 found += self.index.find_exact(exact_key(compat, request.prompt, request.shape, seed), limit=1)
             return [Match(entry, 1.0) for entry in found], ["exact"] * len(found)
-        # The same text retyped (case, punctuation, spacing, tag order) is a hit whatever its cosine ("a dog" /
-        # "Dog" can score below the retrieval floor): found by its text key, a keyword lookup ~50x cheaper than
-        # the vector search, which the most common repeat (a prompt asked again) then skips.
-        same_text = self.index.find_text_near(
-            matching.text_key(request.prompt), vector, compat_key=compat, limit=request.n, unseen_by=request.viewer
-        )
-        if len(same_text) >= request.n:
-            matches, kinds = self._accepted(request, same_text)
-            if len(matches) == request.n:
-                return matches, kinds
+        if same_text is None:
+            settled, same_text = self.quick_lookup(request, compat, vector)
+            if settled is not None:
+                return settled
         # Retrieve more, and lower, than the threshold: the text checks accept some candidates below it
         # (reordered tags) and veto some above it (swapped words).
         candidates = self.index.search(
@@ -144,6 +143,27 @@ class Decider:
             room = request.n - len(matches)
             matches, kinds = matches + more[:room], kinds + more_kinds[:room]
         return matches, kinds
+
+    def quick_lookup(
+        self, request: CacheRequest, compat: str, vector: np.ndarray
+    ) -> tuple[tuple[list[Match], list[str]] | None, list[Match]]:
+        """The answer when the same text is stored n times (else None), and the same-text entries found.
+
+        The same text retyped (case, punctuation, spacing, tag order) is a hit whatever its cosine ("a dog" /
+        "Dog" can score below the retrieval floor): found by its text key with the stored vectors, a keyword
+        lookup ~50x cheaper than the vector search, which the most common repeat (a prompt asked again) skips.
+        Cheap enough for the event loop; a seeded request is `lookup`'s (exact keys).
+        """
+        if request.seed is not None:
+            return None, []
+        same_text = self.index.find_text_near(
+            matching.text_key(request.prompt), vector, compat_key=compat, limit=request.n, unseen_by=request.viewer
+        )
+        if len(same_text) >= request.n:
+            matches, kinds = self._accepted(request, same_text)
+            if len(matches) == request.n:
+                return (matches, kinds), same_text
+        return None, same_text
 
     def _accepted(self, request: CacheRequest, candidates: list[Match]) -> tuple[list[Match], list[str]]:
         matches: list[Match] = []

@@ -58,6 +58,22 @@ class GeneratedImage:
     pixels: np.ndarray
     checkpoints: list[Checkpoint] = field(default_factory=list)
     steps_run: int = 0
+    png: bytes = b""  # the image encoded, when the worker did it (off the cores that answer cache hits)
+
+    def encoded(self) -> bytes:
+        """The image as PNG: the worker's encoding, or encoded now."""
+        return self.png or encode_png(self.pixels)
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """An H x W x 3 uint8 RGB image as PNG (fast compression: stored once, served many times)."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
 
 
 def start_step(item: PromptItem) -> int:
