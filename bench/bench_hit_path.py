@@ -57,13 +57,15 @@ POPULAR = 300
 BASELINE_REF = "9013292"  # main before the hit-path work of issue 12 (int8 embedder, LRU, httptools, uvloop)
 
 # (name, git ref to run or None for this checkout, settings) in the order the steps were added.
+ONE_THREAD = {"DREAMCACHE_EMBEDDER_THREADS": "1"}
+OLD_HTTP = {"DREAMCACHE_HTTP_PARSER": "h11", "DREAMCACHE_EVENT_LOOP": "asyncio"}
 CONFIGS: list[tuple[str, str | None, dict[str, str]]] = [
     ("before", BASELINE_REF, {}),
-    ("+ ONNX embedder, worker nice", None, {"DREAMCACHE_EMBEDDING_CACHE_SIZE": "0", "DREAMCACHE_HTTP_PARSER": "h11",
-                                           "DREAMCACHE_EVENT_LOOP": "asyncio"}),
-    ("+ prompt -> vector LRU", None, {"DREAMCACHE_HTTP_PARSER": "h11", "DREAMCACHE_EVENT_LOOP": "asyncio"}),
-    ("+ httptools, uvloop (all)", None, {}),
-    ("all, 2 embedder threads", None, {"DREAMCACHE_EMBEDDER_THREADS": "2"}),
+    ("+ ONNX embedder (1 thread), text-key lookup, worker nice", None,
+     {**ONE_THREAD, **OLD_HTTP, "DREAMCACHE_EMBEDDING_CACHE_SIZE": "0"}),
+    ("+ prompt -> vector LRU", None, {**ONE_THREAD, **OLD_HTTP}),
+    ("+ httptools, uvloop", None, ONE_THREAD),
+    ("+ 2 embedder threads (all: the defaults)", None, {}),
 ]
 
 
@@ -228,6 +230,8 @@ class Result:
     rss_mb: float
     healthz: Run
     runs: dict[str, Run]
+    empty_start_s: float = 0.0
+    empty_rss_mb: float = 0.0
 
 
 def measure(name: str, ref_dir: Path | None, env: dict[str, str], data_dir: Path, files: dict[str, Path],
@@ -261,6 +265,26 @@ def measure(name: str, ref_dir: Path | None, env: dict[str, str], data_dir: Path
     return Result(name, start_s, memory, healthz, runs)
 
 
+def empty_start(ref_dir: Path | None, env: dict[str, str], data_dir: Path, port: int) -> tuple[float, float]:
+    """Seconds from spawn to /healthz and the web process's resident MB, on an empty data directory."""
+    url = f"http://127.0.0.1:{port}"
+    began = time.perf_counter()
+    process = serve(ref_dir, {**env, "DREAMCACHE_DATA_DIR": str(data_dir)}, port)
+    try:
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            time.sleep(0.05)
+        seconds = time.perf_counter() - began
+        wait_ready(url, timeout_s=300)
+        httpx.post(f"{url}/generate", json={"prompt": "a first prompt", "cache": "only"}, timeout=60)
+        return seconds, rss_mb(process.pid)
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
 def bodies(path: Path, texts: list[str]) -> Path:
     path.write_text("".join(json.dumps({"prompt": t, "width": 512, "height": 512, "cache": "only"}) + "\n"
                             for t in texts), encoding="utf-8")
@@ -291,12 +315,14 @@ def report(results: list[Result], seconds: float, size: int, distinct: int) -> s
                 f"{p(run.embed, 50)} | {p(run.lookup, 50)} | {p(run.total, 50)} / {p(run.total, 99)} | "
                 f"{run.requests - run.ok} |"
             )
-    lines += ["", "| configuration | web process start (spawn to /healthz) | web process RSS | a hit costs "
-              "(healthz req/s / repeated hits/s) | busy/idle p99 (1 client) |", "|---|---:|---:|---:|---:|"]
+    lines += ["", "| configuration | web process start (spawn to /healthz): 100k entries / empty | web process RSS: "
+              "100k entries / empty | a hit costs (healthz req/s / repeated hits/s) | busy/idle p99 (1 client) |",
+              "|---|---:|---:|---:|---:|"]
     for r in results:
         repeated = r.runs["repeated, 32 clients"].rps
         idle, busy = r.runs["repeated, 1 client"].p99_ms, r.runs["repeated, 1 client, worker busy"].p99_ms
-        lines.append(f"| {r.name} | {r.start_s:.1f} s | {r.rss_mb:.0f} MB | "
+        lines.append(f"| {r.name} | {r.start_s:.1f} s / {r.empty_start_s:.1f} s | {r.rss_mb:.0f} / "
+                     f"{r.empty_rss_mb:.0f} MB | "
                      f"{r.healthz.rps / repeated if repeated else float('nan'):.1f} | {busy / idle:.2f}x |")
     return "\n".join(lines)
 
@@ -340,6 +366,8 @@ def main() -> int:
             try:
                 print(f"{name}...", file=sys.stderr)
                 result = measure(name, ref_dir, env, data_dir, files, args.port, args.seconds)
+                empty = root / f"empty-{len(results)}"
+                result.empty_start_s, result.empty_rss_mb = empty_start(ref_dir, env, empty, args.port)
                 results.append(result)
                 for workload, run in result.runs.items():
                     print(f"  {workload}: {run.rps:.0f} req/s, p99 {run.p99_ms:.1f} ms", file=sys.stderr)

