@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -109,3 +110,53 @@ def test_a_job_of_several_pictures_is_polled_and_canceled_as_one(client: TestCli
     assert client.get(f"/jobs/{job_id}").json()["status"] == "canceled"
     # The worker goes on serving: the next request is answered.
     assert generate(client, prompt="a castle built of stacked books", n=2)["source"] == "generated"
+
+
+def test_a_job_canceled_after_its_first_batch_runs_no_more_batches(tmp_path_factory: pytest.TempPathFactory) -> None:
+    import time
+
+    # One image a batch: a job of 9 pictures runs 9 batches, and is canceled once the first is done.
+    with running_app(tiny_settings(tmp_path_factory.mktemp("one-a-batch"), max_batch_size=1)) as client:
+        worker = services(client).worker
+        before = worker.images_generated
+        response = client.post("/generate", json={"prompt": "a lighthouse keeper's cat", "n": 9},
+                               headers={"Prefer": "respond-async"})
+        job_id = response.json()["job_id"]
+        deadline = time.monotonic() + 60
+        while worker.images_generated == before:
+            assert time.monotonic() < deadline, "the first batch never finished"
+            time.sleep(0.01)
+        assert client.delete(f"/jobs/{job_id}").json()["status"] == "canceled"
+        stopped_at = worker.images_generated
+        assert generate(client, prompt="a second request after the cancel")["source"] == "generated"
+        # At most the batch that was running when it was canceled finished; the rest never ran.
+        assert worker.images_generated - before <= (stopped_at - before) + 1 + 1  # + the second request
+        assert worker.images_generated - before < 9
+        assert client.get(f"/jobs/{job_id}").json()["status"] == "canceled"
+
+
+def test_a_job_between_its_batches_can_be_canceled(tmp_path: Path) -> None:
+    """The dispatcher on its own (no worker process): a 3-picture job at one image a batch, after its first."""
+    import asyncio
+
+    from dreamcache.generation.spec import BatchShape, PromptItem
+    from dreamcache.jobs import GenerationTask, Job, JobStatus
+    from dreamcache.worker import GpuWorker
+
+    async def scenario() -> None:
+        async def on_result(*_: object) -> None:
+            raise AssertionError("nothing runs here")
+
+        worker = GpuWorker(tiny_settings(tmp_path, max_batch_size=1), on_result, "fingerprint")
+        items = [PromptItem("a cat", "", seed) for seed in range(3)]
+        job = Job(GenerationTask(BatchShape(64, 64, 4, 7.5), items, [0.0], "c", ["e1", "e2", "e3"], "f"))
+        worker.submit(job)
+        assert worker.depth == 3
+        first = await worker._take_batch()  # what the dispatcher sends first
+        assert first == [(job, 0)] and worker.depth == 2
+        job.mark_running()  # as `_run` does; the batch then finishes and the job waits for its next one
+        assert not worker.cancel(job)  # no longer just queued...
+        assert worker.cancel_running(job)  # ...but canceled all the same: its other pictures never run
+        assert job.status is JobStatus.CANCELED and worker.depth == 0
+
+    asyncio.run(scenario())

@@ -65,9 +65,9 @@ class Reuse:
     similarity: float
 
 
-@dataclass
+@dataclass(eq=False)
 class Job:
-    """One miss on its way through the GPU queue."""
+    """One miss on its way through the GPU queue (compared and hashed by identity: one job is one object)."""
 
     task: GenerationTask
     id: str = field(default_factory=lambda: uuid.uuid4().hex)

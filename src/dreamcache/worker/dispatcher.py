@@ -314,9 +314,12 @@ class GpuWorker:
         a batch is canceled the worker stops that batch at its next denoising step (free for the next one).
         False if it is not running."""
         batches = [batch_id for batch_id, slots in self._running.items() if job in _jobs_of(slots)]
-        if not batches:
+        # A job of several batches is "running" between them too: some images done, the rest still in line.
+        waiting_between = job in self._pending and job.status is JobStatus.RUNNING
+        if not batches and not waiting_between:
             return False
         job.cancel()
+        self._progress.pop(job.id, None)
         if job in self._pending:
             self._pending.remove(job)
         for batch_id in batches:
@@ -462,4 +465,4 @@ class GpuWorker:
 
 def _jobs_of(slots: list[Slot]) -> list[Job]:
     """The jobs of a batch, each once, in batch order."""
-    return list({job.id: job for job, _ in slots}.values())
+    return list(dict.fromkeys(job for job, _ in slots))
