@@ -217,6 +217,19 @@ def serve(ref_dir: Path | None, env: dict[str, str], port: int) -> subprocess.Po
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def spawn(ref_dir: Path | None, env: dict[str, str], port: int) -> tuple[subprocess.Popen[bytes], float]:
+    """Start the server; return it once /healthz answers, with the seconds that took."""
+    began = time.perf_counter()
+    process = serve(ref_dir, env, port)
+    while True:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return process, time.perf_counter() - began
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode}")
+        time.sleep(0.05)
+
+
 def rss_mb(pid: int) -> float:
     with open(f"/proc/{pid}/status", encoding="ascii") as status:
         line = next(line for line in status if line.startswith("VmRSS:"))
@@ -237,17 +250,8 @@ class Result:
 def measure(name: str, ref_dir: Path | None, env: dict[str, str], data_dir: Path, files: dict[str, Path],
             port: int, seconds: float) -> Result:
     url = f"http://127.0.0.1:{port}"
-    began = time.perf_counter()
-    process = serve(ref_dir, {**env, "DREAMCACHE_DATA_DIR": str(data_dir)}, port)
+    process, start_s = spawn(ref_dir, {**env, "DREAMCACHE_DATA_DIR": str(data_dir)}, port)
     try:
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            if process.poll() is not None:
-                raise RuntimeError(f"{name}: the server exited with {process.returncode}")
-            time.sleep(0.05)
-        start_s = time.perf_counter() - began
         wait_ready(url, timeout_s=300)
         wrk(url, 4, 2, files["repeated"])  # warm-up
         runs = {}
@@ -268,15 +272,8 @@ def measure(name: str, ref_dir: Path | None, env: dict[str, str], data_dir: Path
 def empty_start(ref_dir: Path | None, env: dict[str, str], data_dir: Path, port: int) -> tuple[float, float]:
     """Seconds from spawn to /healthz and the web process's resident MB, on an empty data directory."""
     url = f"http://127.0.0.1:{port}"
-    began = time.perf_counter()
-    process = serve(ref_dir, {**env, "DREAMCACHE_DATA_DIR": str(data_dir)}, port)
+    process, seconds = spawn(ref_dir, {**env, "DREAMCACHE_DATA_DIR": str(data_dir)}, port)
     try:
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            time.sleep(0.05)
-        seconds = time.perf_counter() - began
         wait_ready(url, timeout_s=300)
         httpx.post(f"{url}/generate", json={"prompt": "a first prompt", "cache": "only"}, timeout=60)
         return seconds, rss_mb(process.pid)

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from apphelpers import running_app, tiny_settings
-from dreamcache.api.deps import Services
+from test_api import generate, services
 
 
 @pytest.fixture(scope="module")
@@ -17,16 +17,6 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     # Batches of at most 4 images: a job of 9 runs in three batches.
     with running_app(tiny_settings(tmp_path_factory.mktemp("pictures"), max_batch_size=4)) as client:
         yield client
-
-
-def services(client: TestClient) -> Services:
-    return client.app.state.services  # type: ignore[attr-defined,no-any-return]
-
-
-def generate(client: TestClient, **body: object) -> dict:
-    response = client.post("/generate", json=body)
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 def test_missing_pictures_are_generated_in_one_batch_after_the_cached_ones(client: TestClient) -> None:

@@ -10,6 +10,7 @@ Python, `DREAMCACHE_HTTP_PARSER=h11`) do the same. Bodies are guarded by `api.gu
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import h11
@@ -23,6 +24,34 @@ from dreamcache.settings import Settings
 MAX_HEADER_BYTES = 16 * 1024  # request line + headers
 
 
+class HeaderDeadline:
+    """Closes a connection whose request line and headers are not complete within `timeout_s` of being armed."""
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, transport: asyncio.Transport, timeout_s: float,
+        waiting: Callable[[], bool],
+    ) -> None:
+        self._loop, self._transport, self._timeout_s, self._waiting = loop, transport, timeout_s, waiting
+        self._timer: asyncio.TimerHandle | None = None
+
+    def arm(self) -> None:
+        """Start (or restart) the deadline: a new connection, or the next request on a kept-alive one."""
+        self.disarm()
+        if not self._transport.is_closing():
+            self._timer = self._loop.call_later(self._timeout_s, self._overdue)
+
+    def disarm(self) -> None:
+        """A request's headers arrived (or the connection is gone)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _overdue(self) -> None:
+        self._timer = None
+        if self._waiting() and not self._transport.is_closing():
+            self._transport.close()  # no complete request line and headers in time
+
+
 class GuardedH11Protocol(H11Protocol):
     """uvicorn's h11 protocol, plus: request headers within `header_timeout_s` and `MAX_HEADER_BYTES`."""
 
@@ -30,18 +59,9 @@ class GuardedH11Protocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._header_timer: asyncio.TimerHandle | None = None
-        self._arm_header_timer()
-
-    def _arm_header_timer(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-        self._header_timer = self.loop.call_later(self.header_timeout_s, self._headers_overdue)
-
-    def _headers_overdue(self) -> None:
-        self._header_timer = None
-        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
-            self.transport.close()  # no complete request line and headers in time
+        self._deadline = HeaderDeadline(self.loop, transport, self.header_timeout_s,
+                                        lambda: self.conn.their_state is h11.IDLE)
+        self._deadline.arm()
 
     def data_received(self, data: bytes) -> None:
         if self.conn.their_state is h11.IDLE:
@@ -57,18 +77,15 @@ class GuardedH11Protocol(H11Protocol):
 
     def handle_events(self) -> None:
         super().handle_events()
-        if self._header_timer is not None and self.conn.their_state is not h11.IDLE:
-            self._header_timer.cancel()  # a request's headers arrived
-            self._header_timer = None
+        if self.conn.their_state is not h11.IDLE:
+            self._deadline.disarm()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        self._arm_header_timer()  # the next request on this connection gets the same deadline
+        self._deadline.arm()  # the next request on this connection gets the same deadline
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
+        self._deadline.disarm()
         super().connection_lost(exc)
 
 
@@ -79,19 +96,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._header_timer: asyncio.TimerHandle | None = None
+        self._deadline = HeaderDeadline(self.loop, transport, self.header_timeout_s, lambda: True)
         self._header_bytes = 0
-        self._arm_header_timer()
-
-    def _arm_header_timer(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-        self._header_timer = self.loop.call_later(self.header_timeout_s, self._headers_overdue)
-
-    def _headers_overdue(self) -> None:
-        self._header_timer = None
-        if not self.transport.is_closing():
-            self.transport.close()  # no complete request line and headers in time
+        self._deadline.arm()
 
     def _count(self, size: int) -> None:
         self._header_bytes += size
@@ -112,20 +119,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()  # a request's headers arrived
-            self._header_timer = None
+        self._deadline.disarm()
         super().on_headers_complete()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if not self.transport.is_closing():
-            self._arm_header_timer()  # the next request on this connection gets the same deadline
+        self._deadline.arm()  # the next request on this connection gets the same deadline
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
+        self._deadline.disarm()
         super().connection_lost(exc)
 
 
