@@ -201,6 +201,7 @@ function addToGallery(result, asked = null) {
     meta.className = 'meta';
     const took = seconds(result.timings.total_ms);
     if (adopted) meta.append(badge('related, taken instead', 'muted'), ` similarity ${image.similarity.toFixed(3)}`);
+    else if (hit && result.source !== 'cache') meta.append(badge('⚡ cache hit', 'instant'), ` similarity ${image.similarity.toFixed(3)}`); // the time is the generation's
     else if (hit) meta.append(badge('⚡ cache hit', 'instant'), ` similarity ${image.similarity.toFixed(3)} · ${took}`);
     else meta.append(badge('generated', 'muted'), ` in ${took}`);
     meta.append(` · ${image.width}×${image.height}, ${image.num_inference_steps} steps, seed ${image.seed}`);
