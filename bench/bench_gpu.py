@@ -143,9 +143,8 @@ def items(n: int) -> list[PromptItem]:
     return [PromptItem(PROMPTS[i % len(PROMPTS)], "", seed=i) for i in range(n)]
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the comparison and print the table."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_run_args(parser: argparse.ArgumentParser) -> None:
+    """The arguments this script and bench_worker_gpu.py share: device, tiny, steps, size, batch, repeats, json."""
     parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
     parser.add_argument("--tiny", action="store_true", help="tiny components (smoke test of the logic)")
     parser.add_argument("--steps", type=int, default=None, help="default: 25 (2 with --tiny)")
@@ -153,6 +152,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=None, help="large batch; default: 8 (2 with --tiny)")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs; default: 3 (1 with --tiny)")
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
+
+
+def run_sizes(args: argparse.Namespace) -> tuple[int, int, int, int]:
+    """(steps, size, large batch, repeats) with the defaults filled in (smaller with --tiny)."""
+    tiny = args.tiny
+    return (args.steps or (2 if tiny else 25), args.size or (64 if tiny else 512), args.batch or (2 if tiny else 8),
+            args.repeats or (1 if tiny else 3))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the comparison and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_args(parser)
     args = parser.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         print(
@@ -160,12 +172,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
     device, tiny = args.device, args.tiny
-    steps = args.steps or (2 if tiny else 25)
-    size = args.size or (64 if tiny else 512)
-    big = args.batch or (2 if tiny else 8)
-    repeats = args.repeats or (1 if tiny else 3)
+    steps, size, big, repeats = run_sizes(args)
     shape = BatchShape(size, size, steps, 7.5)
-    compile_mode = COMPILE_MODE if device == "cuda" else None  # compile is CUDA-only, as in the worker
+    compile_mode = COMPILE_MODE if device == "cuda" else None  # on the CPU the worker compiles only if asked
 
     eager_pipe = build_pipe(device, tiny)
     eager = Generator(eager_pipe, model="bench", device=device, fingerprint="bench")

@@ -35,7 +35,7 @@ from typing import Any
 import httpx
 import torch
 import uvicorn
-from bench_gpu import PROMPTS, build_pipe
+from bench_gpu import PROMPTS, add_run_args, build_pipe, run_sizes
 
 from dreamcache import cli
 from dreamcache.app import create_app
@@ -133,21 +133,14 @@ def summarise(jobs: list[dict[str, float]], batch: int) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """Serve the random-weight model, measure batch 1 and batch `--batch`, print a table (and JSON)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
-    parser.add_argument("--tiny", action="store_true", help="tiny components (smoke test of the logic)")
-    parser.add_argument("--steps", type=int, default=None, help="default: 25 (2 with --tiny)")
-    parser.add_argument("--size", type=int, default=None, help="default: 512 (64 with --tiny)")
-    parser.add_argument("--batch", type=int, default=None, help="large batch; default: 8 (2 with --tiny)")
-    parser.add_argument("--repeats", type=int, default=None, help="timed rounds; default: 3 (1 with --tiny)")
+    add_run_args(parser)
     parser.add_argument("--compile", action="store_true", help="DREAMCACHE_COMPILE_UNET (warm-up at batch 1 and big)")
-    parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = parser.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         print("bench_worker_gpu: no CUDA device here, nothing to measure (--device cpu --tiny smokes).")
         return 0
     tiny = args.tiny
-    steps, size = args.steps or (2 if tiny else 25), args.size or (64 if tiny else 512)
-    big, repeats = args.batch or (2 if tiny else 8), args.repeats or (1 if tiny else 3)
+    steps, size, big, repeats = run_sizes(args)
     with tempfile.TemporaryDirectory(prefix="dreamcache-bench-") as tmp:
         started = time.perf_counter()
         model = save_model(Path(tmp) / "model", args.device, tiny)
