@@ -305,3 +305,33 @@ def test_is_repeat_by_candidates_or_by_text_key(index: Index, decider: Decider) 
     assert not decider.is_repeat(request("castleoil painting"), COMPAT, [])
     candidate = Match(replace(stored, prompt="castleoil painting"), 0.5)
     assert decider.is_repeat(request("castle,oil painting"), COMPAT, [candidate])
+
+
+def test_one_picture_per_seed_even_when_stored_twice(index: Index, decider: Decider) -> None:
+    store(index, "a red fox", 0.99, seed=5)
+    store(index, "a red fox", 0.98, seed=5)  # the same exact picture generated again (a refresh)
+    matches, kinds = decider.lookup(request("a red fox", seed=5), COMPAT, QUERY)
+    assert len(matches) == 1 and kinds == ["exact"]
+
+
+def test_same_text_entries_complete_the_answer_up_to_n(index: Index, decider: Decider) -> None:
+    same_text = [Match(store(index, "a red fox", 0.3, seed=s), 0.3) for s in (1, 2, 3)]
+    matches, kinds = decider.lookup(request("A red fox", n=2), COMPAT, QUERY, same_text=same_text)
+    assert len(matches) == 2 and kinds == ["exact", "exact"]
+
+
+def test_reuse_checkpoint_edges(index: Index, decider: Decider) -> None:
+    resumable(index, "a red fox in the snow at dawn", 0.99, (0,))  # step 0 is noise: nothing to skip
+    assert decider.reuse_options(request("a red fox in the snow at night"), COMPAT, QUERY) == []
+    one = resumable(index, "a red fox in the snow at noon", 0.98, (1,), seed=2)
+    assert [(o.match.entry.id, o.step) for o in decider.reuse_options(
+        request("a red fox in the snow at night"), COMPAT, QUERY)] == [(one.id, 1)]
+
+
+def test_a_same_text_entry_below_the_schedule_still_makes_a_repeat(index: Index, decider: Decider) -> None:
+    # Reuse candidates start at the schedule's lowest similarity: a retyped entry far below it (another text key,
+    # "oil paintingcastle") is not among them, so it does not make the request a repeat.
+    resumable(index, "oil paintingcastle", 0.5, (5,))
+    near = resumable(index, "oil painting, a castle at night", 0.93, (5,), seed=2)
+    options = decider.reuse_options(request("oil painting,castle"), COMPAT, QUERY)
+    assert [o.match.entry.id for o in options] == [near.id]
