@@ -42,7 +42,7 @@ TARGETS = {
     "keys": Target("src/dreamcache/keys.py", ("tests/test_keys.py",), goal=None),
     "limits": Target("src/dreamcache/limits.py", ("tests/test_limits.py",), goal=None),
     "webhook-address": Target(
-        "src/dreamcache/webhooks.py", ("tests/test_webhook_addresses.py",),
+        "src/dreamcache/webhooks.py", ("tests/test_webhook_delivery.py",),
         functions=("check_destination", "_host_allowed"), goal=None,
     ),
 }

@@ -251,6 +251,7 @@ def test_report_keys_cover_retyped_variants_only() -> None:
     # The same words with other separators share the flat key but not the text key.
     other = report_keys("oil painting castle")
     assert other[1] == keys[1] and other[0] != keys[0]
+    assert report_keys("oilpainting castle")[1] == other[1]  # words split or joined differently too
     assert keys[1].startswith("flat:") and len(keys[1]) == 32
     assert report_keys("a dog chasing a cat")[1] != report_keys("a cat chasing a dog")[1]
     # A prompt that normalises to nothing: its own raw text only (whitespace aside).

@@ -81,7 +81,7 @@ def check_destination(url: str, settings: Settings) -> None:
         raise WebhookRefused(f"host {host!r} does not resolve") from None
     for info in infos:
         address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if not address.is_global and not explicitly_allowed:
+        if (address.is_loopback or address.is_link_local) and not explicitly_allowed:
             raise WebhookRefused(f"host {host!r} resolves to a non-public address ({address}): loopback, "
                                  "link-local and private destinations need DREAMCACHE_WEBHOOK_ALLOWED_HOSTS")
 
