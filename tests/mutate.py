@@ -39,8 +39,6 @@ class Target:
 TARGETS = {
     "matching": Target("src/dreamcache/matching.py", ("tests/test_matching.py",)),
     "decision": Target("src/dreamcache/decision.py", ("tests/test_decision.py",)),
-    "keys": Target("src/dreamcache/keys.py", ("tests/test_keys.py",), goal=None),
-    "limits": Target("src/dreamcache/limits.py", ("tests/test_limits.py",), goal=None),
     "webhook-address": Target(
         "src/dreamcache/webhooks.py", ("tests/test_webhook_delivery.py",),
         functions=("check_destination", "_host_allowed"), goal=None,

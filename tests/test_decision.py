@@ -335,3 +335,10 @@ def test_a_same_text_entry_below_the_schedule_still_makes_a_repeat(index: Index,
     near = resumable(index, "oil painting, a castle at night", 0.93, (5,), seed=2)
     options = decider.reuse_options(request("oil painting,castle"), COMPAT, QUERY)
     assert [o.match.entry.id for o in options] == [near.id]
+
+
+def test_same_text_entries_only_fill_the_room_left(index: Index, decider: Decider) -> None:
+    verified = store(index, "a red fox sleeping", 0.97)
+    same_text = [Match(store(index, "a red fox sleeps", 0.3, seed=s), 0.3) for s in (1, 2)]
+    matches, kinds = decider.lookup(request("a red fox sleeps", n=2), COMPAT, QUERY, same_text=same_text)
+    assert [m.entry.id for m in matches] == [verified.id, same_text[0].entry.id] and kinds == ["verified", "exact"]

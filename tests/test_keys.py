@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import stat
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,3 +192,38 @@ def test_an_open_service_says_so_loudly_on_a_public_address(
         pass
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING and "OPEN" in r.getMessage()]
     assert warnings and "dreamcache keys add" in warnings[0].getMessage()
+
+
+def test_post_recommend_and_admin_purge_stay_in_their_namespaces(tenants: Tenants) -> None:
+    # Last in this module: the purge empties tenantA's pool of the shared app.
+    c = tenants.client
+    services = c.app.state.services  # type: ignore[attr-defined]
+    fingerprint = services.cache.fingerprint
+    ours = generate(tenants, tenants.a, "a purge test: tenant a's copper kettle")["images"][0]
+    theirs = generate(tenants, tenants.b, "a purge test: tenant b's copper kettle")["images"][0]
+    # POST /recommend (the body form) offers each tenant its own prompts only.
+    for headers, mine, other in ((tenants.a, "tenant a's", "tenant b's"), (tenants.b, "tenant b's", "tenant a's")):
+        response = c.post("/recommend", json={"q": "a purge test"}, headers=headers)
+        assert response.status_code == 200, response.text
+        prompts = [s["prompt"] for s in response.json()["suggestions"]]
+        assert any(mine in p for p in prompts) and not any(other in p for p in prompts), prompts
+    other_namespace = {**tenants.a, "X-Dreamcache-Namespace": "tenantB"}
+    denied = c.post("/recommend", json={"q": "a purge test"}, headers=other_namespace)
+    assert denied.status_code == 403
+    # An entry of tenantA made by another model: the purge leaves it.
+    entry = services.index.get(ours["id"])
+    other_model = dataclasses.replace(entry, id=str(uuid.uuid4()), fingerprint="another-fingerprint")
+    services.index.upsert(other_model, services.index.vector(ours["id"]))
+    in_a = len(services.index.find(1000, fingerprint=fingerprint, namespace="tenantA"))
+    assert in_a >= 1
+    # A user key may not purge; tenantA's admin purges tenantA's entries of the fingerprint, and only those.
+    assert c.post("/admin/purge", json={"fingerprint": fingerprint}, headers=tenants.a).status_code == 403
+    purged = c.post("/admin/purge", json={"fingerprint": fingerprint}, headers=tenants.admin_a)
+    assert purged.status_code == 200 and purged.json() == {"deleted": in_a}
+    assert services.index.get(ours["id"]) is None and services.index.get(other_model.id) is not None
+    assert services.index.get(theirs["id"]) is not None
+    gone = c.post("/generate", json={"prompt": "a purge test: tenant a's copper kettle", "cache": "only"},
+                  headers=tenants.a)
+    assert gone.status_code == 404
+    kept = generate(tenants, tenants.b, "a purge test: tenant b's copper kettle", cache="only")
+    assert kept["images"][0]["id"] == theirs["id"]

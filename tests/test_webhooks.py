@@ -109,8 +109,7 @@ def test_failed_deliveries_are_retried_with_backoff(tmp_path: Path, receiver: Re
         assert [d["status"] for d in receiver.deliveries] == [500, 500, 200]
         ids = {d["headers"]["webhook-id"] for d in receiver.deliveries}
         assert len(ids) == 1  # one message, three attempts
-        gaps = [b["at"] - a["at"] for a, b in zip(receiver.deliveries, receiver.deliveries[1:], strict=False)]
-        assert gaps[1] > gaps[0]  # the backoff grows
+        # The backoff sequence itself: tests/test_webhook_delivery.py (recorded, not timed).
 
 
 def test_delivery_never_holds_up_the_answer(tmp_path: Path, receiver: Receiver) -> None:
