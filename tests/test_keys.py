@@ -212,7 +212,8 @@ def test_post_recommend_and_admin_purge_stay_in_their_namespaces(tenants: Tenant
     assert denied.status_code == 403
     # An entry of tenantA made by another model: the purge leaves it.
     entry = services.index.get(ours["id"])
-    other_model = dataclasses.replace(entry, id=str(uuid.uuid4()), fingerprint="another-fingerprint")
+    other_model = dataclasses.replace(entry, id=str(uuid.uuid4()), fingerprint="another-fingerprint",
+                                      compat_key="compat-of-another-model", text_key="", exact_key="")
     services.index.upsert(other_model, services.index.vector(ours["id"]))
     in_a = len(services.index.find(1000, fingerprint=fingerprint, namespace="tenantA"))
     assert in_a >= 1
