@@ -20,7 +20,7 @@ STREAM = [
     {"prompt": "A red fox sleeping in fresh snow, oil painting!", "user": "bob"},  # 3 exact hit, cross-user
     {"prompt": f"{FOX}, by monet", "user": "carol"},  # 4 near-miss: reuse at step 2 of 10 (cosine 0.93)
     {"prompt": "a dog chasing a cat across a garden", "user": "dave"},  # 5 generated
-    {"prompt": "a cat chasing a dog across a garden", "user": "erin"},  # 6 vetoed swap (>= 0.95): a layout edit, generated
+    {"prompt": "a cat chasing a dog across a garden", "user": "erin"},  # 6 vetoed swap (>= 0.95): generated (layout)
     {"prompt": "🔥🔥", "user": None},  # 7 generated
     {"prompt": "💀", "user": None},  # 8 nothing in common with 7: generated, never reused
     {"prompt": "a red fox sleeps in fresh snow, oil painting", "user": "frank"},  # 9 verified hit, cross-user
@@ -68,7 +68,8 @@ def test_replay_counts_hits_reuse_and_savings_in_both_modes(
     # Where the savings come from: both reuses are style edits (the swap of 6 is not reused at all).
     assert identity["reuse_by_edit"] == {"style": {"reuses": 2, "share_of_reuses": 1.0, "mean_skipped_share": 0.3,
                                                    "step_time_saved": pytest.approx(6 / 150, abs=1e-6)}}
-    assert report["resources"]["peak_rss_mib"]["replay"] > 0 and report["resources"]["distinct_vectors"] == 8  # generated texts
+    assert report["resources"]["peak_rss_mib"]["replay"] > 0
+    assert report["resources"]["distinct_vectors"] == 8  # the generated texts
 
 
 def test_max_reuse_shows_the_savings_under_a_stricter_schedule(
@@ -82,7 +83,8 @@ def test_max_reuse_shows_the_savings_under_a_stricter_schedule(
     assert cli.main([*args, "--max-reuse", "0.2"]) == 0
     capped = json.loads(capsys.readouterr().out)
     assert capped["settings"]["max_reuse"] == 0.2
-    assert {k: capped["modes"]["anonymous"][k] for k in ("reused", "skipped_steps")} == {"reused": 2, "skipped_steps": 4}
+    anonymous = capped["modes"]["anonymous"]
+    assert (anonymous["reused"], anonymous["skipped_steps"]) == (2, 4)
     assert cli.main([*args, "--max-reuse", "0"]) == 0
     assert json.loads(capsys.readouterr().out)["modes"]["anonymous"]["reused"] == 0
     assert cli.main([*args, "--max-reuse", "1"]) == 2
