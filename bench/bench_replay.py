@@ -67,6 +67,7 @@ def run_cli(lines: Iterator[str], src: Path | None, extra: list[str], timeout: f
     process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                env=env, text=True)
     peak = 0.0
+    cpu: dict[int, float] = {}  # pid -> its last sampled CPU seconds (user + system)
     done = threading.Event()
 
     def feed() -> None:
@@ -85,6 +86,9 @@ def run_cli(lines: Iterator[str], src: Path | None, extra: list[str], timeout: f
             try:
                 tree = [parent, *parent.children(recursive=True)]
                 peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()) / 2**20)
+                for p in tree:
+                    times = p.cpu_times()
+                    cpu[p.pid] = times.user + times.system
             except psutil.Error:
                 pass
             done.wait(0.5)
@@ -104,8 +108,9 @@ def run_cli(lines: Iterator[str], src: Path | None, extra: list[str], timeout: f
     if process.returncode != 0:
         raise RuntimeError(f"replay failed ({process.returncode}): {err[-2000:]}")
     report = json.loads(out)
+    cpu_ms = 1000 * sum(cpu.values()) / max(report["prompts"], 1)
     return {"seconds": round(seconds, 1), "prompts": report["prompts"], "prompts_per_s": round(report["prompts"] /
-            seconds, 1), "peak_rss_mib": round(peak), "report": report}
+            seconds, 1), "peak_rss_mib": round(peak), "cpu_ms_per_prompt": round(cpu_ms, 2), "report": report}
 
 
 def compare_decisions(path: Path, size: int) -> dict[str, Any]:
@@ -151,19 +156,23 @@ def main() -> int:
     plan = [("after", None, size) for size in args.sizes]
     if args.baseline_src is not None:
         plan.insert(0, ("before", args.baseline_src.resolve(), args.baseline_limit))
-    print("| code | prompts | seconds | prompts/s | peak memory (replay + workers) | hit rate (id / anon) |")
-    print("|---|---:|---:|---:|---:|---|")
+    print("| code | prompts | seconds | prompts/s | CPU ms per prompt (all processes) | 2 idle cores at that CPU cost "
+          "| peak memory (replay + workers) | hit rate (id / anon) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---|")
     for label, src, size in plan:
         run = run_cli(stream_lines(path, size), src, [], args.timeout)
         results["runs"].append({"code": label, "size": size, **{k: v for k, v in run.items() if k != "report"}})
         if run.get("timed_out"):
-            print(f"| {label} | {size:,} | >{run['seconds']:,.0f} (timed out) | < {size / run['seconds']:,.0f} | "
+            print(f"| {label} | {size:,} | >{run['seconds']:,.0f} (timed out) | < {size / run['seconds']:,.0f} "
+                  f"| - | - | "
                   f"{run['peak_rss_mib']:,} MiB | - |", flush=True)
             continue
         modes = run["report"]["modes"]
         hits = " / ".join(f"{modes[m]['hit_rate']:.1%}" for m in ("with_identity", "anonymous"))
+        ideal = 2000 / run["cpu_ms_per_prompt"] if run["cpu_ms_per_prompt"] else 0.0
         print(f"| {label} | {run['prompts']:,} | {run['seconds']:,.0f} | {run['prompts_per_s']:,.0f} | "
-              f"{run['peak_rss_mib']:,} MiB | {hits} |", flush=True)
+              f"{run['cpu_ms_per_prompt']:.2f} | ~{ideal:,.0f} prompts/s | {run['peak_rss_mib']:,} MiB | {hits} |",
+              flush=True)
     if args.compare:
         comparison = compare_decisions(path, args.compare)
         results["comparison"] = comparison

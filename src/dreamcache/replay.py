@@ -33,6 +33,7 @@ import json
 import multiprocessing
 import os
 import re
+import resource
 import sys
 import time
 import uuid
@@ -589,6 +590,7 @@ def replay(
         "ivf_trainings": table.trainings if table else 0,
         "vectors_scored_per_prompt": round(table.scanned / max(report.prompts, 1), 1) if table else 0,
         "peak_rss_mib": peak_rss_mib(),
+        "cpu_seconds": cpu_seconds(),
     }
     if record:
         report.outcomes = {name: mode.outcomes or [] for name, mode in modes.items()}
@@ -596,12 +598,17 @@ def replay(
 
 
 def peak_rss_mib() -> dict[str, float]:
-    """Peak resident memory of this process and of its (finished) children, in MiB."""
-    import resource
-
+    """Peak resident memory of this process and of its largest (finished) child, in MiB."""
     kib = 1024.0
     return {"replay": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / kib, 1),
-            "embedding_workers": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / kib, 1)}
+            "embedding_worker": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / kib, 1)}
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU time of this process and of its (finished) children: a load-independent measure of the work."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"replay": round(own.ru_utime + own.ru_stime, 1),
+            "embedding_workers": round(children.ru_utime + children.ru_stime, 1)}
 
 
 def _progress_bar(items: Iterable[StreamItem], progress: bool | Callable[[int], None]) -> Callable[..., None]:
