@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import logging
 import os
@@ -348,25 +349,42 @@ def replay_command(args: argparse.Namespace, settings: Settings, *, embedder: An
     if args.limit is not None and args.limit < 1:
         print("dreamcache replay: --limit must be at least 1", file=sys.stderr)
         return 2
+    if args.max_reuse is not None and not 0.0 <= args.max_reuse < 1.0:
+        print("dreamcache replay: --max-reuse must be at least 0 and below 1 (a share of the steps)", file=sys.stderr)
+        return 2
+    reader = replay.StreamReader(args.file, honour_seeds=not args.ignore_seeds, limit=args.limit)
+    items = iter(reader)
     try:
-        items, skipped = replay.read_stream(replay.iter_lines(args.file), honour_seeds=not args.ignore_seeds,
-                                            limit=args.limit)
+        first = next(items, None)
     except replay.ReplayInputError as exc:
         print(f"dreamcache replay: {exc}", file=sys.stderr)
         return 2
-    if not items:
-        print(f"dreamcache replay: no prompts in {args.file} ({skipped} lines skipped)", file=sys.stderr)
+    if first is None:
+        print(f"dreamcache replay: no prompts in {args.file} ({reader.skipped} lines skipped)", file=sys.stderr)
         return 2
-    # Two cores or more: both replays at once (each is one busy core); tests pass an embedder and stay in process.
-    parallel = embedder is None and (os.cpu_count() or 1) > 1 and len(items) > 1000
-    if embedder is None:
-        from dreamcache.embedding import open_embedder
-
-        embedder = open_embedder(settings)
-    report = replay.replay(items, settings, embedder.embed, skipped_lines=skipped, device=args.device,
-                           progress=not args.no_progress, parallel=parallel)
+    # Tests pass an embedder and stay in one process; otherwise one embedding process per core.
+    embed = embedder.embed if embedder is not None else None
+    stream = _Resumed(first, items, reader)
+    try:
+        report = replay.replay(stream, settings, embed, device=args.device, progress=not args.no_progress,
+                               workers=args.workers, exact=args.exact, max_reuse=args.max_reuse)
+    except replay.ReplayInputError as exc:
+        print(f"dreamcache replay: {exc}", file=sys.stderr)
+        return 2
+    report.skipped_lines = reader.skipped
     print(json.dumps(report.to_json(), indent=2) if args.json else replay.format_table(report))
     return 0
+
+
+class _Resumed:
+    """A stream whose first item was read already (to refuse an empty one early), keeping the reader's progress."""
+
+    def __init__(self, first: Any, rest: Iterable[Any], reader: Any) -> None:
+        self._items = itertools.chain([first], rest)
+        self.size, self.position = reader.size, reader.position
+
+    def __iter__(self) -> Any:
+        return self._items
 
 
 # --- entry point ------------------------------------------------------------------------------
@@ -435,6 +453,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--device", choices=["cuda", "cpu"], default=None,
                    help="device whose checkpoint steps to assume (default: DREAMCACHE_DEVICE, auto-detected)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    r.add_argument("--max-reuse", type=float, default=None, metavar="SHARE",
+                   help="savings under a stricter schedule: no reuse skips more than this share of the steps "
+                   "(0: no reuse at all; default: the configured schedule)")
+    r.add_argument("--workers", type=int, default=None, help="embedding processes (default: one per core)")
+    r.add_argument("--exact", action="store_true",
+                   help="scan every stored vector per lookup instead of the approximate IVF index (slower)")
     w = sub.add_parser("warm", help="pre-populate the cache of a running service from a prompt list")
     w.add_argument("file", type=Path, help="text (one prompt a line) or JSONL ({\"prompt\": ...}); - for stdin")
     w.add_argument("--url", help="service URL (default: http://DREAMCACHE_HOST:DREAMCACHE_PORT)")

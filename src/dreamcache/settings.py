@@ -89,6 +89,18 @@ class Settings(BaseSettings):
         description="[similarity, fraction] pairs: a neighbour at or above the similarity lets a near-miss skip "
         "up to that fraction of its steps (the largest checkpoint within it). Not measured with real weights.",
     )
+    reuse_layout_edit_max_skip: float = Field(
+        0.0, ge=0.0, lt=1.0,
+        description="Largest share of steps a near-miss may skip when its neighbour differs in a count or number, "
+        "the order of its words (swapped roles or attributes) or a subject word (`matching.edit_class`): the "
+        "early steps fix the layout, so 0 (default) starts these from noise; 0.2 allows the shallowest checkpoint.",
+    )
+    reuse_colour_edit_max_skip: float = Field(
+        0.2, ge=0.0, lt=1.0,
+        description="Largest share of steps a near-miss may skip when its neighbour differs in a colour word "
+        "(colours settle after the layout): the shallowest checkpoint by default. Style, medium, artist, quality "
+        "and camera edits follow `reuse_schedule` alone.",
+    )
 
     # --- index -------------------------------------------------------------------------------
     qdrant_url: str | None = Field(None, description="Qdrant server URL; unset = embedded Qdrant Edge.")
