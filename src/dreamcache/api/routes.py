@@ -36,7 +36,7 @@ from dreamcache.keys import Caller
 from dreamcache.metrics import CONTENT_TYPE
 from dreamcache.storage import ImageNotFound, InvalidKey, validate_key
 from dreamcache.times import rfc3339
-from dreamcache.webhooks import WebhookRefused, check_destination
+from dreamcache.webhooks import WebhookRefused, WebhookUrlInvalid, check_destination
 from dreamcache.worker import ClientQueueFull, QueueFull, WorkerUnavailable
 
 router = APIRouter()
@@ -260,6 +260,8 @@ async def generate(
     if body.webhook is not None:
         try:
             await asyncio.to_thread(check_destination, body.webhook, services.settings)
+        except WebhookUrlInvalid as exc:
+            raise invalid("webhook", str(exc)) from None
         except WebhookRefused as exc:  # a policy of this service, not a malformed request
             raise ApiError(403, "webhook_refused", f"webhook: {exc}", "webhook") from None
     who = caller.owner or f"addr:{http.client.host if http.client else ''}"
