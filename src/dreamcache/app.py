@@ -157,7 +157,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
-    app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes, body_timeout_s=settings.body_timeout_s)
+    app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes, body_timeout_s=settings.body_timeout_s,
+                       body_total_timeout_s=settings.body_total_timeout_s)
     app.include_router(routes.router)
     app.include_router(admin.router)
     app.include_router(web.router)

@@ -126,6 +126,8 @@ class Settings(BaseSettings):
     # --- HTTP limits ---------------------------------------------------------------------------
     max_body_bytes: int = Field(65536, ge=1024, description="Largest request body accepted; beyond it 413.")
     body_timeout_s: float = Field(10.0, gt=0, description="Longest wait for the next piece of a request body (408).")
+    body_total_timeout_s: float = Field(30.0, gt=0, description="Longest time a whole request body may take to "
+                                        "arrive, however it is paced (408).")
     header_timeout_s: float = Field(10.0, gt=0, description="Longest wait for a request's headers; then the "
                                     "connection is closed (slow clients).")
     max_connections: int = Field(
@@ -134,6 +136,10 @@ class Settings(BaseSettings):
     keep_alive_s: int = Field(5, ge=1, description="Idle keep-alive connections are closed after this long.")
     http_parser: Literal["httptools", "h11"] = Field(
         "httptools", description="HTTP/1.1 parser: `httptools` (C, fast) or `h11` (pure Python); the same guards."
+    )
+    forwarded_allow_ips: list[str] = Field(
+        [], description="Addresses (or networks) of the reverse proxies whose X-Forwarded-For and X-Forwarded-Proto "
+        "are believed; empty = nobody's, so a client cannot choose its own address (and rate-limit bucket).",
     )
     event_loop: Literal["uvloop", "asyncio"] = Field("uvloop", description="Event loop of the web process.")
 
