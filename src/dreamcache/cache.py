@@ -33,7 +33,7 @@ from dreamcache.generation.checkpoint import SCHEDULER_CLASSES, Checkpoint, Chec
 from dreamcache.generation.spec import BatchShape, GeneratedImage, PromptItem
 from dreamcache.index import Entry, Index, Match
 from dreamcache.jobs import GenerationTask, Job, JobTable, Reuse
-from dreamcache.keys import KeyStore
+from dreamcache.keys import KeyStore, signing_urls_for
 from dreamcache.limits import RateLimiter
 from dreamcache.metrics import Metrics
 from dreamcache.settings import Settings
@@ -112,8 +112,9 @@ class CacheService:
 
     def image_url(self, key: str) -> str:
         """Where a client fetches an image: the store's URL, signed for the local store when keys exist
-        (a browser's <img> cannot send a key). The expiry is rounded up to 10 minutes, so a URL stays
-        the same, and cacheable, for a while."""
+        (a browser's <img> cannot send a key), bound to the calling key. The expiry is the next multiple of
+        10 minutes (unix time) after now, plus `image_url_expiry_s`: so a URL stays the same, and cacheable,
+        for up to 10 minutes, and is valid for between `image_url_expiry_s` and that + 600 s after it is made."""
         url = self.store.url(key)
         if self.keys is None or self.store.name != "local" or not self.keys.enabled:
             return url
@@ -299,7 +300,8 @@ class CacheService:
             self.metrics.generation_seconds.observe(seconds / max(1, len(results)))
             if job.task.reuse is not None:
                 self.metrics.record_reuse(job.task.reuse.skipped_steps)
-            job.succeed(self.generated_response(job, entries, seconds))
+            with signing_urls_for(job.task.client):  # its URLs end with the key of who asked for it
+                job.succeed(self.generated_response(job, entries, seconds))
         finally:
             job.release()
             self.jobs.settle(job)

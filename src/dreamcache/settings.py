@@ -115,12 +115,14 @@ class Settings(BaseSettings):
 
     # --- access ------------------------------------------------------------------------------
     keys_file: Path | None = Field(
-        None, description="API keys file (`dreamcache keys add`); unset = data_dir/keys.json. No keys = open service."
+        None, description="API keys file (`dreamcache keys add`); unset = data_dir/keys.json. No keys file = open "
+        "service; a file with no keys lets nobody in."
     )
     metrics_public: bool = Field(False, description="Serve /metrics without an admin key (e.g. to a scraper on a "
                                  "private network) when keys exist.")
     image_url_expiry_s: int = Field(
-        3600, ge=1, le=604800, description="Lifetime of signed local image URLs handed out when keys exist."
+        3600, ge=1, le=604800, description="Lifetime of signed local image URLs handed out when keys exist, counted "
+        "from the next 10-minute boundary (so this plus up to 600 s)."
     )
 
     # --- HTTP limits ---------------------------------------------------------------------------
