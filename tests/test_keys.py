@@ -255,3 +255,19 @@ def test_a_corrupt_keys_file_is_503_with_a_clear_error_and_a_log_line(
             assert response.json()["error"]["type"] == "keys_unavailable"
         assert c.get("/healthz").status_code == 200
         assert any(r.levelno >= logging.ERROR and "keys file" in r.getMessage() for r in caplog.records)
+
+
+def test_stats_count_only_the_callers_namespaces(tenants: Tenants) -> None:
+    c = tenants.client
+
+    def totals(headers: dict[str, str]) -> tuple[int, int, int]:
+        body = c.get("/stats", headers=headers).json()
+        return body["hits"], body["misses"], body["images_generated"]
+
+    before_a, before_b, before_both = totals(tenants.a), totals(tenants.b), totals(tenants.both)
+    generate(tenants, tenants.a, "a stats test: a teal bicycle by a canal")  # a miss, one picture
+    generate(tenants, tenants.a, "a stats test: a teal bicycle by a canal", cache="only")  # a hit
+    assert totals(tenants.b) == before_b  # another tenant's traffic is not in b's numbers
+    assert totals(tenants.a) == (before_a[0] + 1, before_a[1] + 1, before_a[2] + 1)
+    assert totals(tenants.admin_a) == totals(tenants.a)  # an admin sees its own namespaces
+    assert totals(tenants.both) == (before_both[0] + 1, before_both[1] + 1, before_both[2] + 1)

@@ -150,13 +150,13 @@ class CacheService:
             if matches and (len(matches) >= request.n or request.mode == "only"):
                 await self._served(request, matches)
                 if not request.warm_up:
-                    self.metrics.record_hit(request.shape.steps)
+                    self.metrics.record_hit(request.shape.steps, request.namespace)
                 return Hit(matches, kinds, timings)
         pending = await self._enqueue(request, compat, vector, timings, matches, kinds)
         if matches:  # the cached part of the answer: the client sees these now, the rest when generated
             await self._served(request, matches)
             if not request.warm_up:
-                self.metrics.record_cached_pictures(len(matches), request.shape.steps)
+                self.metrics.record_cached_pictures(len(matches), request.shape.steps, request.namespace)
         return pending
 
     async def _served(self, request: CacheRequest, matches: list[Match]) -> None:
@@ -203,7 +203,7 @@ class CacheService:
         if running is not None:
             self.metrics.joined.inc()
             if not request.warm_up:
-                self.metrics.misses.inc()
+                self.metrics.record_miss(request.namespace)
             return Pending(running, True, timings, self.jobs.join(running))
         if not request.warm_up and (wait := self.generation_limits.retry_after(request.client)):  # joins cost no GPU
             raise RateLimited("generation", wait)
@@ -245,7 +245,7 @@ class CacheService:
             raise
         self.jobs.add(job)
         if not request.warm_up:
-            self.metrics.misses.inc()
+            self.metrics.record_miss(request.namespace)
         return Pending(job, False, timings, job.id)
 
     # -- near-miss reuse --
@@ -298,8 +298,9 @@ class CacheService:
                     return  # the job failed: nothing to answer with
                 entries.append(entry)
             self.metrics.generation_seconds.observe(seconds / max(1, len(results)))
+            self.metrics.record_generated(len(entries), job.task.namespace)
             if job.task.reuse is not None:
-                self.metrics.record_reuse(job.task.reuse.skipped_steps)
+                self.metrics.record_reuse(job.task.reuse.skipped_steps, job.task.namespace)
             with signing_urls_for(job.task.client):  # its URLs end with the key of who asked for it
                 job.succeed(self.generated_response(job, entries, seconds))
         finally:

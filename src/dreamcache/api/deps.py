@@ -82,6 +82,12 @@ def authenticate(services: Services, authorization: str | None) -> Caller:
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
+def namespaces_of(caller: Caller) -> list[str] | None:
+    """The namespaces a caller's totals and management cover: its key's, or every one (None) when the service
+    is open. The one place that decides it (/stats, the admin routes)."""
+    return list(caller.key.namespaces) if caller.key is not None else None
+
+
 async def get_admin(caller: CallerDep) -> Caller:
     """The calling key if it is an admin key (or the service is open); else 403."""
     return require_admin(caller)

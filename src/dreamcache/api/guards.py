@@ -31,6 +31,24 @@ async def _send_error(send: Any, status: int, type_: str, message: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+def _json_like(scope: Scope) -> bool:
+    """Whether the app will read the body as JSON: a JSON content type, or none given."""
+    content_type = next((v for k, v in scope.get("headers", []) if k == b"content-type"), b"")
+    return not content_type or b"json" in content_type.lower()
+
+
+def _utf8_json_text(body: bytes) -> bool:
+    """Whether a body can be UTF-8 JSON text. json.loads would detect UTF-16 and UTF-32 on its own (their NUL
+    bytes are valid UTF-8): the JSON text of this API is UTF-8 only (RFC 8259)."""
+    if body.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in body[:4]:
+        return False
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 class BodyGuard:
     """ASGI middleware: 413 past `max_body_bytes`; 408 when a body chunk takes over `body_timeout_s` or the whole
     body over `body_total_timeout_s` (a body trickled a byte at a time never waits long for each piece)."""
@@ -77,6 +95,10 @@ class BodyGuard:
             if len(body) > limit:
                 await _send_error(send, 413, "body_too_large", f"body: at most {limit} bytes are accepted")
                 return
+        if body and _json_like(scope) and not _utf8_json_text(bytes(body)):
+            await _send_error(send, 422, "invalid_request",
+                              "body: must be JSON text in UTF-8 (this looks like UTF-16 or UTF-32, or is not UTF-8)")
+            return
         replayed = False
 
         async def replay() -> Message:

@@ -56,8 +56,9 @@ _NAMESPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 NamespaceHeader = Annotated[
     str | None,
     Header(alias=NAMESPACE_HEADER, description="Private namespace: its entries are never served to another "
-           "namespace, and it never sees the shared pool's. Absent = the shared pool.",
-           json_schema_extra={"pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"}),
+           "namespace, and it never sees the shared pool's. Empty = the shared pool; absent = the key's first "
+           "namespace (the shared pool on a service without keys).",
+           json_schema_extra={"pattern": "^(|[A-Za-z0-9][A-Za-z0-9_.-]{0,63})$"}),
 ]
 
 
@@ -378,7 +379,7 @@ def _stop_waiting(job: Job, ticket: str, services: Services) -> bool:
         return False  # others joined this generation: it goes on for them
     canceled = services.worker.cancel(job) or services.worker.cancel_running(job)
     if canceled:
-        services.metrics.canceled.inc()
+        services.metrics.record_cancel(job.task.namespace)
     services.jobs.settle(job)
     return canceled
 
@@ -412,7 +413,7 @@ async def adopt_picture(job_id: str, body: AdoptBody, services: ServicesDep, cal
         raise ApiError(409, "not_cancelable", f"job {job_id} already succeeded: its own picture is ready")
     steps_left = max(0, (job.total_steps or job.task.shape.steps) - job.step)
     if job_id not in job.detached and not job.status.terminal and _stop_waiting(job, job_id, services):
-        services.metrics.record_adoption(steps_left)
+        services.metrics.record_adoption(steps_left, job.task.namespace)
     return {"job_id": job_id, "adopted": services.cache.image_out(entry, 1.0)}
 
 
@@ -488,7 +489,9 @@ async def recommend_post(
     summary="Image bytes (local store) or a redirect to a presigned URL (S3 store)",
 )
 async def get_image(
-    key: Annotated[str, Path(json_schema_extra={"pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*$", "maxLength": 200},
+    # The store's naming rule (storage.validate_key): letters, digits, '_', '.', '-', no '..'.
+    key: Annotated[str, Path(json_schema_extra={"pattern": r"^[A-Za-z0-9](?:\.?[A-Za-z0-9_-])*\.?$",
+                                                "maxLength": 200},
                              description="The image's key: `<entry id>.png`")],
     services: ServicesDep,
     authorization: Annotated[str | None, Header(description="`Bearer <key>`, unless the URL is signed")] = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal
@@ -19,10 +20,17 @@ def unicode_text(value: str) -> str:
     return value
 
 
+# A visible character: not white space, not a control or format character (zero-width space and joiners, the
+# byte order mark, bidirectional marks). The schemas' `pattern` and the check below are this same expression.
+VISIBLE = r"[^\s\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]"
+_VISIBLE = re.compile(VISIBLE)
+
+
 def non_blank_text(value: str) -> str:
     """The value if it has a visible character and is valid Unicode text."""
-    if not value.strip():
-        raise ValueError("must not be blank")
+    if not _VISIBLE.search(value):
+        raise ValueError("must not be blank (white space and invisible characters such as zero-width spaces "
+                         "do not count)")
     return unicode_text(value)
 
 
@@ -40,7 +48,7 @@ class GenerateRequest(BaseModel):
     # The documented bounds are the defaults (DREAMCACHE_MIN_SIDE, _MAX_SIDE, _MAX_STEPS, _MAX_PROMPT_CHARS); the
     # service checks the configured ones and answers 422 naming the field.
     prompt: str = Field(description="What to draw. Not blank; within the CLIP token limit (77 with BOS/EOS).",
-                        json_schema_extra={"minLength": 1, "maxLength": 1000, "pattern": r"\S"})
+                        json_schema_extra={"minLength": 1, "maxLength": 1000, "pattern": VISIBLE})
     negative_prompt: str = Field("", description="What to avoid. Part of the cache key.",
                                  json_schema_extra={"maxLength": 1000})
     width: int | None = Field(None, multiple_of=8, description="Pixels, a multiple of 8 (64-1024 by default).",
@@ -175,7 +183,7 @@ class RecommendRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     q: str = Field(min_length=1, max_length=1000, description="What the user has typed so far (from 1 character).",
-                   json_schema_extra={"pattern": r"\S"})
+                   json_schema_extra={"pattern": VISIBLE})
     limit: int = Field(5, ge=1, le=20, description="Most suggestions returned.")
     width: int | None = Field(None, multiple_of=8, json_schema_extra={"minimum": 64, "maximum": 1024},
                               description="Image width the user will ask for "
