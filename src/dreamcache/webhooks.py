@@ -114,7 +114,7 @@ def _check_host_syntax(host: str) -> None:
     except ValueError:
         pass
     name = host[:-1] if host.endswith(".") else host
-    if len(name) > 253 or not all(_LABEL.match(label) for label in name.encode("idna").decode("ascii").split(".")):
+    if not all(_LABEL.match(label) for label in name.encode("idna").decode("ascii").split(".")):
         raise ValueError(f"host {host!r} is not a valid host name (labels of 1-63 letters, digits or '-')")
 
 
