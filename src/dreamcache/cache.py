@@ -33,7 +33,7 @@ from dreamcache.generation.checkpoint import SCHEDULER_CLASSES, Checkpoint, Chec
 from dreamcache.generation.spec import BatchShape, GeneratedImage, PromptItem
 from dreamcache.index import Entry, Index, Match
 from dreamcache.jobs import GenerationTask, Job, JobTable, Reuse
-from dreamcache.keys import KeyStore
+from dreamcache.keys import KeyStore, signing_urls_for
 from dreamcache.limits import RateLimiter
 from dreamcache.metrics import Metrics
 from dreamcache.settings import Settings
@@ -112,8 +112,9 @@ class CacheService:
 
     def image_url(self, key: str) -> str:
         """Where a client fetches an image: the store's URL, signed for the local store when keys exist
-        (a browser's <img> cannot send a key). The expiry is rounded up to 10 minutes, so a URL stays
-        the same, and cacheable, for a while."""
+        (a browser's <img> cannot send a key), bound to the calling key. The expiry is the next multiple of
+        10 minutes (unix time) after now, plus `image_url_expiry_s`: so a URL stays the same, and cacheable,
+        for up to 10 minutes, and is valid for between `image_url_expiry_s` and that + 600 s after it is made."""
         url = self.store.url(key)
         if self.keys is None or self.store.name != "local" or not self.keys.enabled:
             return url
@@ -149,13 +150,13 @@ class CacheService:
             if matches and (len(matches) >= request.n or request.mode == "only"):
                 await self._served(request, matches)
                 if not request.warm_up:
-                    self.metrics.record_hit(request.shape.steps)
+                    self.metrics.record_hit(request.shape.steps, request.namespace)
                 return Hit(matches, kinds, timings)
         pending = await self._enqueue(request, compat, vector, timings, matches, kinds)
         if matches:  # the cached part of the answer: the client sees these now, the rest when generated
             await self._served(request, matches)
             if not request.warm_up:
-                self.metrics.record_cached_pictures(len(matches), request.shape.steps)
+                self.metrics.record_cached_pictures(len(matches), request.shape.steps, request.namespace)
         return pending
 
     async def _served(self, request: CacheRequest, matches: list[Match]) -> None:
@@ -202,7 +203,7 @@ class CacheService:
         if running is not None:
             self.metrics.joined.inc()
             if not request.warm_up:
-                self.metrics.misses.inc()
+                self.metrics.record_miss(request.namespace)
             return Pending(running, True, timings, self.jobs.join(running))
         if not request.warm_up and (wait := self.generation_limits.retry_after(request.client)):  # joins cost no GPU
             raise RateLimited("generation", wait)
@@ -244,7 +245,7 @@ class CacheService:
             raise
         self.jobs.add(job)
         if not request.warm_up:
-            self.metrics.misses.inc()
+            self.metrics.record_miss(request.namespace)
         return Pending(job, False, timings, job.id)
 
     # -- near-miss reuse --
@@ -297,9 +298,11 @@ class CacheService:
                     return  # the job failed: nothing to answer with
                 entries.append(entry)
             self.metrics.generation_seconds.observe(seconds / max(1, len(results)))
+            self.metrics.record_generated(len(entries), job.task.namespace)
             if job.task.reuse is not None:
-                self.metrics.record_reuse(job.task.reuse.skipped_steps)
-            job.succeed(self.generated_response(job, entries, seconds))
+                self.metrics.record_reuse(job.task.reuse.skipped_steps, job.task.namespace)
+            with signing_urls_for(job.task.client):  # its URLs end with the key of who asked for it
+                job.succeed(self.generated_response(job, entries, seconds))
         finally:
             job.release()
             self.jobs.settle(job)

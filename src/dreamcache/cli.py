@@ -290,6 +290,9 @@ def keys_command(args: argparse.Namespace, settings: Settings) -> int:
         if args.keys_command == "revoke":
             record = store.revoke(args.id)
             print(f"key {record.id} revoked", file=sys.stderr)
+            if not store.records():
+                print(f"that was the last key: the service now lets nobody in (401) until a key is added; delete "
+                      f"{store.path} to run it open", file=sys.stderr)
             return 0
         records = sorted(store.records().values(), key=lambda r: r.created_at)
         if args.json:
@@ -297,8 +300,11 @@ def keys_command(args: argparse.Namespace, settings: Settings) -> int:
                                "created_at": rfc3339(r.created_at)}
                               for r in records], indent=2))
             return 0
-        if not records:
-            print(f"no keys in {store.path}: the service is open", file=sys.stderr)
+        if not records and store.path.exists():
+            print(f"no keys in {store.path}: the service lets nobody in (401); add a key, or delete the file to "
+                  "run it open", file=sys.stderr)
+        elif not records:
+            print(f"no keys file {store.path}: the service is open", file=sys.stderr)
         for r in records:
             created = datetime.fromtimestamp(r.created_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             print(f"{r.id}  {r.role:<5}  {','.join(r.namespaces) or '(shared)':<24}  {created}  {r.label}")
@@ -411,7 +417,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("openapi", help="print the OpenAPI document of the app (JSON)")
     j = sub.add_parser("judge", help="hit or miss per JSON line {query, candidate} on stdin, as the service decides")
     j.add_argument("--batch-size", type=int, default=256, help="lines embedded together")
-    k = sub.add_parser("keys", help="API keys: add, list, revoke (no keys = an open service)")
+    k = sub.add_parser("keys", help="API keys: add, list, revoke (no keys file = an open service)")
     ksub = k.add_subparsers(dest="keys_command", required=True)
     ka = ksub.add_parser("add", help="make a key; prints it once (only its hash is stored)",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)

@@ -127,17 +127,21 @@ class Settings(BaseSettings):
 
     # --- access ------------------------------------------------------------------------------
     keys_file: Path | None = Field(
-        None, description="API keys file (`dreamcache keys add`); unset = data_dir/keys.json. No keys = open service."
+        None, description="API keys file (`dreamcache keys add`); unset = data_dir/keys.json. No keys file = open "
+        "service; a file with no keys lets nobody in."
     )
     metrics_public: bool = Field(False, description="Serve /metrics without an admin key (e.g. to a scraper on a "
                                  "private network) when keys exist.")
     image_url_expiry_s: int = Field(
-        3600, ge=1, le=604800, description="Lifetime of signed local image URLs handed out when keys exist."
+        3600, ge=1, le=604800, description="Lifetime of signed local image URLs handed out when keys exist, counted "
+        "from the next 10-minute boundary (so this plus up to 600 s)."
     )
 
     # --- HTTP limits ---------------------------------------------------------------------------
     max_body_bytes: int = Field(65536, ge=1024, description="Largest request body accepted; beyond it 413.")
     body_timeout_s: float = Field(10.0, gt=0, description="Longest wait for the next piece of a request body (408).")
+    body_total_timeout_s: float = Field(30.0, gt=0, description="Longest time a whole request body may take to "
+                                        "arrive, however it is paced (408).")
     header_timeout_s: float = Field(10.0, gt=0, description="Longest wait for a request's headers; then the "
                                     "connection is closed (slow clients).")
     max_connections: int = Field(
@@ -146,6 +150,10 @@ class Settings(BaseSettings):
     keep_alive_s: int = Field(5, ge=1, description="Idle keep-alive connections are closed after this long.")
     http_parser: Literal["httptools", "h11"] = Field(
         "httptools", description="HTTP/1.1 parser: `httptools` (C, fast) or `h11` (pure Python); the same guards."
+    )
+    forwarded_allow_ips: list[str] = Field(
+        [], description="Addresses (or networks) of the reverse proxies whose X-Forwarded-For and X-Forwarded-Proto "
+        "are believed; empty = nobody's, so a client cannot choose its own address (and rate-limit bucket).",
     )
     event_loop: Literal["uvloop", "asyncio"] = Field("uvloop", description="Event loop of the web process.")
 

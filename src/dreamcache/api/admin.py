@@ -4,16 +4,17 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from dreamcache.api.deps import AdminDep, CallerDep, Services, ServicesDep
+from dreamcache.api.deps import AdminDep, CallerDep, Services, ServicesDep, namespaces_of
 from dreamcache.api.errors import ERROR_RESPONSES, ApiError
-from dreamcache.api.schemas import non_blank_text
+from dreamcache.api.schemas import VISIBLE, non_blank_text
 from dreamcache.index import Entry
 from dreamcache.keys import Caller
 from dreamcache.management import Report
@@ -26,7 +27,8 @@ class PromptBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    prompt: str = Field(min_length=1, max_length=1000, description="The prompt, as typed.")
+    prompt: str = Field(min_length=1, max_length=1000, description="The prompt, as typed.",
+                        json_schema_extra={"pattern": VISIBLE})
     namespace: str | None = Field(None, description="Admin routes: the namespace (default: the key's first).")
 
     @field_validator("prompt")
@@ -41,9 +43,19 @@ class PurgeBody(BaseModel):
     fingerprint: str = Field(min_length=1, max_length=64, description="Model fingerprint whose entries all go.")
 
 
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$")
+
+
+def _rfc3339(value: object) -> object:
+    """Only an RFC 3339 date-time with its offset, as documented (not a number of seconds, not a naive time)."""
+    if isinstance(value, str) and not _RFC3339.match(value):
+        raise ValueError("must be an RFC 3339 date-time with an offset, e.g. 2026-11-01T00:00:00Z")
+    return value
+
+
 def _scope(caller: Caller) -> list[str] | None:
     """The namespaces an admin manages: its key's, or all (None) when the service is open."""
-    return list(caller.key.namespaces) if caller.key is not None else None
+    return namespaces_of(caller)
 
 
 def _namespace_for(caller: Caller, namespace: str | None) -> str:
@@ -74,8 +86,8 @@ async def list_entries(
     caller: AdminDep,
     q: Annotated[str, Query(max_length=1000, description="Text the prompt contains (after normalisation)")] = "",
     namespace: Annotated[str | None, Query(description="Only this namespace")] = None,
-    created_after: Annotated[datetime | None, Query(description="RFC 3339")] = None,
-    created_before: Annotated[datetime | None, Query(description="RFC 3339")] = None,
+    created_after: Annotated[datetime | None, Query(description="RFC 3339"), BeforeValidator(_rfc3339)] = None,
+    created_before: Annotated[datetime | None, Query(description="RFC 3339"), BeforeValidator(_rfc3339)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from dreamcache.api.errors import ApiError
 from dreamcache.cache import CacheService
 from dreamcache.index import Index
 from dreamcache.jobs import JobTable
-from dreamcache.keys import Caller, KeyStore
+from dreamcache.keys import Caller, KeysFileError, KeyStore, sign_urls_for
 from dreamcache.management import Curator
 from dreamcache.metrics import Metrics
 from dreamcache.settings import Settings
@@ -59,9 +59,14 @@ async def get_caller(
 
 
 def authenticate(services: Services, authorization: str | None) -> Caller:
-    """The caller an Authorization header names (see `get_caller`)."""
+    """The caller an Authorization header names (see `get_caller`); 503 while the keys file cannot be read."""
     if not services.keys.enabled:
         return Caller()
+    try:
+        services.keys.records()
+    except KeysFileError:  # logged by the key store when it changed: closed to everybody until it is fixed
+        raise ApiError(503, "keys_unavailable", "the service's API keys file cannot be read; the operator must "
+                       "fix it (nobody is let in meanwhile)", headers={"Retry-After": "30"}) from None
     challenge = {"WWW-Authenticate": 'Bearer realm="dreamcache"'}
     if not authorization or not authorization.lower().startswith(_BEARER):
         raise ApiError(401, "unauthorized", "this service needs an API key: send Authorization: Bearer <key>",
@@ -70,10 +75,17 @@ def authenticate(services: Services, authorization: str | None) -> Caller:
     if record is None:
         raise ApiError(401, "unauthorized", "the API key is not valid (unknown, revoked or mistyped)",
                        "Authorization", headers=challenge)
+    sign_urls_for(record.id)  # image URLs in this answer stop working when this key is revoked
     return Caller(record)
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def namespaces_of(caller: Caller) -> list[str] | None:
+    """The namespaces a caller's totals and management cover: its key's, or every one (None) when the service
+    is open. The one place that decides it (/stats, the admin routes)."""
+    return list(caller.key.namespaces) if caller.key is not None else None
 
 
 async def get_admin(caller: CallerDep) -> Caller:

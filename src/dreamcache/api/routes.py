@@ -27,7 +27,7 @@ from dreamcache.api.schemas import (
     RecommendRequest,
     RecommendResponse,
 )
-from dreamcache.cache import CacheMiss, Hit, RateLimited
+from dreamcache.cache import CacheMiss, Hit, Pending, RateLimited
 from dreamcache.decision import CacheRequest, viewer_hash
 from dreamcache.generation.spec import BatchShape
 from dreamcache.generation.text import count_prompt_tokens
@@ -36,7 +36,7 @@ from dreamcache.keys import Caller
 from dreamcache.metrics import CONTENT_TYPE
 from dreamcache.storage import ImageNotFound, InvalidKey, validate_key
 from dreamcache.times import rfc3339
-from dreamcache.webhooks import WebhookRefused, check_destination
+from dreamcache.webhooks import WebhookRefused, WebhookUrlInvalid, check_destination
 from dreamcache.worker import ClientQueueFull, QueueFull, WorkerUnavailable
 
 router = APIRouter()
@@ -56,8 +56,9 @@ _NAMESPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 NamespaceHeader = Annotated[
     str | None,
     Header(alias=NAMESPACE_HEADER, description="Private namespace: its entries are never served to another "
-           "namespace, and it never sees the shared pool's. Absent = the shared pool.",
-           json_schema_extra={"pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"}),
+           "namespace, and it never sees the shared pool's. Empty = the shared pool; absent = the key's first "
+           "namespace (the shared pool on a service without keys).",
+           json_schema_extra={"pattern": "^(|[A-Za-z0-9][A-Za-z0-9_.-]{0,63})$"}),
 ]
 
 
@@ -207,12 +208,29 @@ def _job_view(job: Job, services: Services, ticket: str | None = None) -> dict[s
 
 
 async def _inline_images(body: dict[str, Any], services: Services) -> dict[str, Any]:
-    """`response_format: b64_json`: each image's PNG inline instead of its URL."""
-    images = []
+    """`response_format: b64_json`: each image's PNG inline instead of its URL. ImageNotFound when a picture
+    vanished from the store; its entry is dropped first (as `GET /images/{key}` does), so it answers no more."""
+    images, vanished = [], []
     for image in body.get("images", []):
-        data = await asyncio.to_thread(services.store.get, f"{image['id']}.png")
+        key = f"{image['id']}.png"
+        try:
+            data = await asyncio.to_thread(services.store.get, key)
+        except ImageNotFound:
+            vanished.append(key)
+            continue
         images.append({**image, "url": None, "b64_json": base64.b64encode(data).decode("ascii")})
+    if vanished:
+        for key in vanished:
+            await _drop_vanished(key, services)
+        raise ImageNotFound(vanished[0])
     return {**body, "images": images}
+
+
+async def _drop_vanished(key: str, services: Services) -> None:
+    """An image gone from the store outside the service: its entry must stop answering hits at once."""
+    entry = await asyncio.to_thread(services.index.get, key.removesuffix(".png"))
+    if entry is not None and entry.image_key == key:
+        await asyncio.to_thread(services.curator.delete, entry)
 
 
 def _job_or_404(job_id: str, services: Services, caller: Caller) -> Job:
@@ -223,6 +241,7 @@ def _job_or_404(job_id: str, services: Services, caller: Caller) -> Job:
     return job
 
 
+_VANISHED_RETRIES = 3  # each try drops the vanished entries it met, so the next one sees fewer
 _FAILED_STATUS = {"worker_crashed": 503, "generator_unavailable": 503, "shutdown": 503}
 
 
@@ -235,6 +254,32 @@ def _finished(job: Job, services: Services, ticket: str) -> JSONResponse:
     assert job.error is not None
     status = _FAILED_STATUS.get(job.error.type, 500)
     raise ApiError(status, job.error.type, job.error.message)
+
+
+async def _outcome(request: CacheRequest, services: Services) -> Hit | Pending:
+    """The cache's answer to a request, its refusals turned into the API's errors."""
+    try:
+        return await services.cache.handle(request)
+    except CacheMiss:
+        raise ApiError(404, "cache_miss", "no cached image matches this request and cache is 'only'") from None
+    except RateLimited as exc:
+        raise ApiError(
+            429, "rate_limited", f"{exc.what} rate limit of this client reached; retry in {exc.retry_after} s",
+            headers={"Retry-After": str(exc.retry_after)},
+        ) from None
+    except ClientQueueFull as exc:
+        retry = str(services.settings.retry_after_s)
+        raise ApiError(
+            429, "client_queue_full", f"this client already has {exc.queued} jobs waiting for the GPU (the most "
+            f"one client may queue); retry in {retry} s", headers={"Retry-After": retry},
+        ) from None
+    except QueueFull:
+        retry = str(services.settings.retry_after_s)
+        raise ApiError(
+            429, "queue_full", f"the GPU queue is full; retry in {retry} s", headers={"Retry-After": retry}
+        ) from None
+    except WorkerUnavailable as exc:
+        raise ApiError(503, "generator_unavailable", f"the image generator could not be loaded: {exc}") from None
 
 
 # --- routes -----------------------------------------------------------------------------------
@@ -260,41 +305,31 @@ async def generate(
     if body.webhook is not None:
         try:
             await asyncio.to_thread(check_destination, body.webhook, services.settings)
+        except WebhookUrlInvalid as exc:
+            raise invalid("webhook", str(exc)) from None
         except WebhookRefused as exc:  # a policy of this service, not a malformed request
             raise ApiError(403, "webhook_refused", f"webhook: {exc}", "webhook") from None
     who = caller.owner or f"addr:{http.client.host if http.client else ''}"
     request = _resolve(body, services, request_namespace(namespace, caller), _viewer(client), who)
     if warm_up == "1" and caller.is_admin:  # only admins (or anyone on an open service) fill the cache
         request = replace(request, warm_up=True)
-    try:
-        outcome = await services.cache.handle(request)
-    except CacheMiss:
-        raise ApiError(404, "cache_miss", "no cached image matches this request and cache is 'only'") from None
-    except RateLimited as exc:
-        raise ApiError(
-            429, "rate_limited", f"{exc.what} rate limit of this client reached; retry in {exc.retry_after} s",
-            headers={"Retry-After": str(exc.retry_after)},
-        ) from None
-    except ClientQueueFull as exc:
-        retry = str(services.settings.retry_after_s)
-        raise ApiError(
-            429, "client_queue_full", f"this client already has {exc.queued} jobs waiting for the GPU (the most "
-            f"one client may queue); retry in {retry} s", headers={"Retry-After": retry},
-        ) from None
-    except QueueFull:
-        retry = str(services.settings.retry_after_s)
-        raise ApiError(
-            429, "queue_full", f"the GPU queue is full; retry in {retry} s", headers={"Retry-After": retry}
-        ) from None
-    except WorkerUnavailable as exc:
-        raise ApiError(503, "generator_unavailable", f"the image generator could not be loaded: {exc}") from None
-    if isinstance(outcome, Hit):
+    outcome = await _outcome(request, services)
+    for _ in range(_VANISHED_RETRIES):
+        if not isinstance(outcome, Hit):
+            break
         body_out = services.cache.hit_response(outcome, (time.perf_counter() - started) * 1000)
+        if body.response_format == "b64_json":
+            try:
+                body_out = await _inline_images(body_out, services)
+            except ImageNotFound:  # its entry is gone now: ask again (a miss, another hit, or 404 for `only`)
+                outcome = await _outcome(request, services)
+                continue
         if body.webhook is not None:
             services.webhooks.completed_now(body.webhook, body.webhook_events_filter, body_out)
-        if body.response_format == "b64_json":
-            body_out = await _inline_images(body_out, services)
         return FastJSONResponse(body_out, headers={"X-Cache": "HIT"})
+    if isinstance(outcome, Hit):
+        raise ApiError(503, "store_unavailable", "the cached pictures keep vanishing from the image store; retry",
+                       headers={"Retry-After": str(services.settings.retry_after_s)})
     job, ticket = outcome.job, outcome.ticket or outcome.job.id
     if body.webhook is not None:
         services.webhooks.follow(job, body.webhook, body.webhook_events_filter,
@@ -305,7 +340,11 @@ async def generate(
     if not respond_async and await job.wait(wait):
         response = _finished(job, services, ticket)
         if body.response_format == "b64_json":
-            inlined = await _inline_images(json.loads(bytes(response.body)), services)
+            try:
+                inlined = await _inline_images(json.loads(bytes(response.body)), services)
+            except ImageNotFound as exc:
+                raise ApiError(404, "not_found", f"a generated picture ({exc.args[0]}) vanished from the image "
+                               "store before it could be sent; ask again", "response_format") from None
             response = JSONResponse(inlined, headers={"X-Cache": "MISS"})
         if applied:
             response.headers["Preference-Applied"] = applied
@@ -340,7 +379,7 @@ def _stop_waiting(job: Job, ticket: str, services: Services) -> bool:
         return False  # others joined this generation: it goes on for them
     canceled = services.worker.cancel(job) or services.worker.cancel_running(job)
     if canceled:
-        services.metrics.canceled.inc()
+        services.metrics.record_cancel(job.task.namespace)
     services.jobs.settle(job)
     return canceled
 
@@ -374,7 +413,7 @@ async def adopt_picture(job_id: str, body: AdoptBody, services: ServicesDep, cal
         raise ApiError(409, "not_cancelable", f"job {job_id} already succeeded: its own picture is ready")
     steps_left = max(0, (job.total_steps or job.task.shape.steps) - job.step)
     if job_id not in job.detached and not job.status.terminal and _stop_waiting(job, job_id, services):
-        services.metrics.record_adoption(steps_left)
+        services.metrics.record_adoption(steps_left, job.task.namespace)
     return {"job_id": job_id, "adopted": services.cache.image_out(entry, 1.0)}
 
 
@@ -450,7 +489,9 @@ async def recommend_post(
     summary="Image bytes (local store) or a redirect to a presigned URL (S3 store)",
 )
 async def get_image(
-    key: Annotated[str, Path(json_schema_extra={"pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*$", "maxLength": 200},
+    # The store's naming rule (storage.validate_key): letters, digits, '_', '.', '-', no '..'.
+    key: Annotated[str, Path(json_schema_extra={"pattern": r"^[A-Za-z0-9](?:\.?[A-Za-z0-9_-])*\.?$",
+                                                "maxLength": 200},
                              description="The image's key: `<entry id>.png`")],
     services: ServicesDep,
     authorization: Annotated[str | None, Header(description="`Bearer <key>`, unless the URL is signed")] = None,
@@ -470,10 +511,7 @@ async def get_image(
     try:
         data = await asyncio.to_thread(services.store.get, key)
     except ImageNotFound:
-        # An image gone from the store outside the service: its entry must stop answering hits at once.
-        entry = await asyncio.to_thread(services.index.get, key.removesuffix(".png"))
-        if entry is not None and entry.image_key == key:
-            await asyncio.to_thread(services.curator.delete, entry)
+        await _drop_vanished(key, services)
         raise ApiError(404, "not_found", f"no image with key {key!r}", "key") from None
     return Response(data, media_type="image/png", headers={"Cache-Control": "public, max-age=31536000, immutable"})
 
