@@ -12,6 +12,8 @@ from pathlib import Path
 
 import httpx
 import psutil
+import pytest
+import torch
 
 from apphelpers import READY_TIMEOUT_S, free_port, running_app, tiny_settings
 from dreamcache.cli import wait_ready
@@ -115,3 +117,21 @@ def test_failures_are_counted_by_type(tmp_path: Path) -> None:
         failed = client.post("/generate", json={"prompt": "a tugboat in a harbour at dawn"})
         assert failed.status_code == 500 and failed.json()["error"]["type"] == "store_failed"
         assert 'dreamcache_jobs_failed_total{type="store_failed"} 1.0' in client.get("/metrics").text
+
+
+def test_a_model_that_fails_to_load_answers_generator_unavailable(tmp_path: Path) -> None:
+    """Through HTTP: the worker cannot load its pipeline (device cuda on a machine without one), so a generation
+    is answered 503 generator_unavailable with the load error at once, not queued, and readiness says why."""
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: the load would succeed")
+    with running_app(tiny_settings(tmp_path, device="cuda", default_wait_s=5.0), ready=False) as client:
+        deadline = time.monotonic() + 120
+        readiness = client.get("/readyz")
+        while "failed" not in readiness.text and time.monotonic() < deadline:  # the worker has reported its error
+            time.sleep(0.1)
+            readiness = client.get("/readyz")
+        assert readiness.status_code == 503 and "no CUDA device" in readiness.text, readiness.text
+        answer = client.post("/generate", json={"prompt": "a tugboat in a harbour at dawn"})
+        assert answer.status_code == 503, answer.text
+        error = answer.json()["error"]
+        assert error["type"] == "generator_unavailable" and "no CUDA device" in error["message"], error
