@@ -6,12 +6,16 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import httpx
 import psutil
+import pytest
+import torch
 
-from apphelpers import free_port, running_app, tiny_settings
+from apphelpers import READY_TIMEOUT_S, free_port, running_app, tiny_settings
 from dreamcache.cli import wait_ready
 
 
@@ -33,6 +37,40 @@ def test_the_worker_exits_when_the_server_is_killed(tmp_path: Path) -> None:
     finally:
         if server.poll() is None:
             server.kill()
+
+
+def test_sigterm_stops_the_server_without_leaking_semaphores(tmp_path: Path) -> None:
+    """`dreamcache serve` ended by SIGTERM after a generation closes the worker's multiprocessing queues: Python's
+    resource tracker, which outlives the server and writes to the same stderr, reports no leaked semaphores."""
+    port = free_port()
+    env = {name: value for name, value in os.environ.items() if not name.startswith("DREAMCACHE_")}
+    env.update(DREAMCACHE_MODEL="tiny", DREAMCACHE_DATA_DIR=str(tmp_path), DREAMCACHE_HOST="127.0.0.1",
+               DREAMCACHE_PORT=str(port), DREAMCACHE_DEFAULT_WIDTH="64", DREAMCACHE_DEFAULT_HEIGHT="64",
+               DREAMCACHE_DEFAULT_STEPS="4", HF_HUB_OFFLINE="1")
+    server = subprocess.Popen([sys.executable, "-m", "dreamcache.cli", "serve"], env=env, cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    pipe = server.stderr
+    assert pipe is not None
+    stderr: list[str] = []
+    # Reads to end of file: until every holder of the pipe (server, worker, resource tracker) has exited.
+    drain = threading.Thread(target=lambda: stderr.append(pipe.read()), daemon=True)
+    drain.start()
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_ready(base, READY_TIMEOUT_S)
+        answer = httpx.post(f"{base}/generate", json={"prompt": "a lighthouse on a cliff at dusk"}, timeout=120)
+        assert answer.status_code == 200, answer.text
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+        drain.join(timeout=60)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    assert not drain.is_alive(), "a process of the server still holds its stderr"
+    text = "".join(stderr)
+    assert "Application shutdown complete" in text, text[-3000:]
+    assert "leaked" not in text and "resource_tracker" not in text, text[-3000:]
 
 
 def test_readiness_fails_below_the_free_disk_floor(tmp_path: Path) -> None:
@@ -79,3 +117,21 @@ def test_failures_are_counted_by_type(tmp_path: Path) -> None:
         failed = client.post("/generate", json={"prompt": "a tugboat in a harbour at dawn"})
         assert failed.status_code == 500 and failed.json()["error"]["type"] == "store_failed"
         assert 'dreamcache_jobs_failed_total{type="store_failed"} 1.0' in client.get("/metrics").text
+
+
+def test_a_model_that_fails_to_load_answers_generator_unavailable(tmp_path: Path) -> None:
+    """Through HTTP: the worker cannot load its pipeline (device cuda on a machine without one), so a generation
+    is answered 503 generator_unavailable with the load error at once, not queued, and readiness says why."""
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: the load would succeed")
+    with running_app(tiny_settings(tmp_path, device="cuda", default_wait_s=5.0), ready=False) as client:
+        deadline = time.monotonic() + 120
+        readiness = client.get("/readyz")
+        while "failed" not in readiness.text and time.monotonic() < deadline:  # the worker has reported its error
+            time.sleep(0.1)
+            readiness = client.get("/readyz")
+        assert readiness.status_code == 503 and "no CUDA device" in readiness.text, readiness.text
+        answer = client.post("/generate", json={"prompt": "a tugboat in a harbour at dawn"})
+        assert answer.status_code == 503, answer.text
+        error = answer.json()["error"]
+        assert error["type"] == "generator_unavailable" and "no CUDA device" in error["message"], error

@@ -22,6 +22,8 @@ NOW = 1_700_000_000.0
 SMALL = "compat-64"
 LARGE = "compat-128"
 
+POLL_LIMIT_S = 30.0  # a bound that turns a hang into a failure, far above any real wait
+
 
 def entry(prompt: str, *, compat: str = SMALL, hits: int = 0, age_s: float = 0.0, key: str | None = None) -> Entry:
     entry_id = str(uuid.uuid4())
@@ -154,8 +156,13 @@ def test_a_slow_neighbour_lookup_serves_the_next_keystroke(tmp_path: Path) -> No
 
         async def typing() -> tuple[list[Suggestion], list[Suggestion]]:
             first = await index.suggest("a red f", compat=SMALL, limit=5)
-            await asyncio.sleep(0.5)
-            return first, await index.suggest("a red fo", compat=SMALL, limit=5)
+            # Later keystrokes, until the lookup started by the first one has landed (bounded, not timed).
+            deadline = time.monotonic() + POLL_LIMIT_S
+            while True:
+                second = await index.suggest("a red fo", compat=SMALL, limit=5)
+                if any(s.match == "semantic" for s in second) or time.monotonic() > deadline:
+                    return first, second
+                await asyncio.sleep(0.02)
 
         first, second = asyncio.run(typing())
         assert [s.match for s in first] == ["prefix"]
@@ -175,19 +182,29 @@ def test_typed_text_is_embedded_only_without_text_matches_and_within_budget(tmp_
         async def quick(text: str) -> list[float]:
             return [1.0, 0.0]
 
-        async def slow(text: str) -> list[float]:
-            await asyncio.sleep(1.0)
+        stuck_embedder_cut_off = asyncio.Event()
+
+        async def stuck(text: str) -> list[float]:
+            try:
+                await asyncio.Event().wait()  # never answers
+            except asyncio.CancelledError:
+                stuck_embedder_cut_off.set()
+                raise
             return [1.0, 0.0]
 
         index = SuggestionIndex(edge, quick, clock=lambda: NOW, embed_budget_s=5.0)
         index.load(edge.scroll_all())
         found = suggest(index, "tranquil alpine water")
         assert [(s.prompt, s.match) for s in found] == [("a quiet mountain lake at sunrise", "semantic")]
-        late = SuggestionIndex(edge, slow, clock=lambda: NOW, embed_budget_s=0.05)
+        late = SuggestionIndex(edge, stuck, clock=lambda: NOW, embed_budget_s=0.05)
         late.load(edge.scroll_all())
-        started = time.perf_counter()
-        assert suggest(late, "tranquil alpine water") == []
-        assert time.perf_counter() - started < 0.5
+
+        async def typed_against_a_stuck_embedder() -> list[Suggestion]:
+            # The outer bound only turns a hang into a failure; the budget is what must end the wait.
+            return await asyncio.wait_for(late.suggest("tranquil alpine water", compat=SMALL, limit=5), POLL_LIMIT_S)
+
+        assert asyncio.run(typed_against_a_stuck_embedder()) == []
+        assert stuck_embedder_cut_off.is_set()
     finally:
         edge.close()
 

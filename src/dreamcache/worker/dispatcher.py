@@ -188,6 +188,17 @@ class GpuWorker:
         self._reader_stop.set()
         if self._reader is not None:
             self._reader.join(timeout=2)
+        self._release_queues()
+
+    def _release_queues(self) -> None:
+        """Close the queues of a worker process that has ended and drop them: their semaphores are unlinked now,
+        not reported as leaked by Python's resource tracker when a signal ends the server before its exit hooks."""
+        for channel in (self._tasks, self._controls, self._events):
+            if channel is not None:
+                with contextlib.suppress(Exception):
+                    channel.close()
+                    channel.join_thread()  # the feeder thread holds the queue's semaphore and lock until it ends
+        self._tasks = self._controls = self._events = None
 
     def _read_events(self, events: Any, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -195,7 +206,7 @@ class GpuWorker:
                 message = events.get(timeout=0.2)
             except queue_mod.Empty:
                 continue
-            except (EOFError, OSError):
+            except (EOFError, OSError, ValueError):  # ValueError: the queue was closed
                 return
             assert self._loop is not None
             with contextlib.suppress(RuntimeError):  # loop closed during shutdown
@@ -460,6 +471,9 @@ class GpuWorker:
         self._reader_stop.set()
         if self._process is not None:
             self._process.join(timeout=1)
+        if self._reader is not None:
+            self._reader.join(timeout=1)  # it reads the old events queue until it sees the stop
+        self._release_queues()
         self._spawn()
 
 
