@@ -75,6 +75,13 @@ def decider(index: Index) -> Decider:
     return Decider(Settings(), index)
 
 
+@pytest.fixture
+def any_edit(index: Index) -> Decider:
+    """A decider whose reuse depth does not depend on the kind of edit (tests/test_reuse_depth.py has that rule):
+    for the rules below it, a subject edit ("snow" -> "rain") may resume as deep as the schedule allows."""
+    return Decider(Settings(reuse_layout_edit_max_skip=0.99, reuse_colour_edit_max_skip=0.99), index)
+
+
 def store(index: Index, prompt: str, cosine: float, *, seed: int = 1, **overrides: object) -> Entry:
     """Store an entry for `prompt` whose vector is at `cosine` to QUERY."""
     entry_id = str(uuid.uuid4())
@@ -271,27 +278,27 @@ def resumable(index: Index, prompt: str, cosine: float, checkpoints: tuple[int, 
     return store(index, prompt, cosine, seed=seed, checkpoints=checkpoints, resume_key=resume_key(COMPAT, SHAPE))
 
 
-def test_reuse_starts_from_the_largest_checkpoint_the_similarity_allows(index: Index, decider: Decider) -> None:
+def test_reuse_starts_from_the_largest_checkpoint_the_similarity_allows(index: Index, any_edit: Decider) -> None:
     close = resumable(index, "a red fox in the snow at dawn", 0.96, (5, 10, 11))  # 0.4 * 25 = 10 steps
     near = resumable(index, "a red fox in the snow at noon", 0.92, (0, 5, 6), seed=2)  # 0.2 * 25 = 5
     resumable(index, "a red fox in the snow at dusk", 0.89, (5,), seed=3)  # below the schedule
     resumable(index, "a red fox in the snow by night", 0.93, (6, 10), seed=4)  # no checkpoint within 5
-    options = decider.reuse_options(request("a red fox in the snow at night"), COMPAT, QUERY)
+    options = any_edit.reuse_options(request("a red fox in the snow at night"), COMPAT, QUERY)
     assert [(o.match.entry.id, o.step) for o in options] == [(close.id, 10), (near.id, 5)]
 
 
-def test_no_reuse_for_a_repeat_or_an_empty_prompt(index: Index, decider: Decider) -> None:
+def test_no_reuse_for_a_repeat_or_an_empty_prompt(index: Index, any_edit: Decider) -> None:
     resumable(index, "a red fox in the snow", 0.99, (5,))
-    assert decider.reuse_options(request("A red fox in the snow!"), COMPAT, QUERY) == []  # asked again
-    assert decider.reuse_options(request("a red fox in the snow", seed=3), COMPAT, QUERY) == []
-    assert decider.reuse_options(request("🔥🔥"), COMPAT, QUERY) == []
-    assert [o.step for o in decider.reuse_options(request("a red fox in the rain"), COMPAT, QUERY)] == [5]
+    assert any_edit.reuse_options(request("A red fox in the snow!"), COMPAT, QUERY) == []  # asked again
+    assert any_edit.reuse_options(request("a red fox in the snow", seed=3), COMPAT, QUERY) == []
+    assert any_edit.reuse_options(request("🔥🔥"), COMPAT, QUERY) == []
+    assert [o.step for o in any_edit.reuse_options(request("a red fox in the rain"), COMPAT, QUERY)] == [5]
 
 
-def test_a_neighbour_that_normalises_to_nothing_is_never_a_source(index: Index, decider: Decider) -> None:
+def test_a_neighbour_that_normalises_to_nothing_is_never_a_source(index: Index, any_edit: Decider) -> None:
     resumable(index, "🔥🔥", 0.99, (5,))
     fox = resumable(index, "a red fox in the snow", 0.97, (5,), seed=2)
-    options = decider.reuse_options(request("a red fox in the rain"), COMPAT, QUERY)
+    options = any_edit.reuse_options(request("a red fox in the rain"), COMPAT, QUERY)
     assert [o.match.entry.id for o in options] == [fox.id]
 
 
@@ -320,20 +327,20 @@ def test_same_text_entries_complete_the_answer_up_to_n(index: Index, decider: De
     assert len(matches) == 2 and kinds == ["exact", "exact"]
 
 
-def test_reuse_checkpoint_edges(index: Index, decider: Decider) -> None:
+def test_reuse_checkpoint_edges(index: Index, any_edit: Decider) -> None:
     resumable(index, "a red fox in the snow at dawn", 0.99, (0,))  # step 0 is noise: nothing to skip
-    assert decider.reuse_options(request("a red fox in the snow at night"), COMPAT, QUERY) == []
+    assert any_edit.reuse_options(request("a red fox in the snow at night"), COMPAT, QUERY) == []
     one = resumable(index, "a red fox in the snow at noon", 0.98, (1,), seed=2)
-    assert [(o.match.entry.id, o.step) for o in decider.reuse_options(
+    assert [(o.match.entry.id, o.step) for o in any_edit.reuse_options(
         request("a red fox in the snow at night"), COMPAT, QUERY)] == [(one.id, 1)]
 
 
-def test_a_same_text_entry_below_the_schedule_still_makes_a_repeat(index: Index, decider: Decider) -> None:
+def test_a_same_text_entry_below_the_schedule_still_makes_a_repeat(index: Index, any_edit: Decider) -> None:
     # Reuse candidates start at the schedule's lowest similarity: a retyped entry far below it (another text key,
     # "oil paintingcastle") is not among them, so it does not make the request a repeat.
     resumable(index, "oil paintingcastle", 0.5, (5,))
     near = resumable(index, "oil painting, a castle at night", 0.93, (5,), seed=2)
-    options = decider.reuse_options(request("oil painting,castle"), COMPAT, QUERY)
+    options = any_edit.reuse_options(request("oil painting,castle"), COMPAT, QUERY)
     assert [o.match.entry.id for o in options] == [near.id]
 
 

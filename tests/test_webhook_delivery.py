@@ -20,7 +20,7 @@ import pytest
 
 from dreamcache import webhooks
 from dreamcache.settings import Settings
-from dreamcache.webhooks import BACKOFF_S, WebhookRefused, WebhookSender, check_destination
+from dreamcache.webhooks import BACKOFF_S, WebhookRefused, WebhookSender, WebhookUrlInvalid, check_destination
 
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 
@@ -54,7 +54,7 @@ def test_the_guard_needs_a_secret_a_scheme_and_a_host() -> None:
     with pytest.raises(WebhookRefused, match="disabled"):
         check_destination("https://8.8.8.8/hook", Settings())
     for url in ["ftp://8.8.8.8/hook", "https:///hook", "8.8.8.8/hook"]:
-        with pytest.raises(WebhookRefused, match="http:// or https:// URL with a host"):
+        with pytest.raises(WebhookUrlInvalid, match="http:// or https:// URL with a host"):
             check_destination(url, guarded())
     with pytest.raises(WebhookRefused, match="does not resolve"):
         check_destination("http://no-such-host.invalid/hook", guarded())
