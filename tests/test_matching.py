@@ -6,17 +6,15 @@ import pytest
 
 from dreamcache.matching import (
     accept,
-    canonical,
     content,
     decide,
     reason,
     same_tags,
     same_words_reordered,
     stem,
-    tags,
-    text_key,
     verify,
 )
+from dreamcache.prompts import canonical, tags, text_key
 
 
 def test_tags_are_normalised_parts() -> None:

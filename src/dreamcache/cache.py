@@ -15,12 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from dreamcache import matching, prompts
+from dreamcache import prompts
 from dreamcache.decision import (
     CacheRequest,
     Decider,
     compat_key,
-    embedding_text,
     exact_key,
     flight_key,
     request_seeds,
@@ -29,7 +28,7 @@ from dreamcache.decision import (
 )
 from dreamcache.embedding import BatchingEmbedder
 from dreamcache.generation.checkpoint import CONTENT_TYPE as CHECKPOINT_CONTENT_TYPE
-from dreamcache.generation.checkpoint import SCHEDULER_CLASSES, Checkpoint, CheckpointError, checkpoint_key
+from dreamcache.generation.checkpoint import SCHEDULER_CLASSES, Checkpoint, check_fits, checkpoint_key
 from dreamcache.generation.spec import BatchShape, GeneratedImage, PromptItem
 from dreamcache.index import Entry, Index, Match
 from dreamcache.jobs import GenerationTask, Job, JobTable, Reuse
@@ -46,7 +45,6 @@ log = logging.getLogger(__name__)
 
 _URL_WINDOW_S = 600
 HIT_FLUSH_S = 2.0  # hit counters are written to the index at most this often (batched per entry)
-_VAE_SCALE = 8  # latents are 1/8 of the image's side in every SD v1.x/v2.x VAE
 
 
 @dataclass
@@ -129,7 +127,7 @@ class CacheService:
             raise RateLimited("request", wait)
         started = time.perf_counter()
         # Embedding the normalised text makes retyped prompts (case, punctuation, spacing) exact hits.
-        vector = await self.embedder.embed(embedding_text(request.prompt))
+        vector = await self.embedder.embed(prompts.embedding_text(request.prompt))
         embedded = time.perf_counter()
         compat = compat_key(self.fingerprint, request.shape, request.negative_prompt, request.namespace)
         timings = {"embed_ms": (embedded - started) * 1000}
@@ -230,7 +228,7 @@ class CacheService:
             flight_key=flight,
             namespace=request.namespace,
             viewer=request.viewer,
-            text_key=matching.text_key(request.prompt),
+            text_key=prompts.text_key(request.prompt),
             resume_key=resume_key(compat, request.shape),
             reuse=reuse,
             client=request.client,
@@ -268,13 +266,8 @@ class CacheService:
         key = checkpoint_key(entry.id, step)
         try:
             checkpoint = Checkpoint.from_bytes(self.store.get(key))
-            expected = SCHEDULER_CLASSES[self.settings.scheduler]
-            latent = (shape.height // _VAE_SCALE, shape.width // _VAE_SCALE)
-            if checkpoint.step != step or checkpoint.steps != shape.steps or checkpoint.scheduler != expected:
-                raise CheckpointError(f"checkpoint {key} is for step {checkpoint.step} of {checkpoint.steps} with "
-                                      f"{checkpoint.scheduler}, wanted step {step} of {shape.steps} with {expected}")
-            if tuple(checkpoint.latents.shape[1:]) != latent:
-                raise CheckpointError(f"checkpoint {key} has latents {checkpoint.latents.shape}, wanted (C, *{latent})")
+            check_fits(checkpoint, steps=shape.steps, width=shape.width, height=shape.height,
+                       scheduler=SCHEDULER_CLASSES[self.settings.scheduler], step=step)
         except ImageNotFound:
             log.warning("checkpoint %s of entry %s is missing from the store: generating from scratch", key, entry.id)
             self.metrics.reuse_unavailable.inc()
@@ -454,7 +447,7 @@ class CacheService:
         return count, time.perf_counter() - started
 
     async def _embed_typed(self, text: str) -> np.ndarray:
-        return await self.embedder.embed(embedding_text(text))
+        return await self.embedder.embed(prompts.embedding_text(text))
 
     async def recommend(
         self, text: str, limit: int, width: int, height: int, namespace: str = ""

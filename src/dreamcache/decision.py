@@ -101,11 +101,6 @@ def viewer_hash(client: str) -> str:
     return hashlib.sha256(f"dreamcache-client\x1f{client}".encode()).hexdigest()[:32]
 
 
-def embedding_text(prompt: str) -> str:
-    """What gets embedded: the normalised prompt (or the cleaned one if nothing is left of it)."""
-    return prompts.normalize(prompt) or prompts.clean(prompt)
-
-
 class Decider:
     """Hits and reuse options for requests, read from one index with the service's settings."""
 
@@ -157,7 +152,7 @@ class Decider:
         if request.seed is not None:
             return None, []
         same_text = self.index.find_text_near(
-            matching.text_key(request.prompt), vector, compat_key=compat, limit=request.n, unseen_by=request.viewer
+            prompts.text_key(request.prompt), vector, compat_key=compat, limit=request.n, unseen_by=request.viewer
         )
         if len(same_text) >= request.n:
             matches, kinds = self._accepted(request, same_text)
@@ -168,7 +163,7 @@ class Decider:
     def _accepted(self, request: CacheRequest, candidates: list[Match]) -> tuple[list[Match], list[str]]:
         matches: list[Match] = []
         kinds: list[str] = []
-        reported_as = matching.report_keys(request.prompt)
+        reported_as = prompts.report_keys(request.prompt)
         for m in candidates:
             if m.entry.reported and any(key in m.entry.reported for key in reported_as):
                 continue  # a user said this picture is wrong for this prompt
@@ -205,7 +200,7 @@ class Decider:
         the fraction the schedule allows for its similarity.
         """
         # A prompt that normalises to nothing (emoji, symbols) has no meaningful neighbours.
-        if not self.reuse_allowed(request) or not matching.canonical(request.prompt):
+        if not self.reuse_allowed(request) or not prompts.canonical(request.prompt):
             return []
         candidates = self.index.reusable(
             vector.tolist(), resume_key=resume_key(compat, request.shape), limit=REUSE_CANDIDATES,
@@ -216,7 +211,7 @@ class Decider:
         steps = request.shape.steps
         options = []
         for m in candidates:
-            if not matching.canonical(m.entry.prompt):
+            if not prompts.canonical(m.entry.prompt):
                 continue
             limit = self.skippable_fraction(m.score) * steps + 1e-9
             usable = [step for step in m.entry.checkpoints if 0 < step <= limit]
@@ -228,5 +223,5 @@ class Decider:
         """Whether the request's prompt (the same text, as `matching.same_tags` says) is stored already."""
         if any(matching.same_tags(request.prompt, m.entry.prompt) for m in candidates):
             return True
-        key = matching.text_key(request.prompt)
+        key = prompts.text_key(request.prompt)
         return bool(key) and bool(self.index.find_text(key, compat_key=compat, limit=1))

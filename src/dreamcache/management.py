@@ -20,7 +20,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from dreamcache import matching, prompts
+from dreamcache import prompts
 from dreamcache.generation.checkpoint import checkpoint_key
 from dreamcache.index import Entry, Index
 from dreamcache.metrics import Metrics
@@ -119,7 +119,7 @@ class Curator:
 
     def report(self, entry: Entry, prompt: str, reporter: str) -> Report:
         """Never serve the entry for this prompt (and its retyped variants) again; keep the report."""
-        for key in matching.report_keys(prompt):
+        for key in prompts.report_keys(prompt):
             self.index.report(entry.id, key)
         report = Report(entry.id, prompts.clean(prompt), entry.namespace, reporter, time.time())
         with self._lock:

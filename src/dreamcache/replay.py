@@ -34,12 +34,11 @@ from typing import IO, Any
 
 import numpy as np
 
-from dreamcache import matching, prompts
+from dreamcache import prompts
 from dreamcache.decision import (
     CacheRequest,
     Decider,
     compat_key,
-    embedding_text,
     exact_key,
     resume_key,
     reused_exact_key,
@@ -302,7 +301,7 @@ def _replay_one(
         prompt=item.prompt, negative_prompt="", shape=shape, seed=item.seed, n=1, mode="auto",
         min_similarity=settings.similarity_threshold, viewer=viewer if item.seed is None else None,
     )
-    vector = vectors[embedding_text(item.prompt)]
+    vector = vectors[prompts.embedding_text(item.prompt)]
     compat = compat_key(fingerprint, shape, "")
     report.prompts += 1
     report.steps_total += shape.steps
@@ -339,7 +338,7 @@ def _replay_one(
         fingerprint=fingerprint, image_key=f"{entry_id}.png", created_at=time.time(), compat_key=compat,
         exact_key=(exact_key(compat, item.prompt, shape, seed) if reused is None
                    else reused_exact_key(compat, item.prompt, shape, reused.match.entry.id)),
-        prompt_norm=prompts.normalize(item.prompt), text_key=matching.text_key(item.prompt),
+        prompt_norm=prompts.normalize(item.prompt), text_key=prompts.text_key(item.prompt),
         checkpoints=checkpoints, resume_key=resume_key(compat, shape) if checkpoints else "",
         reused_from=reused.match.entry.id if reused is not None else "",
         skipped_steps=reused.step if reused is not None else 0,
@@ -363,7 +362,7 @@ def replay(
     """Replay the stream with and without client identities (`parallel`: the two at once, in two processes)."""
     started = time.monotonic()
     device = device or resolve_device(settings)
-    vectors = embed_all([embedding_text(item.prompt) for item in items], embed, progress)
+    vectors = embed_all([prompts.embedding_text(item.prompt) for item in items], embed, progress)
     report = ReplayReport(
         prompts=len(items),
         skipped_lines=skipped_lines,
