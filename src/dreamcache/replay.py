@@ -38,14 +38,11 @@ from dreamcache import prompts
 from dreamcache.decision import (
     CacheRequest,
     Decider,
-    compat_key,
-    exact_key,
-    resume_key,
-    reused_exact_key,
     viewer_hash,
 )
 from dreamcache.generation.spec import BatchShape, capture_steps, pipeline_fingerprint, resolve_device
-from dreamcache.index import EdgeIndex, Entry
+from dreamcache.index import EdgeIndex
+from dreamcache.resolution import InvalidField, RequestKeys, build_entry, resolve_shape
 from dreamcache.settings import Settings
 
 EMBED_BATCH = 64
@@ -230,16 +227,10 @@ class Progress:
 
 def _shape(item: StreamItem, settings: Settings) -> BatchShape | None:
     """The request's settings with the service's defaults, or None when the service would refuse them."""
-    width = item.width or settings.default_width
-    height = item.height or settings.default_height
-    steps = item.steps or settings.default_steps
-    guidance = item.guidance if item.guidance is not None else settings.default_guidance
-    for side in (width, height):
-        if side % 8 or not settings.min_side <= side <= settings.max_side:
-            return None
-    if not 1 <= steps <= settings.max_steps:
+    try:
+        return resolve_shape(item.width or None, item.height or None, item.steps or None, item.guidance, settings)
+    except InvalidField:
         return None
-    return BatchShape(width, height, steps, float(guidance))
 
 
 def embed_all(
@@ -302,7 +293,8 @@ def _replay_one(
         min_similarity=settings.similarity_threshold, viewer=viewer if item.seed is None else None,
     )
     vector = vectors[prompts.embedding_text(item.prompt)]
-    compat = compat_key(fingerprint, shape, "")
+    keys = RequestKeys.of(request, fingerprint)
+    compat = keys.compat
     report.prompts += 1
     report.steps_total += shape.steps
     matches, kinds = decider.lookup(request, compat, vector)
@@ -332,15 +324,10 @@ def _replay_one(
     seed = item.seed if item.seed is not None else 0
     checkpoints = tuple(step for step in capture_steps(settings, device, shape.steps)
                         if reused is None or step > reused.step)
-    entry = Entry(
-        id=entry_id, prompt=item.prompt, negative_prompt="", width=shape.width, height=shape.height,
-        steps=shape.steps, guidance_scale=shape.guidance_scale, seed=seed, model=settings.model,
-        fingerprint=fingerprint, image_key=f"{entry_id}.png", created_at=time.time(), compat_key=compat,
-        exact_key=(exact_key(compat, item.prompt, shape, seed) if reused is None
-                   else reused_exact_key(compat, item.prompt, shape, reused.match.entry.id)),
-        prompt_norm=prompts.normalize(item.prompt), text_key=prompts.text_key(item.prompt),
-        checkpoints=checkpoints, resume_key=resume_key(compat, shape) if checkpoints else "",
-        reused_from=reused.match.entry.id if reused is not None else "",
+    entry = build_entry(
+        keys, entry_id=entry_id, prompt=item.prompt, negative_prompt="", seed=seed, model=settings.model,
+        fingerprint=fingerprint, exact=keys.exact(seed) if reused is None else keys.reused_exact(reused.match.entry.id),
+        checkpoints=checkpoints, reused_from=reused.match.entry.id if reused is not None else "",
         skipped_steps=reused.step if reused is not None else 0,
     )
     index.upsert(entry, vector)

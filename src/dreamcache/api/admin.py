@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from dreamcache.api.deps import AdminDep, CallerDep, Services, ServicesDep
 from dreamcache.api.errors import ERROR_RESPONSES, ApiError
 from dreamcache.api.schemas import non_blank_text
+from dreamcache.api.tenancy import admin_namespace, admin_scope
 from dreamcache.index import Entry
 from dreamcache.keys import Caller
 from dreamcache.management import Report
@@ -41,20 +42,6 @@ class PurgeBody(BaseModel):
     fingerprint: str = Field(min_length=1, max_length=64, description="Model fingerprint whose entries all go.")
 
 
-def _scope(caller: Caller) -> list[str] | None:
-    """The namespaces an admin manages: its key's, or all (None) when the service is open."""
-    return list(caller.key.namespaces) if caller.key is not None else None
-
-
-def _namespace_for(caller: Caller, namespace: str | None) -> str:
-    scope = _scope(caller)
-    if namespace is None:
-        return scope[0] if scope else ""
-    if scope is not None and namespace not in scope:
-        raise ApiError(403, "forbidden_namespace", f"this key does not manage namespace {namespace!r}", "namespace")
-    return namespace
-
-
 def _view(entry: Entry, services: Services) -> dict[str, Any]:
     view = asdict(entry)
     view["url"] = services.cache.image_url(entry.image_key)
@@ -79,7 +66,7 @@ async def list_entries(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> dict[str, Any]:
-    namespaces = [_namespace_for(caller, namespace)] if namespace is not None else _scope(caller)
+    namespaces = [admin_namespace(caller, namespace)] if namespace is not None else admin_scope(caller)
     entries = await asyncio.to_thread(
         services.curator.entries, namespaces=namespaces, text=q,
         created_after=created_after.timestamp() if created_after else None,
@@ -106,7 +93,7 @@ async def delete_entry(entry_id: str, services: ServicesDep, caller: AdminDep) -
 @router.post("/admin/entries/delete-prompt", responses=ERROR_RESPONSES,
              summary="Delete every entry of a prompt, after normalisation (admin)")
 async def delete_prompt(body: PromptBody, services: ServicesDep, caller: AdminDep) -> dict[str, int]:
-    namespace = _namespace_for(caller, body.namespace)
+    namespace = admin_namespace(caller, body.namespace)
     return {"deleted": await asyncio.to_thread(services.curator.delete_prompt, body.prompt, namespace)}
 
 
@@ -114,7 +101,7 @@ async def delete_prompt(body: PromptBody, services: ServicesDep, caller: AdminDe
              summary="Delete every entry made by a model fingerprint (admin)")
 async def purge(body: PurgeBody, services: ServicesDep, caller: AdminDep) -> dict[str, int]:
     return {"deleted": await asyncio.to_thread(services.curator.purge_fingerprint, body.fingerprint,
-                                               _scope(caller))}
+                                               admin_scope(caller))}
 
 
 @router.post("/admin/sweep", responses=ERROR_RESPONSES,
@@ -127,7 +114,7 @@ async def sweep(services: ServicesDep, caller: AdminDep) -> dict[str, int]:
 async def list_reports(
     services: ServicesDep, caller: AdminDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> dict[str, Any]:
-    reports = await asyncio.to_thread(services.curator.reports, _scope(caller), limit)
+    reports = await asyncio.to_thread(services.curator.reports, admin_scope(caller), limit)
     return {"reports": [asdict(r) for r in reports]}
 
 

@@ -27,13 +27,13 @@ from dreamcache.api.schemas import (
     RecommendRequest,
     RecommendResponse,
 )
+from dreamcache.api.tenancy import NamespaceHeader, request_namespace
 from dreamcache.cache import CacheMiss, Hit, RateLimited
 from dreamcache.decision import CacheRequest, viewer_hash
-from dreamcache.generation.spec import BatchShape
-from dreamcache.generation.text import count_prompt_tokens
 from dreamcache.jobs import Job, JobStatus
 from dreamcache.keys import Caller
 from dreamcache.metrics import CONTENT_TYPE
+from dreamcache.resolution import InvalidField, resolve_request, resolve_size
 from dreamcache.storage import ImageNotFound, InvalidKey, validate_key
 from dreamcache.times import rfc3339
 from dreamcache.webhooks import WebhookRefused, check_destination
@@ -51,16 +51,6 @@ class FastJSONResponse(JSONResponse):
 
 _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
 _SSE_KEEPALIVE_S = 15.0
-NAMESPACE_HEADER = "X-Dreamcache-Namespace"
-_NAMESPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-NamespaceHeader = Annotated[
-    str | None,
-    Header(alias=NAMESPACE_HEADER, description="Private namespace: its entries are never served to another "
-           "namespace, and it never sees the shared pool's. Absent = the shared pool.",
-           json_schema_extra={"pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"}),
-]
-
-
 WARM_UP_HEADER = "X-Dreamcache-Warm-Up"
 WarmUpHeader = Annotated[
     str | None,
@@ -87,22 +77,6 @@ def _viewer(value: str | None) -> str | None:
     return viewer_hash(value)
 
 
-def request_namespace(value: str | None, caller: Caller) -> str:
-    """The request's namespace ("" = the shared pool): a 422 naming the header for a malformed name; with
-    keys, the key's first namespace by default and a 403 for one the key does not have."""
-    if value and not _NAMESPACE.match(value):
-        raise invalid(NAMESPACE_HEADER, "must be 1-64 characters of letters, digits, '_', '.' or '-', "
-                      "starting with a letter or digit")
-    if caller.key is None:
-        return value or ""
-    if value is None:
-        return caller.key.namespaces[0]
-    if value not in caller.key.namespaces:
-        raise ApiError(403, "forbidden_namespace", f"this API key may not use namespace {value!r}",
-                       NAMESPACE_HEADER)
-    return value
-
-
 # --- validation that depends on the service's settings and model ------------------------------
 
 
@@ -110,57 +84,24 @@ def _resolve(
     body: GenerateRequest, services: Services, namespace: str, viewer: str | None, client: str = ""
 ) -> CacheRequest:
     """Fill defaults and check the rules that depend on settings; raise a 422 naming the field."""
-    s = services.settings
-    for field in ("prompt", "negative_prompt"):
-        text: str = getattr(body, field)
-        if len(text) > s.max_prompt_chars:
-            raise invalid(field, f"must be at most {s.max_prompt_chars} characters, got {len(text)}")
-        limit = services.tokenizer.model_max_length
-        tokens = count_prompt_tokens(services.tokenizer, text)
-        if tokens > limit:
-            raise invalid(field, f"is {tokens} CLIP tokens long (with start/end tokens); the limit is {limit}")
-    width, height = _size(body.width, body.height, services)
-    steps = body.num_inference_steps if body.num_inference_steps is not None else s.default_steps
-    if steps > s.max_steps:
-        raise invalid("num_inference_steps", f"must be between 1 and {s.max_steps}, got {steps}")
-    guidance = body.guidance_scale if body.guidance_scale is not None else s.default_guidance
-    min_similarity = body.min_similarity if body.min_similarity is not None else s.similarity_threshold
-    if min_similarity < s.min_similarity_floor:
-        raise invalid(
-            "min_similarity", f"must be between {s.min_similarity_floor} and 1.0, got {min_similarity}"
+    try:
+        return resolve_request(
+            services.settings, prompt=body.prompt, negative_prompt=body.negative_prompt, width=body.width,
+            height=body.height, steps=body.num_inference_steps, guidance=body.guidance_scale, seed=body.seed,
+            n=body.n, max_results=body.max_results, n_given="n" in body.model_fields_set, mode=body.cache.value,
+            min_similarity=body.min_similarity, namespace=namespace, viewer=viewer, reuse=body.reuse, client=client,
+            tokenizer=services.tokenizer,
         )
-    n = body.n
-    if body.max_results is not None:  # the deprecated alias
-        if "n" in body.model_fields_set and body.n != body.max_results:
-            raise invalid("max_results", f"is an alias of n: give one of them, or equal values (n={body.n}, "
-                          f"max_results={body.max_results})")
-        n = body.max_results
-    if body.seed is not None and body.seed + n - 1 > 2**63 - 1:
-        raise invalid("seed", f"with n={n} pictures (seeds seed .. seed + n - 1), must be at most 2**63 - {n}")
-    return CacheRequest(
-        prompt=body.prompt,
-        negative_prompt=body.negative_prompt,
-        shape=BatchShape(width, height, steps, float(guidance)),
-        seed=body.seed,
-        n=n,
-        mode=body.cache.value,
-        min_similarity=min_similarity,
-        namespace=namespace,
-        viewer=viewer if body.seed is None else None,  # a seed names one exact picture: no variety
-        reuse=body.reuse,
-        client=client,
-    )
+    except InvalidField as exc:
+        raise invalid(exc.field, exc.message) from None
 
 
 def _size(width: int | None, height: int | None, services: Services) -> tuple[int, int]:
     """Width and height with the defaults filled in, within the service's side limits (else a 422)."""
-    s = services.settings
-    width = width if width is not None else s.default_width
-    height = height if height is not None else s.default_height
-    for field, value in (("width", width), ("height", height)):
-        if not s.min_side <= value <= s.max_side:
-            raise invalid(field, f"must be between {s.min_side} and {s.max_side} pixels, got {value}")
-    return width, height
+    try:
+        return resolve_size(width, height, services.settings)
+    except InvalidField as exc:
+        raise invalid(exc.field, exc.message) from None
 
 
 def _parse_prefer(prefer: str | None, services: Services) -> tuple[bool, float]:

@@ -13,7 +13,7 @@ from starlette.staticfiles import StaticFiles
 
 from dreamcache.api.deps import CallerDep, ServicesDep
 from dreamcache.api.errors import ERROR_RESPONSES
-from dreamcache.api.routes import NamespaceHeader, request_namespace
+from dreamcache.api.tenancy import NamespaceHeader, request_namespace
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 
