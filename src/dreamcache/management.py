@@ -86,6 +86,12 @@ class Curator:
         """Remove an entry everywhere: vector, autocomplete, image and checkpoints (idempotent)."""
         self.delete_many([entry])
 
+    def image_vanished(self, key: str) -> None:
+        """An image gone from the store outside the service: its entry stops answering hits at once."""
+        entry = self.index.get(key.removesuffix(".png"))
+        if entry is not None and entry.image_key == key:
+            self.delete(entry)
+
     def delete_many(self, entries: list[Entry]) -> None:
         """Remove entries: their vectors in one write first, then autocomplete, images and checkpoints."""
         if not entries:

@@ -42,12 +42,6 @@ class PurgeBody(BaseModel):
     fingerprint: str = Field(min_length=1, max_length=64, description="Model fingerprint whose entries all go.")
 
 
-def _view(entry: Entry, services: Services) -> dict[str, Any]:
-    view = asdict(entry)
-    view["url"] = services.cache.image_url(entry.image_key)
-    return view
-
-
 async def _entry_or_404(entry_id: str, services: Services, caller: Caller) -> Entry:
     entry = await asyncio.to_thread(services.index.get, entry_id)
     if entry is None or not caller.may_read(entry.namespace):
@@ -72,12 +66,12 @@ async def list_entries(
         created_after=created_after.timestamp() if created_after else None,
         created_before=created_before.timestamp() if created_before else None, limit=limit, offset=offset,
     )
-    return {"entries": [_view(e, services) for e in entries], "limit": limit, "offset": offset}
+    return {"entries": [services.views.entry(e) for e in entries], "limit": limit, "offset": offset}
 
 
 @router.get("/admin/entries/{entry_id}", responses=ERROR_RESPONSES, summary="One cache entry (admin)")
 async def show_entry(entry_id: str, services: ServicesDep, caller: AdminDep) -> dict[str, Any]:
-    return _view(await _entry_or_404(entry_id, services, caller), services)
+    return services.views.entry(await _entry_or_404(entry_id, services, caller))
 
 
 @router.delete("/admin/entries/{entry_id}", responses=ERROR_RESPONSES,

@@ -8,7 +8,10 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request
 
 from dreamcache.api.errors import ApiError
+from dreamcache.api.views import Views
+from dreamcache.backend import GenerationBackend
 from dreamcache.cache import CacheService
+from dreamcache.cache.waiters import Waiters
 from dreamcache.index import Index
 from dreamcache.jobs import JobTable
 from dreamcache.keys import Caller, KeyStore
@@ -17,16 +20,20 @@ from dreamcache.metrics import Metrics
 from dreamcache.settings import Settings
 from dreamcache.storage import ImageStore
 from dreamcache.webhooks import WebhookSender
-from dreamcache.worker import GpuWorker
 
 
 @dataclass
 class Services:
+    """What handlers call: the services (cache, waiters, curator, webhooks), the views that shape answers,
+    and the backends a few probes read (readiness, metrics, image bytes)."""
+
     settings: Settings
     cache: CacheService
+    waiters: Waiters
+    views: Views
     index: Index
     store: ImageStore
-    worker: GpuWorker
+    backend: GenerationBackend
     jobs: JobTable
     metrics: Metrics
     tokenizer: Any  # CLIPTokenizer of the configured model, for the prompt token limit

@@ -1,9 +1,8 @@
-"""HTTP routes. Handlers validate, call the cache service and shape responses; nothing else."""
+"""HTTP routes. Handlers parse, call one service method and shape the answer with `views`; nothing else."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import re
 import shutil
@@ -28,16 +27,16 @@ from dreamcache.api.schemas import (
     RecommendResponse,
 )
 from dreamcache.api.tenancy import NamespaceHeader, request_namespace
+from dreamcache.backend import ClientQueueFull, QueueFull, WorkerUnavailable
 from dreamcache.cache import CacheMiss, Hit, RateLimited
+from dreamcache.cache.waiters import NoSuchPicture, NotCancelable
 from dreamcache.decision import CacheRequest, viewer_hash
 from dreamcache.jobs import Job, JobStatus
 from dreamcache.keys import Caller
 from dreamcache.metrics import CONTENT_TYPE
 from dreamcache.resolution import InvalidField, resolve_request, resolve_size
 from dreamcache.storage import ImageNotFound, InvalidKey, validate_key
-from dreamcache.times import rfc3339
 from dreamcache.webhooks import WebhookRefused, check_destination
-from dreamcache.worker import ClientQueueFull, QueueFull, WorkerUnavailable
 
 router = APIRouter()
 
@@ -116,46 +115,6 @@ def _parse_prefer(prefer: str | None, services: Services) -> tuple[bool, float]:
     return respond_async, wait
 
 
-# --- views ------------------------------------------------------------------------------------
-
-
-def _iso(ts: float | None) -> str | None:
-    return rfc3339(ts) if ts is not None else None
-
-
-def _job_view(job: Job, services: Services, ticket: str | None = None) -> dict[str, Any]:
-    """The job as one waiter sees it: by its ticket, and canceled once that waiter detached."""
-    ticket = ticket or job.id
-    error = None
-    if job.error is not None:
-        error = {"type": job.error.type, "message": job.error.message, "field": None}
-    detached = ticket in job.detached
-    status = JobStatus.CANCELED if detached else job.status
-    result = job.result if not detached else None
-    if result is not None and ticket != job.id:
-        result = {**result, "job_id": ticket}
-    return {
-        "job_id": ticket,
-        "status": status.value,
-        "queue_position": services.worker.position(job) if status is JobStatus.QUEUED else None,
-        "progress": {"step": job.step, "total": job.total_steps or job.task.shape.steps - job.task.start_step},
-        "created_at": _iso(job.created_at),
-        "started_at": _iso(job.started_at),
-        "finished_at": _iso(job.finished_at),
-        "result": result,
-        "error": error,
-    }
-
-
-async def _inline_images(body: dict[str, Any], services: Services) -> dict[str, Any]:
-    """`response_format: b64_json`: each image's PNG inline instead of its URL."""
-    images = []
-    for image in body.get("images", []):
-        data = await asyncio.to_thread(services.store.get, f"{image['id']}.png")
-        images.append({**image, "url": None, "b64_json": base64.b64encode(data).decode("ascii")})
-    return {**body, "images": images}
-
-
 def _job_or_404(job_id: str, services: Services, caller: Caller) -> Job:
     job = services.jobs.get(job_id)
     # Another tenant's job does not exist for this caller (a 403 would confirm that it does).
@@ -169,8 +128,7 @@ _FAILED_STATUS = {"worker_crashed": 503, "generator_unavailable": 503, "shutdown
 
 def _finished(job: Job, services: Services, ticket: str) -> JSONResponse:
     if job.status is JobStatus.SUCCEEDED:
-        result = job.result if ticket == job.id else {**(job.result or {}), "job_id": ticket}
-        return FastJSONResponse(result, headers={"X-Cache": "MISS"})
+        return FastJSONResponse(services.views.generated(job, ticket), headers={"X-Cache": "MISS"})
     if job.status is JobStatus.CANCELED:
         raise ApiError(409, "canceled", f"job {job.id} was canceled before it ran")
     assert job.error is not None
@@ -230,23 +188,23 @@ async def generate(
     except WorkerUnavailable as exc:
         raise ApiError(503, "generator_unavailable", f"the image generator could not be loaded: {exc}") from None
     if isinstance(outcome, Hit):
-        body_out = services.cache.hit_response(outcome, (time.perf_counter() - started) * 1000)
+        body_out = services.views.hit(outcome, (time.perf_counter() - started) * 1000)
         if body.webhook is not None:
             services.webhooks.completed_now(body.webhook, body.webhook_events_filter, body_out)
         if body.response_format == "b64_json":
-            body_out = await _inline_images(body_out, services)
+            body_out = await services.views.inline_images(body_out)
         return FastJSONResponse(body_out, headers={"X-Cache": "HIT"})
     job, ticket = outcome.job, outcome.ticket or outcome.job.id
     if body.webhook is not None:
         services.webhooks.follow(job, body.webhook, body.webhook_events_filter,
-                                 lambda: _job_view(job, services, ticket))
+                                 lambda: services.views.job(job, ticket))
     respond_async, wait = _parse_prefer(prefer, services)
     applied = "respond-async" if respond_async else (f"wait={wait:g}" if prefer and _PREFER_WAIT.search(prefer)
                                                      else None)
     if not respond_async and await job.wait(wait):
         response = _finished(job, services, ticket)
         if body.response_format == "b64_json":
-            inlined = await _inline_images(json.loads(bytes(response.body)), services)
+            inlined = await services.views.inline_images(json.loads(bytes(response.body)))
             response = JSONResponse(inlined, headers={"X-Cache": "MISS"})
         if applied:
             response.headers["Preference-Applied"] = applied
@@ -254,12 +212,12 @@ async def generate(
     headers = {"Location": f"/jobs/{ticket}", "X-Cache": "MISS"}
     if applied:
         headers["Preference-Applied"] = applied
-    return FastJSONResponse(_job_view(job, services, ticket), status_code=202, headers=headers)
+    return FastJSONResponse(services.views.job(job, ticket), status_code=202, headers=headers)
 
 
 @router.get("/jobs/{job_id}", response_model=JobView, responses=ERROR_RESPONSES, summary="A job's state")
 async def get_job(job_id: str, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
-    return _job_view(_job_or_404(job_id, services, caller), services, job_id)
+    return services.views.job(_job_or_404(job_id, services, caller), job_id)
 
 
 @router.delete("/jobs/{job_id}", response_model=JobView, responses=ERROR_RESPONSES,
@@ -267,34 +225,18 @@ async def get_job(job_id: str, services: ServicesDep, caller: CallerDep) -> dict
                "waits for it")
 async def cancel_job(job_id: str, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
     job = _job_or_404(job_id, services, caller)
-    if job_id in job.detached or job.status is JobStatus.CANCELED:
-        return _job_view(job, services, job_id)  # canceled already: idempotent
-    if job.status.terminal:
-        raise ApiError(409, "not_cancelable", f"job {job_id} already {job.status.value}")
-    _stop_waiting(job, job_id, services)
-    return _job_view(job, services, job_id)
-
-
-def _stop_waiting(job: Job, ticket: str, services: Services) -> bool:
-    """Detach one waiter; cancel the generation when nobody else waits. True if the generation was canceled."""
-    if services.jobs.detach(job, ticket):
-        return False  # others joined this generation: it goes on for them
-    canceled = services.worker.cancel(job) or services.worker.cancel_running(job)
-    if canceled:
-        services.metrics.canceled.inc()
-    services.jobs.settle(job)
-    return canceled
+    try:
+        services.waiters.cancel(job, job_id)
+    except NotCancelable as exc:
+        raise ApiError(409, "not_cancelable", str(exc)) from None
+    return services.views.job(job, job_id)
 
 
 @router.get("/jobs/{job_id}/related", responses=ERROR_RESPONSES,
             summary="Up to 9 stored pictures near a job's prompt (related, not answers), while it generates")
 async def related_pictures(job_id: str, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
     job = _job_or_404(job_id, services, caller)
-    if job.status.terminal or not job.task.vector:
-        return {"job_id": job_id, "images": []}
-    matches = await asyncio.to_thread(services.index.search, job.task.vector, compat_key=job.task.compat_key,
-                                      limit=9, min_score=0.3)
-    return {"job_id": job_id, "images": [services.cache.image_out(m.entry, m.score) for m in matches]}
+    return {"job_id": job_id, "images": services.views.matches(await services.waiters.related(job))}
 
 
 class AdoptBody(BaseModel):
@@ -308,15 +250,13 @@ class AdoptBody(BaseModel):
              "nobody else waits), and the saved steps count as GPU time saved")
 async def adopt_picture(job_id: str, body: AdoptBody, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
     job = _job_or_404(job_id, services, caller)
-    entry = await asyncio.to_thread(services.index.get, body.image_id)
-    if entry is None or entry.compat_key != job.task.compat_key:
-        raise ApiError(404, "not_found", f"no related picture with id {body.image_id!r}", "image_id")
-    if job.status is JobStatus.SUCCEEDED and job_id not in job.detached:
-        raise ApiError(409, "not_cancelable", f"job {job_id} already succeeded: its own picture is ready")
-    steps_left = max(0, (job.total_steps or job.task.shape.steps) - job.step)
-    if job_id not in job.detached and not job.status.terminal and _stop_waiting(job, job_id, services):
-        services.metrics.record_adoption(steps_left)
-    return {"job_id": job_id, "adopted": services.cache.image_out(entry, 1.0)}
+    try:
+        entry = await services.waiters.adopt(job, job_id, body.image_id)
+    except NoSuchPicture as exc:
+        raise ApiError(404, "not_found", str(exc), "image_id") from None
+    except NotCancelable as exc:
+        raise ApiError(409, "not_cancelable", str(exc)) from None
+    return {"job_id": job_id, "adopted": services.views.image(entry, 1.0)}
 
 
 @router.get(
@@ -331,7 +271,7 @@ async def job_events(job_id: str, services: ServicesDep, caller: CallerDep) -> S
     async def stream() -> Any:
         changes = job.subscribe()
         try:
-            yield _sse("status", _job_view(job, services, ticket))
+            yield _sse("status", services.views.job(job, ticket))
             while not job.status.terminal and ticket not in job.detached:
                 try:
                     kind = await asyncio.wait_for(changes.get(), _SSE_KEEPALIVE_S)
@@ -341,7 +281,7 @@ async def job_events(job_id: str, services: ServicesDep, caller: CallerDep) -> S
                 while not changes.empty():  # coalesce bursts: the view is the latest state anyway
                     latest = changes.get_nowait()
                     kind = "status" if "status" in (kind, latest) else latest
-                yield _sse(kind, _job_view(job, services, ticket))
+                yield _sse(kind, services.views.job(job, ticket))
         finally:
             job.unsubscribe(changes)
 
@@ -360,10 +300,11 @@ async def _recommend(
     started = time.perf_counter()
     width, height = _size(params.width, params.height, services)
     chosen = request_namespace(namespace, caller)
-    suggestions = await services.cache.recommend(params.q, params.limit, width, height, chosen)
+    suggestions = await services.cache.suggestions.recommend(params.q, params.limit, width, height, chosen)
+    body = [services.views.suggestion(s) for s in suggestions]
     total_ms = (time.perf_counter() - started) * 1000
     return FastJSONResponse(
-        {"query": params.q, "suggestions": suggestions, "timings": {"total_ms": total_ms}},
+        {"query": params.q, "suggestions": body, "timings": {"total_ms": total_ms}},
         headers={"Server-Timing": f"app;dur={total_ms:.3f}"},
     )
 
@@ -411,10 +352,7 @@ async def get_image(
     try:
         data = await asyncio.to_thread(services.store.get, key)
     except ImageNotFound:
-        # An image gone from the store outside the service: its entry must stop answering hits at once.
-        entry = await asyncio.to_thread(services.index.get, key.removesuffix(".png"))
-        if entry is not None and entry.image_key == key:
-            await asyncio.to_thread(services.curator.delete, entry)
+        await asyncio.to_thread(services.curator.image_vanished, key)
         raise ApiError(404, "not_found", f"no image with key {key!r}", "key") from None
     return Response(data, media_type="image/png", headers={"Cache-Control": "public, max-age=31536000, immutable"})
 
@@ -427,7 +365,7 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}}, summary="Readiness")
 async def readyz(services: ServicesDep) -> JSONResponse:
     checks: dict[str, str] = {}
-    worker = services.worker
+    worker = services.backend
     if worker.ready:
         checks["generator"] = "ok"
     elif worker.load_error:

@@ -28,7 +28,7 @@ async def index() -> FileResponse:
 @router.get("/stats", summary="Cache counters for the web page (the same numbers as /metrics, as JSON)")
 async def stats(request: Request, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
     """What the page's counter shows: read from the same Metrics and worker as GET /metrics (any valid key)."""
-    snapshot, worker, settings = services.metrics.snapshot(), services.worker, services.settings
+    snapshot, worker, settings = services.metrics.snapshot(), services.backend, services.settings
     return {
         "hits": int(snapshot["hits"]),
         "misses": int(snapshot["misses"]),
@@ -65,7 +65,7 @@ async def gallery(
     entries = await asyncio.to_thread(services.index.browse, chosen, order_by=order, limit=offset + limit + 1)
     page = entries[offset : offset + limit]
     return {
-        "images": [services.cache.image_out(e, 1.0) for e in page],
+        "images": services.views.gallery(page),
         "sort": sort, "limit": limit, "offset": offset, "more": len(entries) > offset + limit,
     }
 
