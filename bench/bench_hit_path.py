@@ -40,12 +40,12 @@ import numpy as np
 
 from dreamcache import prompts
 from dreamcache.cli import wait_ready
-from dreamcache.decision import compat_key, exact_key
 from dreamcache.embedding import OnnxMiniLMEmbedder
 from dreamcache.generation.spec import BatchShape, pipeline_fingerprint
 from dreamcache.generation.text import count_prompt_tokens, load_tokenizer
 from dreamcache.index import Entry, open_index
 from dreamcache.prompts import embedding_text
+from dreamcache.resolution import compat_key, exact_key
 from dreamcache.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

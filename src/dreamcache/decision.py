@@ -1,22 +1,21 @@
 """The cache decision, from the index alone: a request's hits, or the neighbour a near-miss may resume from.
 
-No store, worker or event loop here: `CacheService` runs this for live requests, and
-`dreamcache replay` runs the very same code over a temporary index to tell an operator what the
-cache would save on their traffic. Also the keys that decide which entries may answer which
-requests (`compat_key`, `exact_key`, `resume_key`, `flight_key`).
+No store, worker or event loop here: the cache service (`cache.lookup`, `cache.misses`) runs this for
+live requests, and `dreamcache replay` runs the very same code over a temporary index to tell an
+operator what the cache would save on their traffic. The request and the keys it is looked up under
+come from `resolution`.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import numpy as np
 
 from dreamcache import matching, prompts
 from dreamcache.generation.checkpoint import SCHEDULER_CLASSES
-from dreamcache.generation.spec import BatchShape
 from dreamcache.index import Index, Match
+from dreamcache.resolution import CacheRequest, exact_key, request_seeds, resume_key
 from dreamcache.settings import Settings
 
 CANDIDATE_HEADROOM = 8  # retrieved beyond n: the verifier vetoes some
@@ -25,80 +24,11 @@ REUSE_CANDIDATES = 4
 
 
 @dataclass(frozen=True)
-class CacheRequest:
-    """A validated request with every default filled in."""
-
-    prompt: str
-    negative_prompt: str
-    shape: BatchShape
-    seed: int | None  # with n > 1, the pictures' seeds are seed, seed + 1, ... (as AUTOMATIC1111's batches)
-    n: int  # pictures wanted: cached ones first, the rest generated
-    mode: str  # auto | refresh | only
-    min_similarity: float
-    namespace: str = ""  # "" = the shared pool
-    viewer: str | None = None  # hash of the client identity: seedless requests get pictures it has not seen
-    reuse: bool = True  # the request allows starting from a similar entry's checkpoint
-    client: str = ""  # who asks (API key id, or address when open): rate limits and the GPU queue's fair share
-    warm_up: bool = False  # filling the cache (`dreamcache warm`, the demo): not user traffic in the hit ratio
-
-
-@dataclass(frozen=True)
 class ReuseOption:
     """A neighbour with checkpoints a near-miss may start from, and the step it would start at."""
 
     match: Match
     step: int
-
-
-def _digest(*parts: object) -> str:
-    return hashlib.sha256("\x1f".join(str(part) for part in parts).encode()).hexdigest()[:32]
-
-
-def compat_key(fingerprint: str, shape: BatchShape, negative_prompt: str, namespace: str = "") -> str:
-    """Entries with equal compat keys may answer each other's requests (model, size, negative prompt, namespace).
-
-    A private namespace is part of the key, so its entries never match another namespace's requests;
-    the shared pool ("") keeps the key it always had.
-    """
-    parts: tuple[object, ...] = ("compat", fingerprint, shape.width, shape.height, prompts.clean(negative_prompt))
-    return _digest(*parts, "ns", namespace) if namespace else _digest(*parts)
-
-
-def exact_key(compat: str, prompt: str, shape: BatchShape, seed: int) -> str:
-    """Identifies one exact picture: prompt, every setting and the seed."""
-    return _digest("exact", compat, prompts.clean(prompt), shape.steps, float(shape.guidance_scale), seed)
-
-
-def reused_exact_key(compat: str, prompt: str, shape: BatchShape, source_id: str) -> str:
-    """A reused picture's exact key: not that of any seed, so no seeded request is ever answered with it."""
-    return _digest("reused", compat, prompts.clean(prompt), shape.steps, float(shape.guidance_scale), source_id)
-
-
-def resume_key(compat: str, shape: BatchShape) -> str:
-    """Entries with equal resume keys can continue each other's denoising: compat key, steps and guidance."""
-    return _digest("resume", compat, shape.steps, float(shape.guidance_scale))
-
-
-def flight_key(
-    compat: str, prompt: str, shape: BatchShape, seed: int | None, count: int = 1, cached: tuple[str, ...] = ()
-) -> str:
-    """Concurrent misses with equal flight keys share one generation: `count` pictures to generate, after the
-    `cached` ones (entry ids) the answer holds already."""
-    parts = (compat, prompts.clean(prompt), shape.steps, float(shape.guidance_scale), seed)
-    if count == 1 and not cached:
-        return _digest("flight", *parts)
-    return _digest("flight", *parts, count, *cached)
-
-
-def request_seeds(request: CacheRequest) -> list[int]:
-    """The seeds an explicitly seeded request names: `seed` .. `seed + n - 1`."""
-    assert request.seed is not None
-    return [request.seed + i for i in range(request.n)]
-
-
-def viewer_hash(client: str) -> str:
-    """What is stored of a client identity: a salted hash, never the raw value."""
-    return hashlib.sha256(f"dreamcache-client\x1f{client}".encode()).hexdigest()[:32]
 
 
 class Decider:

@@ -35,14 +35,10 @@ from typing import IO, Any
 import numpy as np
 
 from dreamcache import prompts
-from dreamcache.decision import (
-    CacheRequest,
-    Decider,
-    viewer_hash,
-)
+from dreamcache.decision import Decider
 from dreamcache.generation.spec import BatchShape, capture_steps, pipeline_fingerprint, resolve_device
 from dreamcache.index import EdgeIndex
-from dreamcache.resolution import InvalidField, RequestKeys, build_entry, resolve_shape
+from dreamcache.resolution import CacheRequest, InvalidField, RequestKeys, build_entry, resolve_shape, viewer_hash
 from dreamcache.settings import Settings
 
 EMBED_BATCH = 64

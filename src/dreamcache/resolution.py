@@ -1,29 +1,41 @@
-"""Resolving a request, in one place: defaults and bounds, the keys it is looked up and generated under,
-and the `Entry` a generated picture becomes. The service (live requests) and `dreamcache replay` (a
-traffic stream over a temporary index) both use it, so they cannot drift apart.
+"""Resolving a request, in one place: defaults and bounds (`CacheRequest`), the keys it is looked up,
+joined and generated under (`compat_key`, `exact_key`, `resume_key`, `flight_key`; `RequestKeys` derives
+them once per request), and the `Entry` a generated picture becomes. The service (live requests) and
+`dreamcache replay` (a traffic stream over a temporary index) both use it, so they cannot drift apart.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from dreamcache import prompts
-from dreamcache.decision import (
-    CacheRequest,
-    compat_key,
-    exact_key,
-    flight_key,
-    resume_key,
-    reused_exact_key,
-)
 from dreamcache.generation.spec import BatchShape
 from dreamcache.generation.text import count_prompt_tokens
 from dreamcache.index import Entry
 from dreamcache.settings import Settings
 
 MAX_SEED = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class CacheRequest:
+    """A validated request with every default filled in."""
+
+    prompt: str
+    negative_prompt: str
+    shape: BatchShape
+    seed: int | None  # with n > 1, the pictures' seeds are seed, seed + 1, ... (as AUTOMATIC1111's batches)
+    n: int  # pictures wanted: cached ones first, the rest generated
+    mode: str  # auto | refresh | only
+    min_similarity: float
+    namespace: str = ""  # "" = the shared pool
+    viewer: str | None = None  # hash of the client identity: seedless requests get pictures it has not seen
+    reuse: bool = True  # the request allows starting from a similar entry's checkpoint
+    client: str = ""  # who asks (API key id, or address when open): rate limits and the GPU queue's fair share
+    warm_up: bool = False  # filling the cache (`dreamcache warm`, the demo): not user traffic in the hit ratio
 
 
 class InvalidField(ValueError):
@@ -121,6 +133,60 @@ def resolve_request(
         client=client,
         warm_up=warm_up,
     )
+
+
+# --- the keys: which entries may answer, repeat, continue or join which requests ----------------------------
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha256("\x1f".join(str(part) for part in parts).encode()).hexdigest()[:32]
+
+
+def compat_key(fingerprint: str, shape: BatchShape, negative_prompt: str, namespace: str = "") -> str:
+    """Entries with equal compat keys may answer each other's requests (model, size, negative prompt, namespace).
+
+    A private namespace is part of the key, so its entries never match another namespace's requests;
+    the shared pool ("") keeps the key it always had.
+    """
+    parts: tuple[object, ...] = ("compat", fingerprint, shape.width, shape.height, prompts.clean(negative_prompt))
+    return _digest(*parts, "ns", namespace) if namespace else _digest(*parts)
+
+
+def exact_key(compat: str, prompt: str, shape: BatchShape, seed: int) -> str:
+    """Identifies one exact picture: prompt, every setting and the seed."""
+    return _digest("exact", compat, prompts.clean(prompt), shape.steps, float(shape.guidance_scale), seed)
+
+
+def reused_exact_key(compat: str, prompt: str, shape: BatchShape, source_id: str) -> str:
+    """A reused picture's exact key: not that of any seed, so no seeded request is ever answered with it."""
+    return _digest("reused", compat, prompts.clean(prompt), shape.steps, float(shape.guidance_scale), source_id)
+
+
+def resume_key(compat: str, shape: BatchShape) -> str:
+    """Entries with equal resume keys can continue each other's denoising: compat key, steps and guidance."""
+    return _digest("resume", compat, shape.steps, float(shape.guidance_scale))
+
+
+def flight_key(
+    compat: str, prompt: str, shape: BatchShape, seed: int | None, count: int = 1, cached: tuple[str, ...] = ()
+) -> str:
+    """Concurrent misses with equal flight keys share one generation: `count` pictures to generate, after the
+    `cached` ones (entry ids) the answer holds already."""
+    parts = (compat, prompts.clean(prompt), shape.steps, float(shape.guidance_scale), seed)
+    if count == 1 and not cached:
+        return _digest("flight", *parts)
+    return _digest("flight", *parts, count, *cached)
+
+
+def request_seeds(request: CacheRequest) -> list[int]:
+    """The seeds an explicitly seeded request names: `seed` .. `seed + n - 1`."""
+    assert request.seed is not None
+    return [request.seed + i for i in range(request.n)]
+
+
+def viewer_hash(client: str) -> str:
+    """What is stored of a client identity: a salted hash, never the raw value."""
+    return hashlib.sha256(f"dreamcache-client\x1f{client}".encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)

@@ -30,11 +30,10 @@ from dreamcache.api.tenancy import NamespaceHeader, request_namespace
 from dreamcache.backend import ClientQueueFull, QueueFull, WorkerUnavailable
 from dreamcache.cache import CacheMiss, Hit, RateLimited
 from dreamcache.cache.waiters import NoSuchPicture, NotCancelable
-from dreamcache.decision import CacheRequest, viewer_hash
 from dreamcache.jobs import Job, JobStatus
 from dreamcache.keys import Caller
 from dreamcache.metrics import CONTENT_TYPE
-from dreamcache.resolution import InvalidField, resolve_request, resolve_size
+from dreamcache.resolution import CacheRequest, InvalidField, resolve_request, resolve_size, viewer_hash
 from dreamcache.storage import ImageNotFound, InvalidKey, validate_key
 from dreamcache.webhooks import WebhookRefused, check_destination
 

@@ -10,10 +10,10 @@ import time
 import numpy as np
 
 from dreamcache import prompts
-from dreamcache.decision import compat_key
 from dreamcache.embedding import BatchingEmbedder
 from dreamcache.generation.spec import BatchShape
 from dreamcache.index import Entry, Index
+from dreamcache.resolution import compat_key
 from dreamcache.settings import Settings
 from dreamcache.suggest import Suggestion, SuggestionIndex
 

@@ -12,10 +12,11 @@ import numpy as np
 
 from dreamcache import prompts
 from dreamcache.cache.autocomplete import Suggestions
-from dreamcache.decision import CacheRequest, Decider
+from dreamcache.decision import Decider
 from dreamcache.embedding import BatchingEmbedder
 from dreamcache.index import Index, Match
 from dreamcache.metrics import Metrics
+from dreamcache.resolution import CacheRequest
 
 HIT_FLUSH_S = 2.0  # hit counters are written to the index at most this often (batched per entry)
 

@@ -16,14 +16,14 @@ import numpy as np
 from dreamcache import prompts
 from dreamcache.backend import Canceled, Done, Failed, GenerationBackend, Progress, Started
 from dreamcache.cache.writeback import WriteBack
-from dreamcache.decision import CacheRequest, Decider, request_seeds
+from dreamcache.decision import Decider
 from dreamcache.generation.checkpoint import SCHEDULER_CLASSES, Checkpoint, check_fits, checkpoint_key
 from dreamcache.generation.spec import BatchShape, PromptItem
 from dreamcache.index import Entry, Match
 from dreamcache.jobs import CachedPicture, GenerationResult, GenerationTask, Job, JobTable, Reuse
 from dreamcache.limits import RateLimiter
 from dreamcache.metrics import Metrics
-from dreamcache.resolution import RequestKeys
+from dreamcache.resolution import CacheRequest, RequestKeys, request_seeds
 from dreamcache.settings import Settings
 from dreamcache.storage import ImageNotFound, ImageStore
 

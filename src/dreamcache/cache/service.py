@@ -13,13 +13,13 @@ from dreamcache.cache.autocomplete import Suggestions
 from dreamcache.cache.lookup import Lookup
 from dreamcache.cache.misses import MissPlanner, Pending, RateLimited
 from dreamcache.cache.writeback import WriteBack
-from dreamcache.decision import CacheRequest, Decider
+from dreamcache.decision import Decider
 from dreamcache.embedding import BatchingEmbedder
 from dreamcache.index import Index, Match
 from dreamcache.jobs import JobTable
 from dreamcache.limits import RateLimiter
 from dreamcache.metrics import Metrics
-from dreamcache.resolution import RequestKeys
+from dreamcache.resolution import CacheRequest, RequestKeys
 from dreamcache.settings import Settings
 from dreamcache.storage import ImageStore
 
