@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from dreamcache.generation.spec import BatchShape, PromptItem, start_step
+from dreamcache.metrics import WorkerStats
 
 
 class QueueFull(Exception):
@@ -137,7 +138,7 @@ class EventStream:
                 return
 
 
-class GenerationBackend(Protocol):
+class GenerationBackend(WorkerStats, Protocol):
     """What the service needs from whatever runs the generations."""
 
     async def start(self) -> None: ...
@@ -163,22 +164,5 @@ class GenerationBackend(Protocol):
     @property
     def compile_status(self) -> str | None: ...
 
-    @property
-    def compile_fell_back(self) -> bool: ...
-
-    @property
-    def depth(self) -> int:
-        """Pictures waiting for the GPU."""
-
-    @property
-    def mean_step_seconds(self) -> float:
-        """GPU seconds per denoising step of one picture, measured (0 before anything ran)."""
-
-    @property
-    def batches_run(self) -> int: ...
-
-    @property
-    def images_generated(self) -> int: ...
-
-    @property
-    def restarts(self) -> int: ...
+    # and what metrics read (`metrics.WorkerStats`): depth, mean_step_seconds, compile_fell_back, batches_run,
+    # images_generated, restarts

@@ -11,12 +11,16 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
 class WorkerStats(Protocol):
-    """What the metrics read from the generation backend."""
+    """What the metrics read from the generation backend (part of `backend.GenerationBackend`)."""
 
     @property
-    def depth(self) -> int: ...
+    def depth(self) -> int:
+        """Pictures waiting for the GPU."""
+
     @property
-    def mean_step_seconds(self) -> float: ...
+    def mean_step_seconds(self) -> float:
+        """GPU seconds per denoising step of one picture, measured (0 before anything ran)."""
+
     @property
     def compile_fell_back(self) -> bool: ...
 

@@ -21,28 +21,20 @@ import queue as queue_mod
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import Enum
 from multiprocessing.process import BaseProcess
 from typing import Any
 
 from dreamcache.backend import (
-    Canceled,
     ClientQueueFull,
-    Done,
     EventStream,
-    Failed,
     FailureReason,
     GenerationRequest,
-    Progress,
     Queued,
     QueueFull,
-    Started,
-    StoredPicture,
     WorkerUnavailable,
 )
-from dreamcache.generation.spec import COMPILE_FELL_BACK, COMPILE_OFF, BatchShape, GeneratedImage, PromptItem
+from dreamcache.generation.spec import COMPILE_FELL_BACK, COMPILE_OFF, GeneratedImage
 from dreamcache.settings import Settings
 from dreamcache.worker.process import (
     BatchDone,
@@ -55,6 +47,7 @@ from dreamcache.worker.process import (
     Step,
     worker_main,
 )
+from dreamcache.worker.submission import Job, PictureSink, State
 
 log = logging.getLogger(__name__)
 
@@ -76,65 +69,6 @@ def _round_robin(compatible: list[Job], first: Job, limit: int) -> list[Job]:
             if by_client[client] and len(batch) < limit:
                 batch.append(by_client[client].popleft())
     return batch
-
-
-# Stores one job's generated pictures (image, then checkpoints) and says where: run in a thread.
-PictureSink = Callable[[list[GeneratedImage]], list[StoredPicture]]
-
-
-class _State(Enum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    ENDED = "ended"  # done, failed or canceled: its stream has its terminal event
-    CANCELED = "canceled"
-
-    @property
-    def terminal(self) -> bool:
-        return self in (_State.ENDED, _State.CANCELED)
-
-
-@dataclass(eq=False)
-class Job:
-    """A submitted generation on its way through the queue (compared by identity)."""
-
-    request: GenerationRequest
-    stream: EventStream
-    status: _State = _State.QUEUED
-
-    @property
-    def id(self) -> str:
-        return self.request.id
-
-    @property
-    def shape(self) -> BatchShape:
-        return self.request.shape
-
-    @property
-    def items(self) -> list[PromptItem]:
-        return self.request.items
-
-    @property
-    def client(self) -> str:
-        return self.request.client
-
-    def mark_running(self, total_steps: int) -> None:
-        self.status = _State.RUNNING
-        self.stream.put(Started(total_steps))
-
-    def progress(self, step: int, total: int) -> None:
-        self.stream.put(Progress(step, total))
-
-    def fail(self, reason: str, message: str) -> None:
-        self.status = _State.ENDED
-        self.stream.put(Failed(reason, message))
-
-    def cancel(self) -> None:
-        self.status = _State.CANCELED
-        self.stream.put(Canceled())
-
-    def succeed(self, pictures: list[StoredPicture], seconds: float) -> None:
-        self.status = _State.ENDED
-        self.stream.put(Done(tuple(pictures), seconds))
 
 
 Slot = tuple[Job, int]  # one image of a batch: the job and the index of its item
@@ -375,7 +309,7 @@ class GpuWorker:
 
     def cancel_queued(self, job: Job) -> bool:
         """Cancel a job still waiting in line, none of its images started; False if it already left the queue."""
-        if job not in self._pending or job.status is not _State.QUEUED:
+        if job not in self._pending or job.status is not State.QUEUED:
             return False
         self._pending.remove(job)
         self._progress.pop(job.id, None)
@@ -389,7 +323,7 @@ class GpuWorker:
         False if it is not running."""
         batches = [batch_id for batch_id, slots in self._running.items() if job in _jobs_of(slots)]
         # A job of several batches is "running" between them too: some images done, the rest still in line.
-        waiting_between = job in self._pending and job.status is _State.RUNNING
+        waiting_between = job in self._pending and job.status is State.RUNNING
         if not batches and not waiting_between:
             return False
         job.cancel()
@@ -398,7 +332,7 @@ class GpuWorker:
         if job in self._pending:
             self._pending.remove(job)
         for batch_id in batches:
-            if all(other.status is _State.CANCELED for other in _jobs_of(self._running[batch_id])):
+            if all(other.status is State.CANCELED for other in _jobs_of(self._running[batch_id])):
                 with contextlib.suppress(Exception):
                     self._controls.put(CancelBatch(batch_id))
         return True
@@ -469,7 +403,7 @@ class GpuWorker:
         self._running[batch_id] = slots
         jobs = _jobs_of(slots)
         for job in jobs:
-            if job.status is _State.QUEUED:
+            if job.status is State.QUEUED:
                 job.mark_running(job.shape.steps - job.request.start_step)
         self._tasks.put(RunBatch(batch_id, jobs[0].shape, [job.items[index] for job, index in slots]))
         try:
@@ -495,7 +429,7 @@ class GpuWorker:
         self.image_steps += steps
         for (job, index), result in zip(slots, outcome.results, strict=True):
             progress = self._progress.get(job.id)
-            if progress is None or job.status is _State.CANCELED:
+            if progress is None or job.status is State.CANCELED:
                 self._progress.pop(job.id, None)
                 continue  # canceled while its batch ran on for others: nobody wants its pictures
             progress.results[index] = result
@@ -518,7 +452,7 @@ class GpuWorker:
             log.exception("storing the pictures of job %s failed", job.id)
             job.fail(FailureReason.STORE_FAILED, f"the generated image could not be stored ({type(exc).__name__})")
             return
-        if job.status is not _State.CANCELED:
+        if job.status is not State.CANCELED:
             job.succeed(pictures, seconds)
 
     def _fail(self, job: Job, error_type: str, message: str) -> None:
