@@ -78,8 +78,8 @@ class Walk:
     def report(self, label: str, imports: dict[str, set[str]]) -> None:
         up = [(a, b) for a, b in self.calls if a in _reachable(b, imports)]
         short = [m.removeprefix("dreamcache.") for m in self.modules]
-        print(f"{label}: {len(self.calls)} module changes, {len(up)} climb back up, {len(set(self.modules))} "
-              f"modules\n  entered: " + " > ".join(short))
+        print(f"{label}: {len(self.calls)} module changes ({len(set(self.calls))} distinct caller -> callee pairs), "
+              f"{len(up)} climb back up, {len(set(self.modules))} modules\n  entered: " + " > ".join(short))
         if "-v" in sys.argv:
             for (a, b), count in sorted(Counter(self.calls).items(), key=lambda kv: -kv[1]):
                 print(f"  call: {a.removeprefix('dreamcache.')} -> {b.removeprefix('dreamcache.')} x{count}")
