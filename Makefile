@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_PIN ?= torch==2.13.0
 DATA ?= ../shared/data
 
-.PHONY: install web-deps cxx-deps bench-deps demo run test lint openapi bench eval replay up down clean gpu-wheels
+.PHONY: install web-deps cxx-deps bench-deps demo run test lint mutate openapi bench eval replay up down clean gpu-wheels
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,12 @@ cxx-deps: ## what torch.compile on the CPU needs (tests/test_compile.py): a C++ 
 test: install web-deps cxx-deps ## the whole suite, offline
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
+# Mutation testing (mutmut 3, slow: minutes): each deciding module against its own fast tests alone; fails below
+# 90% killed for matching.py and decision.py. Scores and the equivalent mutants: docs/testing.md.
+mutate: install ## mutation score of matching.py, decision.py and the webhook address check
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,mutate]'
+	HF_HUB_OFFLINE=1 $(BIN)/python tests/mutate.py $(MUTATE_ARGS)
+
 lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy src
@@ -55,11 +61,12 @@ bench-deps: ## the compiled HTTP load generator the hit-path benchmark drives th
 	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends wrk; \
 	else echo "bench-deps: wrk missing and not root with apt-get: install wrk" && exit 1; fi
 
-bench: install bench-deps ## hit path (before/after, wrk), /recommend at 100k prompts, resumed vs full generation
+bench: install bench-deps ## hit path (before/after, wrk), /recommend at 100k prompts, resumed vs full generation, replay at 50k/500k prompts
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/bench_hit_path.py
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/bench_recommend.py
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/bench_reuse.py
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/bench_access.py
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/bench_replay.py --data $(DATA)
 
 # bench/gpu_check.sh runs on a GPU machine with torch (CUDA) and transformers but no network: carry these
 # wheels there (git-ignored): our package, and what it imports that such a machine lacks, at the versions
@@ -101,4 +108,4 @@ down: ## stop the stack (volumes kept; `docker compose down -v` drops them)
 	docker compose --profile gpu --profile cpu down
 
 clean:
-	rm -rf $(VENV) data .pytest_cache
+	rm -rf $(VENV) data .pytest_cache mutants

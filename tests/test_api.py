@@ -394,3 +394,52 @@ def test_a_prompt_asked_again_skips_the_embedder(client: TestClient) -> None:
     assert embedder.cache.hits >= 1
     generate(client, prompt="a violin made of ice on a velvet cushion")  # another text: embedded
     assert embedder.texts_embedded == before + 1
+
+
+def _schema_pattern(client: TestClient, path: str, method: str, name: str) -> str:
+    operation = client.get("/openapi.json").json()["paths"][path][method]
+    [parameter] = [p for p in operation["parameters"] if p["name"] == name]
+    return str(parameter["schema"]["pattern"])
+
+
+def test_schema_and_runtime_agree_where_schemathesis_found_they_did_not(client: TestClient) -> None:
+    import re
+
+    # An empty namespace header is the shared pool: the schema allows it, as the service does.
+    assert re.search(_schema_pattern(client, "/recommend", "get", "X-Dreamcache-Namespace"), "")
+    assert client.get("/recommend", params={"q": "a"}, headers={"X-Dreamcache-Namespace": ""}).status_code == 200
+    # created_before is an RFC 3339 date-time, not a number of seconds.
+    for value in ("0.5", "1700000000", "2026-11-01T00:00:00"):
+        response = client.get("/admin/entries", params={"created_before": value})
+        assert response.status_code == 422 and response.json()["error"]["field"] == "created_before", value
+    assert client.get("/admin/entries", params={"created_before": "2026-11-01T00:00:00Z"}).status_code == 200
+    # An image key the schema allows is never a 422, one it refuses always is.
+    key_pattern = _schema_pattern(client, "/images/{key}", "get", "key")
+    for key in ("M4..Vmzgk", "a..png", ".png"):
+        assert not re.search(key_pattern, key) and client.get(f"/images/{key}").status_code == 422, key
+    for key in ("M4.Vmzgk", "a-b_c.d.png", "x."):
+        assert re.search(key_pattern, key) and client.get(f"/images/{key}").status_code == 404, key
+    # A report's prompt needs a visible character in the schema too.
+    report_prompt = client.get("/openapi.json").json()["components"]["schemas"]["PromptBody"]["properties"]["prompt"]
+    assert not re.search(report_prompt["pattern"], "\f")
+    # OPTIONS (undeclared everywhere): 405 with the methods of the path the request names.
+    for path, allowed in (("/admin/entries/delete-prompt", "POST"), ("/images/abc/report", "POST"),
+                          ("/admin/entries/abc", "DELETE, GET"), ("/generate", "POST")):
+        response = client.options(path)
+        assert response.status_code == 405 and response.headers["allow"] == allowed, (path, response.headers)
+        assert response.json()["error"]["type"] == "method_not_allowed"
+
+
+def test_utf16_bodies_and_invisible_prompts_are_422_naming_the_field(client: TestClient) -> None:
+    count = services(client).index.count()
+    for encoding in ("utf-16", "utf-16-le", "utf-32"):
+        body = '{"prompt": "a cat on a mat"}'.encode(encoding)
+        response = client.post("/generate", content=body, headers={"content-type": "application/json"})
+        assert response.status_code == 422, (encoding, response.text)
+        assert response.json()["error"]["field"] == "body" and "UTF-8" in response.json()["error"]["message"]
+    for blank in ("\u200b\u200b", "\ufeff", " \u200d\t", "\u2060"):
+        response = client.post("/generate", json={"prompt": blank})
+        assert response.status_code == 422 and response.json()["error"]["field"] == "prompt", repr(blank)
+        assert "blank" in response.json()["error"]["message"]
+        assert client.get("/recommend", params={"q": blank}).json()["error"]["field"] == "q"
+    assert services(client).index.count() == count

@@ -118,6 +118,23 @@ def test_a_vanished_image_drops_its_entry(client: TestClient) -> None:
     assert counts["vanished"] >= 1 and services(client).index.get(swept["id"]) is None
 
 
+def test_b64_json_on_a_hit_whose_image_vanished_is_a_miss_never_a_500(client: TestClient) -> None:
+    images_dir = services(client).settings.images_dir
+    prompt = "a vanished picture of a lighthouse, inline"
+    first = generate(client, prompt)["images"][0]
+    (images_dir / f"{first['id']}.png").unlink()
+    only = client.post("/generate", json={"prompt": prompt, "cache": "only", "response_format": "b64_json"})
+    assert only.status_code == 404 and only.json()["error"]["type"] == "cache_miss"  # as on every other path
+    assert services(client).index.get(first["id"]) is None  # its entry was dropped
+    second = generate(client, prompt)["images"][0]
+    (images_dir / f"{second['id']}.png").unlink()
+    again = client.post("/generate", json={"prompt": prompt, "response_format": "b64_json"})
+    assert again.status_code == 200, again.text  # treated as a miss: generated anew
+    body = again.json()
+    assert body["source"] == "generated" and body["images"][0]["b64_json"]
+    assert body["images"][0]["id"] != second["id"] and services(client).index.get(second["id"]) is None
+
+
 def test_entries_cli_calls_the_admin_routes(client: TestClient, capsys: pytest.CaptureFixture[str]) -> None:
     image = generate(client, "a cli managed picture of a kettle")["images"][0]
     transport = httpx.MockTransport(lambda request: _forward(client, request))

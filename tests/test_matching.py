@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dreamcache.matching import (
+    EMPTY_TEXT,
     accept,
     content,
     decide,
@@ -14,7 +15,7 @@ from dreamcache.matching import (
     stem,
     verify,
 )
-from dreamcache.prompts import canonical, tags, text_key
+from dreamcache.prompts import canonical, report_keys, tags, text_key
 
 
 def test_tags_are_normalised_parts() -> None:
@@ -55,6 +56,11 @@ def test_same_words_reordered(query: str, candidate: str, reordered: bool) -> No
         (["teeth", "tooth"], "tooth"),
         (["grass"], "grass"),
         (["bus", "buses"], "bus"),
+        (["stopped", "stopping", "stop"], "stop"),  # a doubled final consonant is undone
+        (["rolling", "rolled", "roll"], "roll"),  # ... but not l, s, z or a vowel: `roll` stays `roll`
+        (["kissing", "kiss"], "kiss"),
+        (["fizzing", "fizz"], "fizz"),
+        (["string", "strings"], "string"),  # no vowel before -ing: not a participle
     ],
 )
 def test_stemmer_maps_word_forms_to_one_token(words: list[str], token: str) -> None:
@@ -198,3 +204,55 @@ def test_prompts_that_normalise_to_nothing_only_match_their_own_raw_text(prompt:
             hit, why = decide(prompt, other, 1.0, 0.92)
             assert not hit, (prompt, other)
             assert not decide(other, prompt, 1.0, 0.92)[0]
+
+
+def test_the_hit_threshold_is_inclusive() -> None:
+    assert decide("a dog runs", "a dog running", 0.9, 0.9) == (True, "verified")
+    assert decide("a dog runs", "a dog running", 0.8999, 0.9)[0] is False
+
+
+def test_reason_for_prompts_that_normalise_to_nothing() -> None:
+    assert reason("🔥", "🔥") is None
+    assert reason("🔥", "a cat") == reason("a cat", "🔥") == reason("🔥", "💀") == EMPTY_TEXT
+
+
+def test_reasons_name_missing_or_extra_words_as_the_user_wrote_them() -> None:
+    assert reason("a running dog", "a barking dog") == (
+        "different words: request only ['running'], candidate only ['barking']"
+    )
+    assert reason("a red car", "a car") == "different words: request only ['red'], candidate only []"
+    assert reason("a car", "a red car") == "different words: request only [], candidate only ['red']"
+    assert reason("dog dog", "dog") == "different word counts"
+
+
+def test_same_tags_rules_one_by_one() -> None:
+    # Reordered whole tags, even where articles make the canonical forms differ ("it's" folds to the article "its").
+    assert same_tags("it's a cat, night", "night, it s a cat")
+    # Every punctuation mark deleted, separators included, is still the same text; so is outer whitespace.
+    assert same_tags("oil painting,castle", "oil paintingcastle")
+    assert same_tags("oil painting,castle ", "oil paintingcastle")
+    # A prompt that normalises to nothing is not the same text as one that does not, whatever else agrees.
+    assert not same_tags("it's", "it s") and not same_tags("it s", "it's")
+
+
+def test_text_key_is_a_32_digit_digest() -> None:
+    key = text_key("a castle")
+    assert len(key) == 32 and int(key, 16) >= 0 and key != text_key("a palace")
+
+
+def test_report_keys_cover_retyped_variants_only() -> None:
+    keys = report_keys("Oil painting, a castle")
+    assert len(keys) == 2 and keys[0] == text_key("castle, oil painting")
+    assert keys == report_keys("OIL painting; the castle")  # articles, case, separators: one report
+    assert report_keys("castle; oil painting")[0] == keys[0]  # tags moved: the text key still matches
+    # The same words with other separators share the flat key but not the text key.
+    other = report_keys("oil painting castle")
+    assert other[1] == keys[1] and other[0] != keys[0]
+    assert report_keys("oilpainting castle")[1] == other[1]  # words split or joined differently too
+    assert keys[1].startswith("flat:") and len(keys[1]) == 32
+    assert report_keys("a dog chasing a cat")[1] != report_keys("a cat chasing a dog")[1]
+    # A prompt that normalises to nothing: its own raw text only (whitespace aside).
+    raw = report_keys("🔥🔥")
+    assert len(raw) == 1 and raw[0].startswith("raw:") and len(raw[0]) == 32
+    assert raw == report_keys(" 🔥🔥 ") and raw != report_keys("💀")
+    assert report_keys("the") != report_keys("a")  # only articles: raw text too

@@ -20,6 +20,8 @@ FOX = "a red fox sleeping in fresh snow, oil painting"
 FOX_MONET = "a red fox sleeping in fresh snow, oil painting, by monet"  # cosine 0.93 to FOX, vetoed
 CHASE = "a dog chasing a cat across a garden"
 CHASE_SWAPPED = "a cat chasing a dog across a garden"  # cosine > 0.95, vetoed (swapped roles)
+MIKU = "Hatsune Miku as the Statue of Liberty, digital art, highly detailed, by greg rutkowski"
+SWORDS = "the eight of swords, tarot card, art nouveau, intricate border, highly detailed"
 
 
 def generate(client: TestClient, prompt: str, headers: dict[str, str] | None = None, **body: Any) -> dict[str, Any]:
@@ -84,10 +86,20 @@ def test_a_near_miss_starts_from_the_neighbours_checkpoint_and_says_so(client: T
 
 
 def test_a_closer_neighbour_skips_more(client: TestClient) -> None:
-    source = generate(client, CHASE)["images"][0]
-    image = generate(client, CHASE_SWAPPED)["images"][0]
+    source = generate(client, MIKU)["images"][0]
+    image = generate(client, f"{MIKU}, trending on artstation")["images"][0]  # a style edit: as deep as allowed
     assert image["reuse"]["from"] == source["id"]
     assert image["reuse"]["skipped_steps"] == 4 and image["reuse"]["similarity"] >= 0.95
+
+
+def test_a_layout_edit_starts_from_noise_however_close(client: TestClient) -> None:
+    """Swapped roles (cosine > 0.95) or another count: the early steps fix the layout, so no reuse (issue 23)."""
+    generate(client, CHASE)
+    assert generate(client, CHASE_SWAPPED)["images"][0]["reuse"] is None
+    generate(client, SWORDS)
+    assert generate(client, SWORDS.replace("eight of swords", "five of swords"))["images"][0]["reuse"] is None
+    colour = generate(client, SWORDS.replace("tarot card", "red tarot card"))["images"][0]  # a colour: shallow
+    assert colour["reuse"] is not None and colour["reuse"]["skipped_steps"] == 2
 
 
 @pytest.mark.parametrize(

@@ -54,7 +54,7 @@ def test_readme_documents_every_setting() -> None:
 
 
 def test_every_variable_name_and_default_is_kept() -> None:
-    """Grouping the settings by concern renamed nothing: DREAMCACHE_* names and defaults as before the grouping."""
+    """Grouping the settings by concern renamed nothing: DREAMCACHE_* names and defaults as on main before it."""
     from dreamcache.settings import GROUPS
 
     frozen = json.loads((Path(__file__).parent / "data" / "settings_env.json").read_text())

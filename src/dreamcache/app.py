@@ -24,7 +24,7 @@ from dreamcache.generation.spec import pipeline_fingerprint, resolve_device
 from dreamcache.generation.text import load_tokenizer
 from dreamcache.index import open_index
 from dreamcache.jobs import JobTable
-from dreamcache.keys import KeyStore
+from dreamcache.keys import KeysFileError, KeyStore
 from dreamcache.management import Curator
 from dreamcache.metrics import Metrics
 from dreamcache.settings import Settings
@@ -105,11 +105,12 @@ _LOOPBACK = ("127.", "::1", "localhost")
 
 
 def _announce_access(settings: Settings, keys: KeyStore) -> None:
-    """Say at start-up who can use the service: key holders, or (no keys) anybody who reaches it."""
-    count = len(keys.records())
-    if count:
-        log.info("access: %d API key(s) in %s; every route but /healthz, /readyz and the page needs one",
-                 count, keys.path)
+    """Say at start-up who can use the service: key holders, or (no keys file) anybody who reaches it."""
+    if keys.enabled:  # an empty or unreadable keys file is logged by the key store itself: closed to everybody
+        with contextlib.suppress(KeysFileError):
+            count = len(keys.records())
+            log.info("access: %d API key(s) in %s; every route but /healthz, /readyz and the page needs one",
+                     count, keys.path)
         return
     message = ("access: OPEN - no API keys in %s, so anybody who can reach %s:%d may generate, read every "
                "namespace and cancel jobs. Add keys with `dreamcache keys add --namespace NAME`.")
@@ -158,7 +159,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
-    app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes, body_timeout_s=settings.body_timeout_s)
+    app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes, body_timeout_s=settings.body_timeout_s,
+                       body_total_timeout_s=settings.body_total_timeout_s)
     app.include_router(routes.router)
     app.include_router(admin.router)
     app.include_router(web.router)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import logging
 import os
@@ -289,6 +290,9 @@ def keys_command(args: argparse.Namespace, settings: Settings) -> int:
         if args.keys_command == "revoke":
             record = store.revoke(args.id)
             print(f"key {record.id} revoked", file=sys.stderr)
+            if not store.records():
+                print(f"that was the last key: the service now lets nobody in (401) until a key is added; delete "
+                      f"{store.path} to run it open", file=sys.stderr)
             return 0
         records = sorted(store.records().values(), key=lambda r: r.created_at)
         if args.json:
@@ -296,8 +300,11 @@ def keys_command(args: argparse.Namespace, settings: Settings) -> int:
                                "created_at": rfc3339(r.created_at)}
                               for r in records], indent=2))
             return 0
-        if not records:
-            print(f"no keys in {store.path}: the service is open", file=sys.stderr)
+        if not records and store.path.exists():
+            print(f"no keys in {store.path}: the service lets nobody in (401); add a key, or delete the file to "
+                  "run it open", file=sys.stderr)
+        elif not records:
+            print(f"no keys file {store.path}: the service is open", file=sys.stderr)
         for r in records:
             created = datetime.fromtimestamp(r.created_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             print(f"{r.id}  {r.role:<5}  {','.join(r.namespaces) or '(shared)':<24}  {created}  {r.label}")
@@ -348,25 +355,42 @@ def replay_command(args: argparse.Namespace, settings: Settings, *, embedder: An
     if args.limit is not None and args.limit < 1:
         print("dreamcache replay: --limit must be at least 1", file=sys.stderr)
         return 2
+    if args.max_reuse is not None and not 0.0 <= args.max_reuse < 1.0:
+        print("dreamcache replay: --max-reuse must be at least 0 and below 1 (a share of the steps)", file=sys.stderr)
+        return 2
+    reader = replay.StreamReader(args.file, honour_seeds=not args.ignore_seeds, limit=args.limit)
+    items = iter(reader)
     try:
-        items, skipped = replay.read_stream(replay.iter_lines(args.file), honour_seeds=not args.ignore_seeds,
-                                            limit=args.limit)
+        first = next(items, None)
     except replay.ReplayInputError as exc:
         print(f"dreamcache replay: {exc}", file=sys.stderr)
         return 2
-    if not items:
-        print(f"dreamcache replay: no prompts in {args.file} ({skipped} lines skipped)", file=sys.stderr)
+    if first is None:
+        print(f"dreamcache replay: no prompts in {args.file} ({reader.skipped} lines skipped)", file=sys.stderr)
         return 2
-    # Two cores or more: both replays at once (each is one busy core); tests pass an embedder and stay in process.
-    parallel = embedder is None and (os.cpu_count() or 1) > 1 and len(items) > 1000
-    if embedder is None:
-        from dreamcache.embedding import open_embedder
-
-        embedder = open_embedder(settings)
-    report = replay.replay(items, settings, embedder.embed, skipped_lines=skipped, device=args.device,
-                           progress=not args.no_progress, parallel=parallel)
+    # Tests pass an embedder and stay in one process; otherwise one embedding process per core.
+    embed = embedder.embed if embedder is not None else None
+    stream = _Resumed(first, items, reader)
+    try:
+        report = replay.replay(stream, settings, embed, device=args.device, progress=not args.no_progress,
+                               workers=args.workers, exact=args.exact, max_reuse=args.max_reuse)
+    except replay.ReplayInputError as exc:
+        print(f"dreamcache replay: {exc}", file=sys.stderr)
+        return 2
+    report.skipped_lines = reader.skipped
     print(json.dumps(report.to_json(), indent=2) if args.json else replay.format_table(report))
     return 0
+
+
+class _Resumed:
+    """A stream whose first item was read already (to refuse an empty one early), keeping the reader's progress."""
+
+    def __init__(self, first: Any, rest: Iterable[Any], reader: Any) -> None:
+        self._items = itertools.chain([first], rest)
+        self.size, self.position = reader.size, reader.position
+
+    def __iter__(self) -> Any:
+        return self._items
 
 
 # --- entry point ------------------------------------------------------------------------------
@@ -393,7 +417,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("openapi", help="print the OpenAPI document of the app (JSON)")
     j = sub.add_parser("judge", help="hit or miss per JSON line {query, candidate} on stdin, as the service decides")
     j.add_argument("--batch-size", type=int, default=256, help="lines embedded together")
-    k = sub.add_parser("keys", help="API keys: add, list, revoke (no keys = an open service)")
+    k = sub.add_parser("keys", help="API keys: add, list, revoke (no keys file = an open service)")
     ksub = k.add_subparsers(dest="keys_command", required=True)
     ka = ksub.add_parser("add", help="make a key; prints it once (only its hash is stored)",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -435,6 +459,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--device", choices=["cuda", "cpu"], default=None,
                    help="device whose checkpoint steps to assume (default: DREAMCACHE_DEVICE, auto-detected)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    r.add_argument("--max-reuse", type=float, default=None, metavar="SHARE",
+                   help="savings under a stricter schedule: no reuse skips more than this share of the steps "
+                   "(0: no reuse at all; default: the configured schedule)")
+    r.add_argument("--workers", type=int, default=None, help="embedding processes (default: one per core)")
+    r.add_argument("--exact", action="store_true",
+                   help="scan every stored vector per lookup instead of the approximate IVF index (slower)")
     w = sub.add_parser("warm", help="pre-populate the cache of a running service from a prompt list")
     w.add_argument("file", type=Path, help="text (one prompt a line) or JSONL ({\"prompt\": ...}); - for stdin")
     w.add_argument("--url", help="service URL (default: http://DREAMCACHE_HOST:DREAMCACHE_PORT)")

@@ -29,6 +29,7 @@ class ReuseOption:
 
     match: Match
     step: int
+    edit: str = matching.EDIT_NONE  # what separates the request from the neighbour (`matching.edit_class`)
 
 
 class Decider:
@@ -143,10 +144,12 @@ class Decider:
         for m in candidates:
             if not prompts.canonical(m.entry.prompt):
                 continue
-            limit = self.skippable_fraction(m.score) * steps + 1e-9
+            edit = matching.edit_class(request.prompt, m.entry.prompt)
+            fraction = min(self.skippable_fraction(m.score), reuse_depth_limit(edit, self.settings))
+            limit = fraction * steps + 1e-9
             usable = [step for step in m.entry.checkpoints if 0 < step <= limit]
             if usable:
-                options.append(ReuseOption(m, max(usable)))
+                options.append(ReuseOption(m, max(usable), edit))
         return options
 
     def is_repeat(self, request: CacheRequest, compat: str, candidates: list[Match]) -> bool:
@@ -155,3 +158,27 @@ class Decider:
             return True
         key = prompts.text_key(request.prompt)
         return bool(key) and bool(self.index.find_text(key, compat_key=compat, limit=1))
+
+
+# --- reuse depth by kind of edit ------------------------------------------------------------------
+
+
+def reuse_depth_limit(edit_class: str, settings: Settings) -> float:
+    """The largest share of steps a near-miss may skip when `edit_class` (`matching.edit_class`) separates it from
+    its neighbour, on top of what the similarity schedule allows.
+
+    The first denoising steps fix the layout: prompt-to-prompt (Hertz et al., ICLR 2023) keeps a picture's
+    composition by reusing only the early cross-attention maps, and SDEdit (Meng et al., ICLR 2022) shows that
+    what survives a high noise level is the coarse layout, colours only at lower noise. A resumed generation
+    inherits the neighbour's state at that step, so an edit that changes the layout (another count, swapped
+    roles or attributes, another subject: `LAYOUT_EDITS`) would follow the old prompt's layout: it may skip at
+    most `reuse_layout_edit_max_skip` (default 0: from noise). A colour edit keeps the layout and may start from
+    an early checkpoint (`reuse_colour_edit_max_skip`, default the shallowest). Style, medium, artist, quality
+    and camera edits, the kind NIRVANA (Agarwal et al., NSDI '24) reports resuming deepest, are limited by the
+    similarity schedule alone.
+    """
+    if edit_class in matching.LAYOUT_EDITS:
+        return settings.reuse_layout_edit_max_skip
+    if edit_class == matching.EDIT_COLOUR:
+        return settings.reuse_colour_edit_max_skip
+    return 1.0

@@ -5,38 +5,69 @@ A key is shown once, when it is made (`dreamcache keys add`), and looks like
 the whole key is stored (a keys file, JSON, written atomically with mode 0600), so the file gives
 nobody a key. The secret is long and random, so a plain hash is enough; comparisons are constant-time.
 
-No keys at all means the service is open (local use, the demo): every caller may do everything,
-and the namespace comes from the `X-Dreamcache-Namespace` header as before. Once a key exists,
-every route but health, readiness and the static page needs one.
+No keys file at all means the service is open (local use, the demo): every caller may do
+everything, and the namespace comes from the `X-Dreamcache-Namespace` header as before. Once a keys
+file exists, every route but health, readiness and the static page needs a key, and the service
+never becomes open again by accident: a file whose last key was revoked lets nobody in (401), and
+one that cannot be read answers 503; both are logged loudly. Deleting the file is the one way back
+to an open service (and is logged too).
 
 The file is re-read when it changes on disk, so `dreamcache keys add/revoke` take effect in a
 running server within a second, without a restart.
+
+Signed image URLs carry the id of the key they were handed to and are signed with it
+(`sig=<key id>.<mac>`): they stop working when that key is revoked.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
+import logging
 import os
 import re
 import secrets
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
+
+log = logging.getLogger(__name__)
 
 Role = Literal["user", "admin"]
 ROLES: tuple[Role, ...] = ("user", "admin")
 KEY_PREFIX = "dck"
 _KEY = re.compile(r"^dck_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 #: The one rule of a namespace's name ("" is the shared pool): used by keys, request headers and admin routes.
-NAMED_NAMESPACE_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+_NAMESPACE_NAME = "[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+NAMED_NAMESPACE_PATTERN = f"^{_NAMESPACE_NAME}$"
+NAMESPACE_PATTERN = f"^(|{_NAMESPACE_NAME})$"  # a namespace, or "" (the shared pool)
 NAMESPACE_RULE = "1-64 characters of letters, digits, '_', '.' or '-', starting with a letter or digit"
 _NAMED_NAMESPACE = re.compile(NAMED_NAMESPACE_PATTERN)
 _RECHECK_S = 1.0
+# The key the current request authenticated with: image URLs made while answering it are bound to it.
+_SIGNER: ContextVar[str] = ContextVar("dreamcache_url_signer", default="")
+
+
+def sign_urls_for(key_id: str) -> None:
+    """Image URLs made from now on in this request (its task) are bound to this key id."""
+    _SIGNER.set(key_id)
+
+
+@contextlib.contextmanager
+def signing_urls_for(key_id: str) -> Iterator[None]:
+    """Image URLs made inside the block are bound to this key id (answers built outside a request)."""
+    token = _SIGNER.set(key_id)
+    try:
+        yield
+    finally:
+        _SIGNER.reset(token)
 
 
 class KeysFileError(ValueError):
@@ -98,8 +129,9 @@ def check_namespace(name: str) -> str:
 class _Loaded:
     records: dict[str, KeyRecord] = field(default_factory=dict)
     secret: str = ""  # signs local image URLs (made with the first key)
-    mtime_ns: int = -1
+    mtime_ns: int = -1  # 0: no keys file
     checked: float = 0.0
+    error: str = ""  # why the keys file cannot be read (the service then refuses everyone: 503)
 
 
 class KeyStore:
@@ -123,58 +155,97 @@ class KeyStore:
         except (OSError, ValueError) as exc:
             raise KeysFileError(f"cannot read the keys file {self.path}: {exc}") from None
         records = {}
-        for item in raw.get("keys", []):
-            record = KeyRecord(
-                id=str(item["id"]), hash=str(item["hash"]), role=item["role"],
-                namespaces=tuple(str(n) for n in item["namespaces"]), created_at=float(item["created_at"]),
-                label=str(item.get("label", "")),
-            )
-            records[record.id] = record
-        return records, str(raw.get("secret", ""))
+        try:
+            for item in raw.get("keys", []):
+                record = KeyRecord(
+                    id=str(item["id"]), hash=str(item["hash"]), role=item["role"],
+                    namespaces=tuple(str(n) for n in item["namespaces"]), created_at=float(item["created_at"]),
+                    label=str(item.get("label", "")),
+                )
+                records[record.id] = record
+            return records, str(raw.get("secret", ""))
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise KeysFileError(f"the keys file {self.path} is not a valid keys file "
+                                f"({type(exc).__name__}: {exc})") from None
 
-    def records(self) -> dict[str, KeyRecord]:
-        """Every key, re-read when the file changed (checked at most once a second)."""
+    def _current(self) -> _Loaded:
+        """The keys file as last read, re-read when it changed (checked at most once a second); never raises."""
         with self._lock:
             now = time.monotonic()
             if now - self._loaded.checked < _RECHECK_S and self._loaded.mtime_ns != -1:
-                return self._loaded.records
+                return self._loaded
             try:
                 mtime = self.path.stat().st_mtime_ns
             except FileNotFoundError:
                 mtime = 0
             if mtime != self._loaded.mtime_ns:
-                records, secret = self._read_all() if mtime else ({}, "")
-                self._loaded = _Loaded(records, secret, mtime, now)
+                before = self._loaded
+                try:
+                    records, secret = self._read_all() if mtime else ({}, "")
+                    self._loaded = _Loaded(records, secret, mtime, now)
+                except KeysFileError as exc:
+                    self._loaded = _Loaded({}, "", mtime, now, str(exc))
+                self._announce_change(before, self._loaded)
             else:
                 self._loaded.checked = now
-            return self._loaded.records
+            return self._loaded
+
+    def _announce_change(self, before: _Loaded, now: _Loaded) -> None:
+        """Say loudly when the service stops letting anybody in, or becomes open."""
+        if now.error and now.error != before.error:
+            log.error("API keys: %s. Every route but /healthz, /readyz and the page answers 503 until it is fixed.",
+                      now.error)
+        elif now.mtime_ns and not now.records and (before.records or before.error or before.mtime_ns == -1):
+            log.error("API keys: the keys file %s holds no keys: every route but /healthz, /readyz and the page "
+                      "answers 401 to everybody. Add a key (`dreamcache keys add`), or delete the file to run "
+                      "the service open.", self.path)
+        elif not now.mtime_ns and before.mtime_ns > 0:
+            log.warning("API keys: the keys file %s was deleted: the service is OPEN to anybody who reaches it.",
+                        self.path)
+
+    def records(self) -> dict[str, KeyRecord]:
+        """Every key, re-read when the file changed (checked at most once a second); KeysFileError when the
+        file cannot be read."""
+        loaded = self._current()
+        if loaded.error:
+            raise KeysFileError(loaded.error)
+        return loaded.records
 
     # -- signed image URLs (a browser's <img> cannot send a key) --
 
+    def _mac(self, secret: str, name: str, expires: int, key_id: str) -> str:
+        message = f"{name}\x1f{expires}\x1f{key_id}".encode()
+        return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:32]
+
     def sign(self, name: str, expires: int) -> str:
-        """The signature of an image name valid until `expires` (unix seconds); "" when there are no keys."""
-        self.records()
-        secret = self._loaded.secret
-        if not secret:
+        """The signature of an image name valid until `expires` (unix seconds), bound to the key the current
+        request authenticated with (`<key id>.<mac>`); "" without keys or outside an authenticated request."""
+        loaded, key_id = self._current(), _SIGNER.get()
+        if not loaded.secret or key_id not in loaded.records:
             return ""
-        return hmac.new(secret.encode(), f"{name}\x1f{expires}".encode(), hashlib.sha256).hexdigest()[:32]
+        return f"{key_id}.{self._mac(loaded.secret, name, expires, key_id)}"
 
     def check_signature(self, name: str, expires: int, signature: str) -> bool:
-        """Whether the signature is this service's for the name and has not expired."""
-        expected = self.sign(name, expires)
-        return bool(expected) and expires >= time.time() and hmac.compare_digest(expected, signature)
+        """Whether the signature is this service's for the name, has not expired, and its key still exists."""
+        loaded = self._current()
+        key_id, _, mac = signature.partition(".")
+        if not loaded.secret or key_id not in loaded.records or expires < time.time():
+            return False
+        return hmac.compare_digest(self._mac(loaded.secret, name, expires, key_id), mac)
 
     @property
     def enabled(self) -> bool:
-        """Whether any key exists (else the service is open)."""
-        return bool(self.records())
+        """Whether callers need a key: a keys file exists (with keys, with none left, or unreadable)."""
+        return self._current().mtime_ns != 0
 
     def authenticate(self, presented: str) -> KeyRecord | None:
-        """The record of a presented key, or None when it is not a valid, current key."""
+        """The record of a presented key, or None when it is not a valid, current key; KeysFileError when the
+        keys file cannot be read."""
+        records = self.records()
         match = _KEY.match(presented)
         if match is None:
             return None
-        record = self.records().get(match.group(1))
+        record = records.get(match.group(1))
         if record is None or not hmac.compare_digest(record.hash, _hash(presented)):
             return None
         return record

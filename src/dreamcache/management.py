@@ -54,7 +54,7 @@ class Curator:
         self.index = index
         self.store = store
         self.metrics = metrics
-        self._suggestions = suggestions  # namespace -> SuggestionIndex (CacheService.suggestions_for)
+        self._suggestions = suggestions  # namespace -> SuggestionIndex (cache.autocomplete.Suggestions.of)
         self._reports_path = settings.data_dir / "reports.jsonl"
         self._lock = threading.Lock()
         self._check_from = 0  # where the next sweep's existence checks start

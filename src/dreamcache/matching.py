@@ -25,6 +25,7 @@ Measured on public data in docs/cache-quality.md (`make eval`).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -234,3 +235,138 @@ def decide(query: str, candidate: str, similarity: float, threshold: float) -> t
 def accept(query: str, candidate: str, similarity: float, threshold: float) -> bool:
     """The service's hit rule for one retrieved candidate."""
     return decide(query, candidate, similarity, threshold)[0]
+
+
+# --- what kind of edit separates two prompts (near-miss reuse depth) -----------------------------
+#
+# `edit_class` names the kind of change between a request and a neighbour it might resume from, on the
+# same token analysis as the verifier. The early denoising steps fix the layout (prompt-to-prompt: the
+# cross-attention maps of the first steps decide where each word goes; SDEdit: what survives a high
+# noise level is the coarse layout, colours only at lower noise), so `decision.reuse_depth_limit`
+# lets an edit that keeps the layout resume deep and one that changes it resume shallow or not at all.
+
+EDIT_NONE = "none"  # the verifier finds no difference (retyped, or a verified rewording)
+EDIT_STYLE = "style"  # only style, medium, artist, quality or camera words differ
+EDIT_COLOUR = "colour"  # a colour word changed (and perhaps style words)
+EDIT_COUNT = "count"  # a number, a number word, or singular against plural
+EDIT_ORDER = "order"  # the same words in another order: swapped roles or attributes
+EDIT_SUBJECT = "subject"  # another content word: a different subject, object, action or scene
+EDIT_CLASSES = (EDIT_NONE, EDIT_STYLE, EDIT_COLOUR, EDIT_COUNT, EDIT_ORDER, EDIT_SUBJECT)
+LAYOUT_EDITS = frozenset({EDIT_COUNT, EDIT_ORDER, EDIT_SUBJECT})
+
+def _word_set(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+#: Words that change how a picture is rendered, not what is in it (stems via `stem`, matched on either form).
+STYLE_WORDS = _word_set("""
+4k 8k 16k 32k hd uhd hdr fullhd highres resolution quality masterpiece best detailed detail details intricate
+highly hyperdetailed ultra hyper realistic photorealistic hyperrealistic realism photorealism sharp focus
+smooth beautiful stunning gorgeous elegant epic award winning cinematic dramatic lighting light lights lit
+volumetric rim ambient glow glowing soft moody atmospheric octane render rendered rendering unreal engine
+redshift vray blender cycles raytracing ray traced trending artstation cgsociety deviantart pixiv behance
+instagram featured concept art artwork artstyle style styled illustration illustrated digital painting
+painted paint oil watercolor watercolour acrylic gouache tempera pastel sketch sketched drawing drawn pencil
+charcoal ink inked lineart linework comic manga anime cartoon cel shaded shading toon pixar disney ghibli
+dreamworks 2d 3d cgi isometric lowpoly poly pixel pixelart vector flat minimalist minimalism abstract
+surreal surrealism surrealist impressionism impressionist expressionism expressionist cubism cubist baroque
+renaissance rococo romanticism nouveau deco bauhaus vaporwave synthwave retrowave outrun lofi retro vintage
+psychedelic noir gothic photo photograph photography photographic photoshoot portrait headshot closeup
+close shot wide angle lens telephoto macro fisheye bokeh dof depth field aperture exposure iso dslr mirrorless
+canon nikon sony leica hasselblad fujifilm kodak polaroid portra film grain analog 35mm 50mm 85mm 24mm 70mm
+200mm f1 f2 mm studio professional hq trending masterpiece colorful colourful vibrant saturated desaturated
+muted monochrome sepia greg rutkowski alphonse mucha artgerm wlop loish rossdraws sakimichan kuvshinov ilya
+mohrbacher beeple stalenhag shinkai makoto miyazaki hayao moebius giraud giger beksinski dali salvador
+gogh van monet picasso rembrandt caravaggio klimt rockwell frazetta vallejo warhol lichtenstein hopper
+sargent bouguereau mullins gurney kinkade aivazovsky bierstadt burton anderson miura ito mignola bowater
+bagshaw mumford cushart krenz villeneuve magali leyendecker ruan jia tran ross jiaming
+""")
+#: Connectors that only join style words ("trending *on* artstation", "*in the style of* ...") when next to one.
+_STYLE_CONNECTORS = frozenset({"on", "in", "of", "and", "with", "by", "at", "from", "style", "art", "x"})
+#: Verbs in `-ed` form whose "by" names an artist ("painted by"), not an agent ("chased by a dog").
+_ART_VERBS = frozenset({"paint", "draw", "illustrat", "render", "inspir", "mak", "creat", "photograph",
+                        "sculpt", "design", "direct", "shot", "drawn", "made", "art", "artwork", "styl"})
+_NOT_NAMES = frozenset({"a", "an", "the", "his", "her", "their", "my", "our", "your", "its", "itself",
+                        "himself", "herself", "night", "day", "moonlight", "candlelight", "sunlight"})
+COLOUR_WORDS = _word_set("""
+red blue green yellow orange purple violet pink black white grey gray brown gold golden silver cyan magenta
+teal turquoise crimson scarlet azure beige blonde blond maroon navy indigo lavender emerald ruby amber ivory
+bronze copper redhead brunette ginger rainbow colored coloured
+""")
+NUMBER_WORDS = _word_set("""
+one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen
+eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand million dozen
+single pair couple twin twins triple double multiple several many few both solo lone group crowd
+""")
+_STYLE_STEMS = frozenset(stem(word) for word in STYLE_WORDS) | STYLE_WORDS
+_COLOUR_STEMS = frozenset(stem(word) for word in COLOUR_WORDS) | COLOUR_WORDS
+_NUMBER_STEMS = frozenset(stem(word) for word in NUMBER_WORDS) | NUMBER_WORDS
+
+
+def _style_mask(words: Sequence[str]) -> list[bool]:
+    """Which words of one folded tag are style: vocabulary, an artist credit ("by X", "style of X") to the end
+    of the tag, and connectors next to a style word."""
+    mask = [w in _STYLE_STEMS or stem(w) in _STYLE_STEMS for w in words]
+    for i, w in enumerate(words):
+        nxt = words[i + 1] if i + 1 < len(words) else ""
+        credit = w == "by" and nxt and nxt not in _NOT_NAMES
+        if credit and i > 0:  # "chased by X" is an agent, "painted by X" an artist
+            before, form = analyse(words[i - 1])
+            credit = form != ED or before in _ART_VERBS or words[i - 1] in _ART_VERBS
+        if credit or (w == "style" and nxt == "of"):
+            for j in range(i, len(words)):
+                mask[j] = True
+            break
+    for i, w in enumerate(words):
+        if w in _STYLE_CONNECTORS and not mask[i]:
+            left = i > 0 and mask[i - 1]
+            right = i + 1 < len(words) and mask[i + 1]
+            mask[i] = left or right
+    return mask
+
+
+@lru_cache(maxsize=16384)
+def layout_tokens(prompt: str) -> tuple[tuple[Token, ...], ...]:
+    """`tokens` without the style words: per tag, what the picture shows (tags left empty are dropped)."""
+    out = []
+    for piece in split_tags(prompt):
+        words = [w for w in fold(piece).split() if w not in IGNORED]
+        kept = (analyse(w) for w, style in zip(words, _style_mask(words), strict=True) if not style)
+        tag = tuple(token for token in kept if token[0] not in IGNORED_STEMS)
+        if tag:
+            out.append(tag)
+    return tuple(out)
+
+
+def _is_number(token_stem: str) -> bool:
+    return token_stem.isdigit() or token_stem in _NUMBER_STEMS
+
+
+def edit_class(query: str, candidate: str) -> str:
+    """The kind of edit that turns `candidate` into `query` (one of `EDIT_CLASSES`), the most layout-changing
+    one when there are several: count > order > subject > colour > style > none."""
+    if verify(query, candidate):
+        return EDIT_NONE
+    q, c = layout_tokens(query), layout_tokens(candidate)
+    if _same_tag_multiset(q, c):
+        return EDIT_STYLE
+    flat_q = [t for tag in q for t in tag]
+    flat_c = [t for tag in c for t in tag]
+    if _same_sequence(flat_q, flat_c):
+        return EDIT_STYLE
+    stems_q, stems_c = [t[0] for t in flat_q], [t[0] for t in flat_c]
+    if stems_q == stems_c:
+        return EDIT_COUNT  # the same words, one singular against plural
+    only_q, only_c = Counter(stems_q) - Counter(stems_c), Counter(stems_c) - Counter(stems_q)
+    changed = set(only_q) | set(only_c)
+    if any(_is_number(s) for s in changed):
+        return EDIT_COUNT
+    plural_q = {t[0] for t in flat_q if t[1] == PLURAL}
+    plural_c = {t[0] for t in flat_c if t[1] == PLURAL}
+    if (plural_q ^ plural_c) & (set(stems_q) & set(stems_c)) - changed:
+        return EDIT_COUNT  # a word both keep went from singular to plural (or back)
+    if not changed:
+        return EDIT_ORDER
+    if changed <= _COLOUR_STEMS:
+        return EDIT_COLOUR
+    return EDIT_SUBJECT

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -35,6 +37,19 @@ class _Idle:
     depth = batches_run = images_generated = restarts = 0
     mean_step_seconds = 0.0
     compile_fell_back = False
+
+
+@dataclass
+class NamespaceTotals:
+    """One namespace's share of the counters (what `/stats` shows a key scoped to its namespaces)."""
+
+    hits: float = 0.0
+    misses: float = 0.0
+    canceled: float = 0.0
+    gpu_seconds_saved: float = 0.0
+    reused: float = 0.0
+    skipped_steps: float = 0.0
+    images_generated: float = 0.0
 
 
 class Metrics:
@@ -119,51 +134,98 @@ class Metrics:
         for name, (text, read) in gauges.items():
             Gauge(name, text, registry=self.registry).set_function(read)
 
+        self._by_namespace: dict[str, NamespaceTotals] = {}
+
     def watch(self, worker: WorkerStats) -> None:
         """Read queue and GPU figures from this backend (built after the metrics: it reports into them)."""
         self._worker = worker
+
+    def of(self, namespace: str) -> NamespaceTotals:
+        """The totals of one namespace (created on first use)."""
+        totals = self._by_namespace.get(namespace)
+        if totals is None:
+            totals = self._by_namespace[namespace] = NamespaceTotals()
+        return totals
 
     def hit_ratio(self) -> float:
         snapshot = self.snapshot()
         return snapshot["hit_ratio"]
 
-    def snapshot(self) -> dict[str, float]:
-        """Hits, misses, hit ratio and GPU seconds saved since start, as plain numbers."""
-        # A job canceled before it ran was no traffic: it leaves the misses.
-        hits = self.hits._value.get()
-        misses = max(0.0, self.misses._value.get() - self.canceled._value.get())
+    def snapshot(self, namespaces: Iterable[str] | None = None) -> dict[str, float]:
+        """Hits, misses, hit ratio, GPU seconds saved and images generated since start, as plain numbers: of every
+        namespace (None), or summed over the given ones."""
+        if namespaces is None:
+            hits = self.hits._value.get()
+            misses = self.misses._value.get() - self.canceled._value.get()
+            saved, reused = self.gpu_seconds_saved._value.get(), self.reused._value.get()
+            skipped, generated = self.skipped_steps._value.get(), float(self._worker.images_generated)
+        else:
+            parts = [self._by_namespace.get(n, NamespaceTotals()) for n in dict.fromkeys(namespaces)]
+            hits = sum(p.hits for p in parts)
+            misses = sum(p.misses - p.canceled for p in parts)
+            saved, reused = sum(p.gpu_seconds_saved for p in parts), sum(p.reused for p in parts)
+            skipped, generated = sum(p.skipped_steps for p in parts), sum(p.images_generated for p in parts)
+        misses = max(0.0, misses)  # a job canceled before it ran was no traffic: it leaves the misses
         return {
             "hits": hits,
             "misses": misses,
             "hit_ratio": hits / (hits + misses) if hits + misses else 0.0,
-            "gpu_seconds_saved": self.gpu_seconds_saved._value.get(),
-            "reused": self.reused._value.get(),
-            "skipped_steps": self.skipped_steps._value.get(),
+            "gpu_seconds_saved": saved,
+            "reused": reused,
+            "skipped_steps": skipped,
+            "images_generated": generated,
         }
 
     def job_failed(self, error_type: str) -> None:
         """Count one failed job under its error type (worker_crashed, out_of_memory, store_failed, ...)."""
         self.failed.labels(type=error_type).inc()
 
-    def record_hit(self, steps: int) -> None:
+    def record_hit(self, steps: int, namespace: str = "") -> None:
         """A hit saves every denoising step the request would have run."""
+        saved = self._worker.mean_step_seconds * steps
         self.hits.inc()
-        self.gpu_seconds_saved.inc(self._worker.mean_step_seconds * steps)
+        self.gpu_seconds_saved.inc(saved)
+        totals = self.of(namespace)
+        totals.hits += 1
+        totals.gpu_seconds_saved += saved
 
-    def record_cached_pictures(self, pictures: int, steps: int) -> None:
+    def record_miss(self, namespace: str = "") -> None:
+        """A request that needed a generation (its own, or one it joined)."""
+        self.misses.inc()
+        self.of(namespace).misses += 1
+
+    def record_cancel(self, namespace: str = "") -> None:
+        """A generation canceled (nobody waits for it any more)."""
+        self.canceled.inc()
+        self.of(namespace).canceled += 1
+
+    def record_generated(self, pictures: int, namespace: str = "") -> None:
+        """Pictures generated for a namespace (the worker counts all of them itself)."""
+        self.of(namespace).images_generated += pictures
+
+    def record_cached_pictures(self, pictures: int, steps: int, namespace: str = "") -> None:
         """A request of n pictures found some cached (it still generated the rest): their steps were saved."""
-        self.gpu_seconds_saved.inc(self._worker.mean_step_seconds * steps * pictures)
+        saved = self._worker.mean_step_seconds * steps * pictures
+        self.gpu_seconds_saved.inc(saved)
+        self.of(namespace).gpu_seconds_saved += saved
 
-    def record_adoption(self, steps_left: int) -> None:
+    def record_adoption(self, steps_left: int, namespace: str = "") -> None:
         """A client took a related picture instead, and its canceled generation saved the steps it had left."""
+        saved = self._worker.mean_step_seconds * steps_left
         self.adopted.inc()
-        self.gpu_seconds_saved.inc(self._worker.mean_step_seconds * steps_left)
+        self.gpu_seconds_saved.inc(saved)
+        self.of(namespace).gpu_seconds_saved += saved
 
-    def record_reuse(self, skipped_steps: int) -> None:
+    def record_reuse(self, skipped_steps: int, namespace: str = "") -> None:
         """A near-miss that started from a checkpoint saved the steps it skipped."""
+        saved = self._worker.mean_step_seconds * skipped_steps
         self.reused.inc()
         self.skipped_steps.inc(skipped_steps)
-        self.gpu_seconds_saved.inc(self._worker.mean_step_seconds * skipped_steps)
+        self.gpu_seconds_saved.inc(saved)
+        totals = self.of(namespace)
+        totals.reused += 1
+        totals.skipped_steps += skipped_steps
+        totals.gpu_seconds_saved += saved
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -35,7 +35,9 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "embed_batch_wait_ms",
     ),
     "decision": ("similarity_threshold", "min_similarity_floor",),
-    "reuse": ("reuse", "checkpoint_fractions", "reuse_schedule",),
+    "reuse": (
+        "reuse", "checkpoint_fractions", "reuse_schedule", "reuse_layout_edit_max_skip", "reuse_colour_edit_max_skip",
+    ),
     "index": ("qdrant_url", "qdrant_api_key", "qdrant_collection", "index_optimize_on_start", "qdrant_local_path",),
     "jobs": ("default_wait_s", "max_wait_s", "job_ttl_s", "max_jobs", "retry_after_s",),
     "access": ("keys_file", "metrics_public", "image_url_expiry_s",),
@@ -43,8 +45,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "request_rate_per_s", "request_burst", "generation_rate_per_s", "generation_burst", "max_queued_per_client",
     ),
     "http": (
-        "host", "port", "max_body_bytes", "body_timeout_s", "header_timeout_s", "max_connections", "keep_alive_s",
-        "http_parser", "event_loop",
+        "host", "port", "max_body_bytes", "body_timeout_s", "body_total_timeout_s", "header_timeout_s",
+        "max_connections", "keep_alive_s", "http_parser", "forwarded_allow_ips", "event_loop",
     ),
     "retention": ("retention_ttl_s", "retention_max_entries", "retention_max_bytes", "retention_interval_s",),
     "webhooks": (
@@ -154,6 +156,18 @@ class Settings(BaseSettings):
         description="[similarity, fraction] pairs: a neighbour at or above the similarity lets a near-miss skip "
         "up to that fraction of its steps (the largest checkpoint within it). Not measured with real weights.",
     )
+    reuse_layout_edit_max_skip: float = Field(
+        0.0, ge=0.0, lt=1.0,
+        description="Largest share of steps a near-miss may skip when its neighbour differs in a count or number, "
+        "the order of its words (swapped roles or attributes) or a subject word (`matching.edit_class`): the "
+        "early steps fix the layout, so 0 (default) starts these from noise; 0.2 allows the shallowest checkpoint.",
+    )
+    reuse_colour_edit_max_skip: float = Field(
+        0.2, ge=0.0, lt=1.0,
+        description="Largest share of steps a near-miss may skip when its neighbour differs in a colour word "
+        "(colours settle after the layout): the shallowest checkpoint by default. Style, medium, artist, quality "
+        "and camera edits follow `reuse_schedule` alone.",
+    )
 
     # --- index: the vector index (Qdrant) --------------------------------------------------------------------
     qdrant_url: str | None = Field(None, description="Qdrant server URL; unset = embedded Qdrant Edge.")
@@ -176,12 +190,14 @@ class Settings(BaseSettings):
 
     # --- access: who may call: API keys, signed image URLs, metrics ------------------------------------------
     keys_file: Path | None = Field(
-        None, description="API keys file (`dreamcache keys add`); unset = data_dir/keys.json. No keys = open service."
+        None, description="API keys file (`dreamcache keys add`); unset = data_dir/keys.json. No keys file = open "
+        "service; a file with no keys lets nobody in."
     )
     metrics_public: bool = Field(False, description="Serve /metrics without an admin key (e.g. to a scraper on a "
                                  "private network) when keys exist.")
     image_url_expiry_s: int = Field(
-        3600, ge=1, le=604800, description="Lifetime of signed local image URLs handed out when keys exist."
+        3600, ge=1, le=604800, description="Lifetime of signed local image URLs handed out when keys exist, counted "
+        "from the next 10-minute boundary (so this plus up to 600 s)."
     )
 
     # --- limits: fair use (per API key, or per client address when the service is open) ----------------------
@@ -201,6 +217,8 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535, description="Port `dreamcache serve` listens on.")
     max_body_bytes: int = Field(65536, ge=1024, description="Largest request body accepted; beyond it 413.")
     body_timeout_s: float = Field(10.0, gt=0, description="Longest wait for the next piece of a request body (408).")
+    body_total_timeout_s: float = Field(30.0, gt=0, description="Longest time a whole request body may take to "
+                                        "arrive, however it is paced (408).")
     header_timeout_s: float = Field(10.0, gt=0, description="Longest wait for a request's headers; then the "
                                     "connection is closed (slow clients).")
     max_connections: int = Field(
@@ -209,6 +227,10 @@ class Settings(BaseSettings):
     keep_alive_s: int = Field(5, ge=1, description="Idle keep-alive connections are closed after this long.")
     http_parser: Literal["httptools", "h11"] = Field(
         "httptools", description="HTTP/1.1 parser: `httptools` (C, fast) or `h11` (pure Python); the same guards."
+    )
+    forwarded_allow_ips: list[str] = Field(
+        [], description="Addresses (or networks) of the reverse proxies whose X-Forwarded-For and X-Forwarded-Proto "
+        "are believed; empty = nobody's, so a client cannot choose its own address (and rate-limit bucket).",
     )
     event_loop: Literal["uvloop", "asyncio"] = Field("uvloop", description="Event loop of the web process.")
 

@@ -4,17 +4,18 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from dreamcache.api.deps import AdminDep, CallerDep, Services, ServicesDep
 from dreamcache.api.errors import ERROR_RESPONSES, ApiError
-from dreamcache.api.schemas import non_blank_text
-from dreamcache.api.tenancy import admin_namespace, admin_scope
+from dreamcache.api.schemas import VISIBLE, non_blank_text
+from dreamcache.api.tenancy import admin_namespace, namespaces_of
 from dreamcache.index import Entry
 from dreamcache.keys import Caller
 from dreamcache.management import Report
@@ -27,7 +28,8 @@ class PromptBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    prompt: str = Field(min_length=1, max_length=1000, description="The prompt, as typed.")
+    prompt: str = Field(min_length=1, max_length=1000, description="The prompt, as typed.",
+                        json_schema_extra={"pattern": VISIBLE})
     namespace: str | None = Field(None, description="Admin routes: the namespace (default: the key's first).")
 
     @field_validator("prompt")
@@ -40,6 +42,16 @@ class PurgeBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     fingerprint: str = Field(min_length=1, max_length=64, description="Model fingerprint whose entries all go.")
+
+
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$")
+
+
+def _rfc3339(value: object) -> object:
+    """Only an RFC 3339 date-time with its offset, as documented (not a number of seconds, not a naive time)."""
+    if isinstance(value, str) and not _RFC3339.match(value):
+        raise ValueError("must be an RFC 3339 date-time with an offset, e.g. 2026-11-01T00:00:00Z")
+    return value
 
 
 async def _entry_or_404(entry_id: str, services: Services, caller: Caller) -> Entry:
@@ -55,12 +67,12 @@ async def list_entries(
     caller: AdminDep,
     q: Annotated[str, Query(max_length=1000, description="Text the prompt contains (after normalisation)")] = "",
     namespace: Annotated[str | None, Query(description="Only this namespace")] = None,
-    created_after: Annotated[datetime | None, Query(description="RFC 3339")] = None,
-    created_before: Annotated[datetime | None, Query(description="RFC 3339")] = None,
+    created_after: Annotated[datetime | None, Query(description="RFC 3339"), BeforeValidator(_rfc3339)] = None,
+    created_before: Annotated[datetime | None, Query(description="RFC 3339"), BeforeValidator(_rfc3339)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> dict[str, Any]:
-    namespaces = [admin_namespace(caller, namespace)] if namespace is not None else admin_scope(caller)
+    namespaces = [admin_namespace(caller, namespace)] if namespace is not None else namespaces_of(caller)
     entries = await asyncio.to_thread(
         services.curator.entries, namespaces=namespaces, text=q,
         created_after=created_after.timestamp() if created_after else None,
@@ -95,7 +107,7 @@ async def delete_prompt(body: PromptBody, services: ServicesDep, caller: AdminDe
              summary="Delete every entry made by a model fingerprint (admin)")
 async def purge(body: PurgeBody, services: ServicesDep, caller: AdminDep) -> dict[str, int]:
     return {"deleted": await asyncio.to_thread(services.curator.purge_fingerprint, body.fingerprint,
-                                               admin_scope(caller))}
+                                               namespaces_of(caller))}
 
 
 @router.post("/admin/sweep", responses=ERROR_RESPONSES,
@@ -108,7 +120,7 @@ async def sweep(services: ServicesDep, caller: AdminDep) -> dict[str, int]:
 async def list_reports(
     services: ServicesDep, caller: AdminDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> dict[str, Any]:
-    reports = await asyncio.to_thread(services.curator.reports, admin_scope(caller), limit)
+    reports = await asyncio.to_thread(services.curator.reports, namespaces_of(caller), limit)
     return {"reports": [asdict(r) for r in reports]}
 
 

@@ -14,7 +14,7 @@ from dreamcache.cache import CacheService
 from dreamcache.cache.waiters import Waiters
 from dreamcache.index import Index
 from dreamcache.jobs import JobTable
-from dreamcache.keys import Caller, KeyStore
+from dreamcache.keys import Caller, KeysFileError, KeyStore, sign_urls_for
 from dreamcache.management import Curator
 from dreamcache.metrics import Metrics
 from dreamcache.settings import Settings
@@ -66,9 +66,14 @@ async def get_caller(
 
 
 def authenticate(services: Services, authorization: str | None) -> Caller:
-    """The caller an Authorization header names (see `get_caller`)."""
+    """The caller an Authorization header names (see `get_caller`); 503 while the keys file cannot be read."""
     if not services.keys.enabled:
         return Caller()
+    try:
+        services.keys.records()
+    except KeysFileError:  # logged by the key store when it changed: closed to everybody until it is fixed
+        raise ApiError(503, "keys_unavailable", "the service's API keys file cannot be read; the operator must "
+                       "fix it (nobody is let in meanwhile)", headers={"Retry-After": "30"}) from None
     challenge = {"WWW-Authenticate": 'Bearer realm="dreamcache"'}
     if not authorization or not authorization.lower().startswith(_BEARER):
         raise ApiError(401, "unauthorized", "this service needs an API key: send Authorization: Bearer <key>",
@@ -77,6 +82,7 @@ def authenticate(services: Services, authorization: str | None) -> Caller:
     if record is None:
         raise ApiError(401, "unauthorized", "the API key is not valid (unknown, revoked or mistyped)",
                        "Authorization", headers=challenge)
+    sign_urls_for(record.id)  # image URLs in this answer stop working when this key is revoked
     return Caller(record)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -56,6 +57,19 @@ def _rule_of(error: dict[str, Any]) -> str:
     return message.removeprefix("Value error, ")
 
 
+def _allowed_methods(request: Request, fallback: str) -> str:
+    """`Allow` of a 405: the methods the API document declares for the path the request names (its most literal
+    matching template). Starlette reports those of the first route that matched, which for
+    `/admin/entries/delete-prompt` is `/admin/entries/{entry_id}` (GET)."""
+    paths: dict[str, dict[str, Any]] = request.app.openapi().get("paths", {})
+    matching = [template for template in paths
+                if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), request.url.path)]
+    if not matching:
+        return fallback
+    best = min(matching, key=lambda template: (template.count("{"), -len(template)))
+    return ", ".join(sorted(method.upper() for method in paths[best]))
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every exception into the one error shape."""
 
@@ -78,12 +92,15 @@ def install(app: FastAPI) -> None:
         return error_response(422, "invalid_request", message, field)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400 and "parsing the body" in str(exc.detail):
             # Bytes that are not UTF-8 text: invalid input like any other, named and a 422.
             return error_response(422, "invalid_request", "body: is not valid JSON text (UTF-8 expected)", "body")
         kind = _STATUS_TYPES.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, kind, str(exc.detail), None, getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": _allowed_methods(request, (headers or {}).get("Allow", ""))}
+        return error_response(exc.status_code, kind, str(exc.detail), None, headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -101,9 +118,10 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         403: "The key may not do this (an admin route, or a namespace it does not have)",
         408: "The request body did not arrive in time",
         413: "The request body is larger than the service accepts",
+        431: "The request line and headers are over 16 KiB (answered by the HTTP layer, in the same shape)",
         429: "Rate limit, this client's share of the queue, or the whole GPU queue is full: retry after "
              "Retry-After seconds",
         500: "Internal error (no details are exposed)",
-        503: "Not ready yet",
+        503: "Not ready yet, the API keys file cannot be read, or too many connections at once",
     }.items()
 }

@@ -28,14 +28,14 @@ from dreamcache.api.schemas import (
 )
 from dreamcache.api.tenancy import NamespaceHeader, request_namespace
 from dreamcache.backend import ClientQueueFull, QueueFull, WorkerUnavailable
-from dreamcache.cache import CacheMiss, Hit, RateLimited
+from dreamcache.cache import CacheMiss, Hit, Pending, RateLimited
 from dreamcache.cache.waiters import NoSuchPicture, NotCancelable
 from dreamcache.jobs import Job, JobStatus
 from dreamcache.keys import Caller
 from dreamcache.metrics import CONTENT_TYPE
 from dreamcache.resolution import CacheRequest, InvalidField, resolve_request, resolve_size, viewer_hash
 from dreamcache.storage import ImageNotFound, InvalidKey, validate_key
-from dreamcache.webhooks import WebhookRefused, check_destination
+from dreamcache.webhooks import WebhookRefused, WebhookUrlInvalid, check_destination
 
 router = APIRouter()
 
@@ -114,6 +114,17 @@ def _parse_prefer(prefer: str | None, services: Services) -> tuple[bool, float]:
     return respond_async, wait
 
 
+async def _inline_images(body: dict[str, Any], services: Services) -> dict[str, Any]:
+    """`response_format: b64_json`: each image's PNG inline instead of its URL. ImageNotFound when a picture
+    vanished from the store; its entry is dropped first (as `GET /images/{key}` does), so it answers no more."""
+    inlined, vanished = await services.views.inline_images(body)
+    if vanished:
+        for key in vanished:
+            await asyncio.to_thread(services.curator.image_vanished, key)
+        raise ImageNotFound(vanished[0])
+    return inlined
+
+
 def _job_or_404(job_id: str, services: Services, caller: Caller) -> Job:
     job = services.jobs.get(job_id)
     # Another tenant's job does not exist for this caller (a 403 would confirm that it does).
@@ -122,6 +133,7 @@ def _job_or_404(job_id: str, services: Services, caller: Caller) -> Job:
     return job
 
 
+_VANISHED_RETRIES = 3  # each try drops the vanished entries it met, so the next one sees fewer
 _FAILED_STATUS = {"worker_crashed": 503, "generator_unavailable": 503, "shutdown": 503}
 
 
@@ -133,6 +145,32 @@ def _finished(job: Job, services: Services, ticket: str) -> JSONResponse:
     assert job.error is not None
     status = _FAILED_STATUS.get(job.error.type, 500)
     raise ApiError(status, job.error.type, job.error.message)
+
+
+async def _outcome(request: CacheRequest, services: Services) -> Hit | Pending:
+    """The cache's answer to a request, its refusals turned into the API's errors."""
+    try:
+        return await services.cache.handle(request)
+    except CacheMiss:
+        raise ApiError(404, "cache_miss", "no cached image matches this request and cache is 'only'") from None
+    except RateLimited as exc:
+        raise ApiError(
+            429, "rate_limited", f"{exc.what} rate limit of this client reached; retry in {exc.retry_after} s",
+            headers={"Retry-After": str(exc.retry_after)},
+        ) from None
+    except ClientQueueFull as exc:
+        retry = str(services.settings.retry_after_s)
+        raise ApiError(
+            429, "client_queue_full", f"this client already has {exc.queued} jobs waiting for the GPU (the most "
+            f"one client may queue); retry in {retry} s", headers={"Retry-After": retry},
+        ) from None
+    except QueueFull:
+        retry = str(services.settings.retry_after_s)
+        raise ApiError(
+            429, "queue_full", f"the GPU queue is full; retry in {retry} s", headers={"Retry-After": retry}
+        ) from None
+    except WorkerUnavailable as exc:
+        raise ApiError(503, "generator_unavailable", f"the image generator could not be loaded: {exc}") from None
 
 
 # --- routes -----------------------------------------------------------------------------------
@@ -158,41 +196,31 @@ async def generate(
     if body.webhook is not None:
         try:
             await asyncio.to_thread(check_destination, body.webhook, services.settings)
+        except WebhookUrlInvalid as exc:
+            raise invalid("webhook", str(exc)) from None
         except WebhookRefused as exc:  # a policy of this service, not a malformed request
             raise ApiError(403, "webhook_refused", f"webhook: {exc}", "webhook") from None
     who = caller.owner or f"addr:{http.client.host if http.client else ''}"
     request = _resolve(body, services, request_namespace(namespace, caller), _viewer(client), who)
     if warm_up == "1" and caller.is_admin:  # only admins (or anyone on an open service) fill the cache
         request = replace(request, warm_up=True)
-    try:
-        outcome = await services.cache.handle(request)
-    except CacheMiss:
-        raise ApiError(404, "cache_miss", "no cached image matches this request and cache is 'only'") from None
-    except RateLimited as exc:
-        raise ApiError(
-            429, "rate_limited", f"{exc.what} rate limit of this client reached; retry in {exc.retry_after} s",
-            headers={"Retry-After": str(exc.retry_after)},
-        ) from None
-    except ClientQueueFull as exc:
-        retry = str(services.settings.retry_after_s)
-        raise ApiError(
-            429, "client_queue_full", f"this client already has {exc.queued} jobs waiting for the GPU (the most "
-            f"one client may queue); retry in {retry} s", headers={"Retry-After": retry},
-        ) from None
-    except QueueFull:
-        retry = str(services.settings.retry_after_s)
-        raise ApiError(
-            429, "queue_full", f"the GPU queue is full; retry in {retry} s", headers={"Retry-After": retry}
-        ) from None
-    except WorkerUnavailable as exc:
-        raise ApiError(503, "generator_unavailable", f"the image generator could not be loaded: {exc}") from None
-    if isinstance(outcome, Hit):
+    outcome = await _outcome(request, services)
+    for _ in range(_VANISHED_RETRIES):
+        if not isinstance(outcome, Hit):
+            break
         body_out = services.views.hit(outcome, (time.perf_counter() - started) * 1000)
+        if body.response_format == "b64_json":
+            try:
+                body_out = await _inline_images(body_out, services)
+            except ImageNotFound:  # its entry is gone now: ask again (a miss, another hit, or 404 for `only`)
+                outcome = await _outcome(request, services)
+                continue
         if body.webhook is not None:
             services.webhooks.completed_now(body.webhook, body.webhook_events_filter, body_out)
-        if body.response_format == "b64_json":
-            body_out = await services.views.inline_images(body_out)
         return FastJSONResponse(body_out, headers={"X-Cache": "HIT"})
+    if isinstance(outcome, Hit):
+        raise ApiError(503, "store_unavailable", "the cached pictures keep vanishing from the image store; retry",
+                       headers={"Retry-After": str(services.settings.retry_after_s)})
     job, ticket = outcome.job, outcome.ticket or outcome.job.id
     if body.webhook is not None:
         services.webhooks.follow(job, body.webhook, body.webhook_events_filter,
@@ -203,7 +231,11 @@ async def generate(
     if not respond_async and await job.wait(wait):
         response = _finished(job, services, ticket)
         if body.response_format == "b64_json":
-            inlined = await services.views.inline_images(json.loads(bytes(response.body)))
+            try:
+                inlined = await _inline_images(json.loads(bytes(response.body)), services)
+            except ImageNotFound as exc:
+                raise ApiError(404, "not_found", f"a generated picture ({exc.args[0]}) vanished from the image "
+                               "store before it could be sent; ask again", "response_format") from None
             response = JSONResponse(inlined, headers={"X-Cache": "MISS"})
         if applied:
             response.headers["Preference-Applied"] = applied
@@ -331,7 +363,9 @@ async def recommend_post(
     summary="Image bytes (local store) or a redirect to a presigned URL (S3 store)",
 )
 async def get_image(
-    key: Annotated[str, Path(json_schema_extra={"pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*$", "maxLength": 200},
+    # The store's naming rule (storage.validate_key): letters, digits, '_', '.', '-', no '..'.
+    key: Annotated[str, Path(json_schema_extra={"pattern": r"^[A-Za-z0-9](?:\.?[A-Za-z0-9_-])*\.?$",
+                                                "maxLength": 200},
                              description="The image's key: `<entry id>.png`")],
     services: ServicesDep,
     authorization: Annotated[str | None, Header(description="`Bearer <key>`, unless the URL is signed")] = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal
@@ -19,11 +20,38 @@ def unicode_text(value: str) -> str:
     return value
 
 
+# A visible character: not white space, not a control or format character (zero-width space and joiners, the
+# byte order mark, bidirectional marks). The schemas' `pattern` and the check below are this same expression.
+VISIBLE = r"[^\s\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]"
+_VISIBLE = re.compile(VISIBLE)
+
+
 def non_blank_text(value: str) -> str:
     """The value if it has a visible character and is valid Unicode text."""
-    if not value.strip():
-        raise ValueError("must not be blank")
+    if not _VISIBLE.search(value):
+        raise ValueError("must not be blank (white space and invisible characters such as zero-width spaces "
+                         "do not count)")
     return unicode_text(value)
+
+
+# What a webhook URL may look like, exactly as the service parses it (schema and runtime share it): http(s), an
+# optional user, a host name of LDH labels of 1-63 characters (no lookarounds: pydantic's regex engine has none),
+# an IPv4 address or a bracketed IPv6 one without zone, a port 0-65535, then a path, query or fragment.
+_H16 = "[0-9A-Fa-f]{1,4}"
+_V4_PART = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_V4 = rf"{_V4_PART}(?:\.{_V4_PART}){{3}}"
+_V6 = "|".join([
+    rf"(?:{_H16}:){{7}}{_H16}", rf"(?:{_H16}:){{1,7}}:", rf"(?:{_H16}:){{1,6}}:{_H16}",
+    rf"(?:{_H16}:){{1,5}}(?::{_H16}){{1,2}}", rf"(?:{_H16}:){{1,4}}(?::{_H16}){{1,3}}",
+    rf"(?:{_H16}:){{1,3}}(?::{_H16}){{1,4}}", rf"(?:{_H16}:){{1,2}}(?::{_H16}){{1,5}}",
+    rf"{_H16}:(?::{_H16}){{1,6}}", rf":(?:(?::{_H16}){{1,7}}|:)", rf"(?:{_H16}:){{6}}{_V4}",
+    rf"::(?:[Ff]{{4}}(?::0{{1,4}})?:)?{_V4}",
+])
+_LABEL = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_PORT = r"(?:6553[0-5]|655[0-2]\d|65[0-4]\d\d|6[0-4]\d{3}|[1-5]\d{4}|[1-9]\d{0,3}|0)"
+WEBHOOK_URL = (rf"^https?://(?:[^\s/?#@\[\]]+@)?(?:{_LABEL}(?:\.{_LABEL})*\.?|\[(?:{_V6})\])(?::{_PORT})?"
+               r"(?:[/?#]\S*)?$")
+_WEBHOOK_URL = re.compile(WEBHOOK_URL)
 
 
 class CacheMode(StrEnum):
@@ -40,7 +68,7 @@ class GenerateRequest(BaseModel):
     # The documented bounds are the defaults (DREAMCACHE_MIN_SIDE, _MAX_SIDE, _MAX_STEPS, _MAX_PROMPT_CHARS); the
     # service checks the configured ones and answers 422 naming the field.
     prompt: str = Field(description="What to draw. Not blank; within the CLIP token limit (77 with BOS/EOS).",
-                        json_schema_extra={"minLength": 1, "maxLength": 1000, "pattern": r"\S"})
+                        json_schema_extra={"minLength": 1, "maxLength": 1000, "pattern": VISIBLE})
     negative_prompt: str = Field("", description="What to avoid. Part of the cache key.",
                                  json_schema_extra={"maxLength": 1000})
     width: int | None = Field(None, multiple_of=8, description="Pixels, a multiple of 8 (64-1024 by default).",
@@ -71,9 +99,10 @@ class GenerateRequest(BaseModel):
     response_format: Literal["url", "b64_json"] = Field(
         "url", description="`url`: images as URLs; `b64_json`: the PNG bytes inline, base64 (as OpenAI's images API)."
     )
-    webhook: str | None = Field(None, max_length=2048, pattern=r"^https?://[^\s/?#]+",
+    webhook: str | None = Field(None, max_length=2048, json_schema_extra={"pattern": WEBHOOK_URL},
                                 description="URL that receives this request's events, signed (Standard Webhooks). "
-                                "Public http(s) hosts only, unless allowlisted (else 403 webhook_refused).")
+                                "An ASCII host name (IDN as punycode), IPv4 or bracketed IPv6 address, port "
+                                "0-65535. Public http(s) hosts only, unless allowlisted (else 403 webhook_refused).")
     webhook_events_filter: list[Literal["start", "progress", "completed"]] = Field(
         ["completed"], max_length=3, description="Which events go to `webhook` (progress at most once a second)."
     )
@@ -82,6 +111,15 @@ class GenerateRequest(BaseModel):
     @classmethod
     def _prompt_is_text(cls, value: str) -> str:
         return non_blank_text(value)
+
+    @field_validator("webhook")
+    @classmethod
+    def _webhook_is_a_url(cls, value: str | None) -> str | None:
+        if value is not None and not _WEBHOOK_URL.match(value):
+            raise ValueError("must be an http:// or https:// URL: a host name of letters, digits, '-' and '.' (labels "
+                             "of 1-63 characters, IDN as punycode), an IPv4 or a bracketed IPv6 address, a port "
+                             "0-65535, no spaces")
+        return value
 
     @field_validator("negative_prompt")
     @classmethod
@@ -175,7 +213,7 @@ class RecommendRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     q: str = Field(min_length=1, max_length=1000, description="What the user has typed so far (from 1 character).",
-                   json_schema_extra={"pattern": r"\S"})
+                   json_schema_extra={"pattern": VISIBLE})
     limit: int = Field(5, ge=1, le=20, description="Most suggestions returned.")
     width: int | None = Field(None, multiple_of=8, json_schema_extra={"minimum": 64, "maximum": 1024},
                               description="Image width the user will ask for "

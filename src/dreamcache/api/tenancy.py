@@ -11,14 +11,15 @@ from typing import Annotated
 from fastapi import Header
 
 from dreamcache.api.errors import ApiError, invalid
-from dreamcache.keys import NAMED_NAMESPACE_PATTERN, NAMESPACE_RULE, Caller, is_named_namespace
+from dreamcache.keys import NAMESPACE_PATTERN, NAMESPACE_RULE, Caller, is_named_namespace
 
 NAMESPACE_HEADER = "X-Dreamcache-Namespace"
 NamespaceHeader = Annotated[
     str | None,
     Header(alias=NAMESPACE_HEADER, description="Private namespace: its entries are never served to another "
-           "namespace, and it never sees the shared pool's. Absent = the shared pool.",
-           json_schema_extra={"pattern": NAMED_NAMESPACE_PATTERN}),
+           "namespace, and it never sees the shared pool's. Empty = the shared pool; absent = the key's first "
+           "namespace (the shared pool on a service without keys).",
+           json_schema_extra={"pattern": NAMESPACE_PATTERN}),
 ]
 
 
@@ -37,14 +38,15 @@ def request_namespace(value: str | None, caller: Caller) -> str:
     return value
 
 
-def admin_scope(caller: Caller) -> list[str] | None:
-    """The namespaces an admin manages: its key's, or all (None) when the service is open."""
+def namespaces_of(caller: Caller) -> list[str] | None:
+    """The namespaces a caller's totals and management cover: its key's, or every one (None) when the service
+    is open (/stats, the admin routes)."""
     return list(caller.key.namespaces) if caller.key is not None else None
 
 
 def admin_namespace(caller: Caller, namespace: str | None) -> str:
     """The namespace an admin route acts on: the named one if the key manages it (else 403), or the key's first."""
-    scope = admin_scope(caller)
+    scope = namespaces_of(caller)
     if namespace is None:
         return scope[0] if scope else ""
     if scope is not None and namespace not in scope:

@@ -16,9 +16,9 @@ from dreamcache.backend import GenerationBackend
 from dreamcache.cache import Hit
 from dreamcache.index import Entry, Match
 from dreamcache.jobs import CachedPicture, Job, JobStatus, Reuse
-from dreamcache.keys import KeyStore
+from dreamcache.keys import KeyStore, signing_urls_for
 from dreamcache.settings import Settings
-from dreamcache.storage import ImageStore
+from dreamcache.storage import ImageNotFound, ImageStore
 from dreamcache.suggest import Suggestion
 from dreamcache.times import rfc3339
 
@@ -40,8 +40,9 @@ class Views:
 
     def image_url(self, key: str) -> str:
         """Where a client fetches an image: the store's URL, signed for the local store when keys exist
-        (a browser's <img> cannot send a key). The expiry is rounded up to 10 minutes, so a URL stays
-        the same, and cacheable, for a while."""
+        (a browser's <img> cannot send a key), bound to the calling key. The expiry is the next multiple of
+        10 minutes (unix time) after now, plus `image_url_expiry_s`: so a URL stays the same, and cacheable,
+        for up to 10 minutes, and is valid for between `image_url_expiry_s` and that + 600 s after it is made."""
         url = self.store.url(key)
         if self.store.name != "local" or not self.keys.enabled:
             return url
@@ -108,13 +109,15 @@ class Views:
         if result is None:
             return None
         finished = job.finished_at if job.finished_at is not None else time.time()
-        generated = [
-            {**self.image(entry, 1.0, reuse=job.task.reuse if i == 0 else None), "source": "generated"}
-            for i, entry in enumerate(result.entries)
-        ]
+        with signing_urls_for(job.task.client):  # its URLs end with the key of who asked for it
+            generated = [
+                {**self.image(entry, 1.0, reuse=job.task.reuse if i == 0 else None), "source": "generated"}
+                for i, entry in enumerate(result.entries)
+            ]
+            images = self._cached(job.task.cached) + generated
         return {
             "source": "generated",
-            "images": self._cached(job.task.cached) + generated,
+            "images": images,
             "job_id": ticket or job.id,
             "timings": {
                 "queue_ms": ((job.started_at or job.created_at) - job.created_at) * 1000,
@@ -123,13 +126,19 @@ class Views:
             },
         }
 
-    async def inline_images(self, body: dict[str, Any]) -> dict[str, Any]:
-        """`response_format: b64_json`: each image's PNG inline instead of its URL."""
-        images = []
+    async def inline_images(self, body: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """`response_format: b64_json`: each image's PNG inline instead of its URL; and the keys of the images
+        that vanished from the store (left out of the body)."""
+        images, vanished = [], []
         for image in body.get("images", []):
-            data = await asyncio.to_thread(self.store.get, f"{image['id']}.png")
+            key = f"{image['id']}.png"
+            try:
+                data = await asyncio.to_thread(self.store.get, key)
+            except ImageNotFound:
+                vanished.append(key)
+                continue
             images.append({**image, "url": None, "b64_json": base64.b64encode(data).decode("ascii")})
-        return {**body, "images": images}
+        return {**body, "images": images}, vanished
 
     # -- /jobs --
 

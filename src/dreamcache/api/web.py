@@ -13,7 +13,7 @@ from starlette.staticfiles import StaticFiles
 
 from dreamcache.api.deps import CallerDep, ServicesDep
 from dreamcache.api.errors import ERROR_RESPONSES
-from dreamcache.api.tenancy import NamespaceHeader, request_namespace
+from dreamcache.api.tenancy import NamespaceHeader, namespaces_of, request_namespace
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 
@@ -25,10 +25,13 @@ async def index() -> FileResponse:
     return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
 
 
-@router.get("/stats", summary="Cache counters for the web page (the same numbers as /metrics, as JSON)")
+@router.get("/stats", summary="Cache counters for the web page: of the calling key's namespaces (every namespace "
+            "on a service without keys); the queue depth is the whole GPU queue's")
 async def stats(request: Request, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
-    """What the page's counter shows: read from the same Metrics and worker as GET /metrics (any valid key)."""
-    snapshot, worker, settings = services.metrics.snapshot(), services.backend, services.settings
+    """What the page's counter shows: read from the same Metrics and worker as GET /metrics, scoped to the key's
+    namespaces (another tenant's traffic is not this key's business)."""
+    snapshot = services.metrics.snapshot(namespaces_of(caller))
+    worker, settings = services.backend, services.settings
     return {
         "hits": int(snapshot["hits"]),
         "misses": int(snapshot["misses"]),
@@ -39,7 +42,7 @@ async def stats(request: Request, services: ServicesDep, caller: CallerDep) -> d
         "queue_depth": worker.depth,
         # The demo warms its cache in the background: how far it got (None when nothing is warming).
         "warm_up": getattr(request.app.state, "warm_up", None),
-        "images_generated": worker.images_generated,
+        "images_generated": int(snapshot["images_generated"]),
         "defaults": {
             "width": settings.default_width,
             "height": settings.default_height,

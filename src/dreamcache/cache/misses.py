@@ -80,7 +80,7 @@ class MissPlanner:
         if running is not None:
             self.metrics.joined.inc()
             if not request.warm_up:
-                self.metrics.misses.inc()
+                self.metrics.record_miss(request.namespace)
             return Pending(running, True, timings, self.jobs.join(running))
         if not request.warm_up and (wait := self.generation_limits.retry_after(request.client)):  # joins cost no GPU
             raise RateLimited("generation", wait)
@@ -124,7 +124,7 @@ class MissPlanner:
         self._followers.add(follower)
         follower.add_done_callback(self._followers.discard)
         if not request.warm_up:
-            self.metrics.misses.inc()
+            self.metrics.record_miss(request.namespace)
         return Pending(job, False, timings, job.id)
 
     async def _follow(self, job: Job, events: Any) -> None:
@@ -144,8 +144,9 @@ class MissPlanner:
                 elif isinstance(event, Done):
                     entries = await self.writeback.index_pictures(job.id, job.task, event.pictures)
                     self.metrics.generation_seconds.observe(event.seconds / max(1, len(entries)))
+                    self.metrics.record_generated(len(entries), job.task.namespace)
                     if job.task.reuse is not None:
-                        self.metrics.record_reuse(job.task.reuse.skipped_steps)
+                        self.metrics.record_reuse(job.task.reuse.skipped_steps, job.task.namespace)
                     job.succeed(GenerationResult(entries, event.seconds))
         finally:
             job.release()
@@ -156,7 +157,7 @@ class MissPlanner:
         canceled = self.backend.cancel(job.id)
         if canceled:
             job.cancel()
-            self.metrics.canceled.inc()
+            self.metrics.record_cancel(job.task.namespace)
         self.jobs.settle(job)
         return canceled
 

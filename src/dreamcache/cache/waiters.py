@@ -54,7 +54,7 @@ class Waiters:
             raise NotCancelable(f"job {ticket} already succeeded: its own picture is ready")
         steps_left = max(0, (job.total_steps or job.task.shape.steps) - job.step)
         if ticket not in job.detached and not job.status.terminal and self._stop_waiting(job, ticket):
-            self.metrics.record_adoption(steps_left)
+            self.metrics.record_adoption(steps_left, job.task.namespace)
         return entry
 
     async def related(self, job: Job) -> list[Match]:

@@ -1,7 +1,7 @@
 """The vector index of past generations: embedded Qdrant Edge or a Qdrant server, behind one protocol.
 
 The package: `base` (Entry, the Index protocol, shared queries), `edge` (embedded), `server`
-(qdrant-client).
+(qdrant-client), and `memory` (an in-memory IVF index for `dreamcache replay`, no Qdrant).
 
 Only this package imports Qdrant. Each point is one stored image: its id is the entry's UUID, its
 single named vector (``prompt``) is the L2-normalised prompt embedding (cosine distance), and its

@@ -1,0 +1,91 @@
+"""What route handlers receive: the services built in the app's lifespan, and who is calling."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+
+from dreamcache.api.errors import ApiError
+from dreamcache.cache import CacheService
+from dreamcache.index import Index
+from dreamcache.jobs import JobTable
+from dreamcache.keys import Caller, KeyStore
+from dreamcache.management import Curator
+from dreamcache.metrics import Metrics
+from dreamcache.settings import Settings
+from dreamcache.storage import ImageStore
+from dreamcache.webhooks import WebhookSender
+from dreamcache.worker import GpuWorker
+
+
+@dataclass
+class Services:
+    settings: Settings
+    cache: CacheService
+    index: Index
+    store: ImageStore
+    worker: GpuWorker
+    jobs: JobTable
+    metrics: Metrics
+    tokenizer: Any  # CLIPTokenizer of the configured model, for the prompt token limit
+    keys: KeyStore
+    curator: Curator
+    webhooks: WebhookSender
+
+
+# Every dependency is `async def`: FastAPI runs a plain `def` dependency in its thread pool, two thread hops per
+# request on the hit path for a few attribute reads.
+
+
+async def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+_BEARER = "bearer "
+
+
+async def get_caller(
+    services: ServicesDep,
+    authorization: Annotated[str | None, Header(description="`Bearer <key>` (when the service has API keys)")] = None,
+) -> Caller:
+    """The calling key; 401 without a valid one once any key exists (no keys: open, everyone may call)."""
+    return authenticate(services, authorization)
+
+
+def authenticate(services: Services, authorization: str | None) -> Caller:
+    """The caller an Authorization header names (see `get_caller`)."""
+    if not services.keys.enabled:
+        return Caller()
+    challenge = {"WWW-Authenticate": 'Bearer realm="dreamcache"'}
+    if not authorization or not authorization.lower().startswith(_BEARER):
+        raise ApiError(401, "unauthorized", "this service needs an API key: send Authorization: Bearer <key>",
+                       "Authorization", headers=challenge)
+    record = services.keys.authenticate(authorization[len(_BEARER):].strip())
+    if record is None:
+        raise ApiError(401, "unauthorized", "the API key is not valid (unknown, revoked or mistyped)",
+                       "Authorization", headers=challenge)
+    return Caller(record)
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+async def get_admin(caller: CallerDep) -> Caller:
+    """The calling key if it is an admin key (or the service is open); else 403."""
+    return require_admin(caller)
+
+
+def require_admin(caller: Caller) -> Caller:
+    """`caller` if it is an admin key (or the service is open); else 403."""
+    if not caller.is_admin:
+        raise ApiError(403, "forbidden", "this route needs an admin key", "Authorization")
+    return caller
+
+
+AdminDep = Annotated[Caller, Depends(get_admin)]

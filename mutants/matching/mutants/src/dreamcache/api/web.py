@@ -1,0 +1,73 @@
+"""The web page: `/` serves the static UI shipped in the package, `/stats` a small JSON summary for it and
+`/gallery` the cache's pictures to browse."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse
+from starlette.staticfiles import StaticFiles
+
+from dreamcache.api.deps import CallerDep, ServicesDep
+from dreamcache.api.errors import ERROR_RESPONSES
+from dreamcache.api.routes import NamespaceHeader, request_namespace
+
+STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
+
+router = APIRouter()
+
+
+@router.get("/", include_in_schema=False)
+async def index() -> FileResponse:
+    return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/stats", summary="Cache counters for the web page (the same numbers as /metrics, as JSON)")
+async def stats(request: Request, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
+    """What the page's counter shows: read from the same Metrics and worker as GET /metrics (any valid key)."""
+    snapshot, worker, settings = services.metrics.snapshot(), services.worker, services.settings
+    return {
+        "hits": int(snapshot["hits"]),
+        "misses": int(snapshot["misses"]),
+        "hit_ratio": round(snapshot["hit_ratio"], 4),
+        "gpu_seconds_saved": round(snapshot["gpu_seconds_saved"], 3),
+        "reused": int(snapshot["reused"]),
+        "skipped_steps": int(snapshot["skipped_steps"]),
+        "queue_depth": worker.depth,
+        # The demo warms its cache in the background: how far it got (None when nothing is warming).
+        "warm_up": getattr(request.app.state, "warm_up", None),
+        "images_generated": worker.images_generated,
+        "defaults": {
+            "width": settings.default_width,
+            "height": settings.default_height,
+            "num_inference_steps": settings.default_steps,
+            "guidance_scale": settings.default_guidance,
+        },
+    }
+
+
+@router.get("/gallery", responses=ERROR_RESPONSES,
+            summary="Pictures of the cache, newest or most popular first, paged (the page's first view)")
+async def gallery(
+    services: ServicesDep,
+    caller: CallerDep,
+    sort: Annotated[Literal["recent", "popular"], Query(description="recent: newest first; popular: most hits")]
+    = "recent",
+    limit: Annotated[int, Query(ge=1, le=60)] = 12,
+    offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
+    namespace: NamespaceHeader = None,
+) -> dict[str, Any]:
+    chosen = request_namespace(namespace, caller)
+    order = "created_at" if sort == "recent" else "hits"
+    entries = await asyncio.to_thread(services.index.browse, chosen, order_by=order, limit=offset + limit + 1)
+    page = entries[offset : offset + limit]
+    return {
+        "images": [services.cache.image_out(e, 1.0) for e in page],
+        "sort": sort, "limit": limit, "offset": offset, "more": len(entries) > offset + limit,
+    }
+
+
+router.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

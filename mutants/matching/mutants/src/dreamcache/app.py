@@ -1,0 +1,164 @@
+"""create_app(settings): builds every service in the lifespan, in order, and closes them in reverse."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+
+from dreamcache import __version__
+from dreamcache.api import admin, errors, routes, web
+from dreamcache.api.deps import Services
+from dreamcache.api.guards import BodyGuard
+from dreamcache.cache import CacheService
+from dreamcache.embedding import BatchingEmbedder, VectorCache, open_embedder
+from dreamcache.generation.spec import GeneratedImage, pipeline_fingerprint, resolve_device
+from dreamcache.generation.text import load_tokenizer
+from dreamcache.index import open_index
+from dreamcache.jobs import Job, JobTable
+from dreamcache.keys import KeyStore
+from dreamcache.management import Curator
+from dreamcache.metrics import Metrics
+from dreamcache.settings import Settings
+from dreamcache.storage import open_store
+from dreamcache.webhooks import WebhookSender
+from dreamcache.worker import GpuWorker
+
+log = logging.getLogger(__name__)
+
+_SWEEP_EVERY_S = 60.0
+
+
+async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
+    """Open every backend; each registers its own clean-up on the stack."""
+    device = resolve_device(settings)
+    if device == "cpu" and not settings.is_tiny:
+        log.warning("no CUDA device: generation will run in fp32 on the CPU and be slow (model %s)", settings.model)
+    fingerprint = pipeline_fingerprint(settings, device)
+
+    embedder = await asyncio.to_thread(open_embedder, settings)
+    batching = BatchingEmbedder(
+        embedder, max_batch=settings.embed_batch_size, max_wait_ms=settings.embed_batch_wait_ms,
+        cache=VectorCache(settings.embedding_cache_size),
+    )
+    await batching.start()
+    stack.push_async_callback(batching.stop)
+
+    index = await asyncio.to_thread(
+        open_index, settings, embedder_name=embedder.name, dimension=embedder.dimension
+    )
+    stack.callback(index.close)
+    optimize = getattr(index, "optimize", None)
+    if settings.index_optimize_on_start and optimize is not None:
+        # Blocking and GIL-holding on large shards: done before serving, never on the request path.
+        began = time.perf_counter()
+        changed = await asyncio.to_thread(optimize)
+        log.info("index optimized in %.1fs (changed: %s)", time.perf_counter() - began, changed)
+    store = open_store(settings)
+    tokenizer = await asyncio.to_thread(load_tokenizer, settings.model)
+
+    jobs = JobTable(settings.job_ttl_s, settings.max_jobs)
+
+    async def on_result(job: Job, results: list[GeneratedImage], seconds: float) -> None:
+        await cache.write_back(job, results, seconds)
+
+    worker = GpuWorker(settings, on_result, fingerprint)
+    metrics = Metrics(worker)
+    cache = CacheService(settings, batching, index, store, jobs, metrics, fingerprint)
+    cache.attach(worker)
+    keys = KeyStore(settings.keys_path)
+    cache.keys = keys
+    _announce_access(settings, keys)
+    await cache.load_suggestions()
+    stack.push_async_callback(cache.drain)
+    await worker.start()
+    stack.push_async_callback(worker.stop)
+
+    curator = Curator(settings, index, store, metrics, cache.suggestions_for)
+    webhooks = WebhookSender(settings)
+    stack.push_async_callback(webhooks.close)
+    sweepers = [
+        asyncio.create_task(_sweep_forever(jobs), name="job-sweeper"),
+        asyncio.create_task(_retention_forever(curator, settings.retention_interval_s), name="retention"),
+    ]
+
+    async def _stop_sweepers() -> None:
+        for sweeper in sweepers:
+            sweeper.cancel()
+        for sweeper in sweepers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+
+    stack.push_async_callback(_stop_sweepers)
+    log.info("dreamcache %s: index %s, store %s, embedder %s (%d-d), fingerprint %s", __version__, index.name,
+             store.name, embedder.name, embedder.dimension, fingerprint)
+    return Services(settings, cache, index, store, worker, jobs, metrics, tokenizer, keys, curator, webhooks)
+
+
+_LOOPBACK = ("127.", "::1", "localhost")
+
+
+def _announce_access(settings: Settings, keys: KeyStore) -> None:
+    """Say at start-up who can use the service: key holders, or (no keys) anybody who reaches it."""
+    count = len(keys.records())
+    if count:
+        log.info("access: %d API key(s) in %s; every route but /healthz, /readyz and the page needs one",
+                 count, keys.path)
+        return
+    message = ("access: OPEN - no API keys in %s, so anybody who can reach %s:%d may generate, read every "
+               "namespace and cancel jobs. Add keys with `dreamcache keys add --namespace NAME`.")
+    if settings.host.startswith(_LOOPBACK):
+        log.info(message, keys.path, settings.host, settings.port)
+    else:
+        log.warning("!" * 100)
+        log.warning(message, keys.path, settings.host, settings.port)
+        log.warning("!" * 100)
+
+
+async def _retention_forever(curator: Curator, every_s: float) -> None:
+    """Retention and the vanished-image check, in a thread so the hit path never waits for them."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            counts = await asyncio.to_thread(curator.sweep)
+        except Exception:
+            log.exception("retention sweep failed; trying again in %.0f s", every_s)
+            continue
+        if counts["evicted"] or counts["vanished"]:
+            log.info("retention: %(evicted)d evicted, %(vanished)d with vanished images dropped, %(entries)d kept",
+                     counts)
+
+
+async def _sweep_forever(jobs: JobTable) -> None:
+    while True:
+        await asyncio.sleep(_SWEEP_EVERY_S)
+        jobs.sweep()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The ASGI app. Settings come from the caller (tests) or the environment."""
+    settings = settings if settings is not None else Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            app.state.services = await build_services(settings, stack)
+            yield
+
+    app = FastAPI(
+        title="dreamcache",
+        version=__version__,
+        summary="A collaborative Stable Diffusion cache: similar prompts are answered from stored images.",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes, body_timeout_s=settings.body_timeout_s)
+    app.include_router(routes.router)
+    app.include_router(admin.router)
+    app.include_router(web.router)
+    return app

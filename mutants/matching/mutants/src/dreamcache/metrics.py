@@ -1,0 +1,153 @@
+"""Prometheus metrics of one app instance (own registry, so several apps can live in one process)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class WorkerStats(Protocol):
+    """What the metrics read from the GPU worker."""
+
+    @property
+    def depth(self) -> int: ...
+    @property
+    def mean_step_seconds(self) -> float: ...
+    @property
+    def compile_fell_back(self) -> bool: ...
+
+    batches_run: int
+    images_generated: int
+    restarts: int
+
+
+class Metrics:
+    """Counters for hits, misses, queue and GPU time; rendered at GET /metrics."""
+
+    def __init__(self, worker: WorkerStats) -> None:
+        self.registry = CollectorRegistry()
+        self.hits = Counter("dreamcache_cache_hits", "Requests answered from the cache", registry=self.registry)
+        self.misses = Counter("dreamcache_cache_misses", "Requests that needed a generation", registry=self.registry)
+        self.joined = Counter(
+            "dreamcache_single_flight_joins", "Misses that joined a generation already in flight",
+            registry=self.registry,
+        )
+        self.rejected = Counter(
+            "dreamcache_queue_rejections", "Misses refused with 429 because the queue was full", registry=self.registry
+        )
+        self.failed = Counter(
+            "dreamcache_jobs_failed", "Jobs that ended in failure, by error type", ["type"], registry=self.registry
+        )
+        self.canceled = Counter(
+            "dreamcache_jobs_canceled", "Jobs canceled before they ran (not counted as traffic)", registry=self.registry
+        )
+        self.generation_seconds = Histogram(
+            "dreamcache_generation_seconds",
+            "GPU seconds per generated image (batch time divided by batch size)",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64),
+            registry=self.registry,
+        )
+        self.gpu_seconds_saved = Counter(
+            "dreamcache_gpu_seconds_saved",
+            "Estimated GPU seconds saved by hits (every step of the request) and near-miss reuse (the skipped "
+            "steps), at the mean seconds per image-step measured so far",
+            registry=self.registry,
+        )
+        self.reused = Counter(
+            "dreamcache_reused_jobs", "Generations that started from a similar entry's checkpoint (near-miss reuse)",
+            registry=self.registry,
+        )
+        self.skipped_steps = Counter(
+            "dreamcache_skipped_steps", "Denoising steps not run thanks to near-miss reuse", registry=self.registry
+        )
+        self.reuse_unavailable = Counter(
+            "dreamcache_reuse_checkpoint_unavailable",
+            "Near-misses that generated from scratch because the chosen checkpoint was missing or unusable",
+            registry=self.registry,
+        )
+        self.checkpoint_bytes = Histogram(
+            "dreamcache_checkpoint_bytes", "Size of each stored denoising checkpoint",
+            buckets=(4096, 16384, 65536, 131072, 262144, 524288, 1048576, 4194304),
+            registry=self.registry,
+        )
+        self.reports = Counter(
+            "dreamcache_wrong_picture_reports", "Pictures users reported as wrong for their prompt (labelled hit "
+            "errors)", registry=self.registry,
+        )
+        self.adopted = Counter("dreamcache_adopted_pictures", "Generations canceled because the client took a "
+                               "related cached picture instead", registry=self.registry)
+        self.evicted = Counter("dreamcache_evicted_entries", "Entries removed by retention (TTL, caps)",
+                               registry=self.registry)
+        self.vanished = Counter("dreamcache_vanished_images", "Entries dropped because their image was gone from "
+                                "the store", registry=self.registry)
+        self.lookup_seconds = Histogram(
+            "dreamcache_lookup_seconds", "Embedding plus index lookup time per request",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
+            registry=self.registry,
+        )
+        hit_ratio = Gauge("dreamcache_hit_ratio", "Hits / (hits + misses) since start; canceled jobs are no misses",
+                          registry=self.registry)
+        hit_ratio.set_function(self.hit_ratio)
+        gauges = {
+            "dreamcache_queue_depth": ("Jobs waiting for the GPU", lambda: worker.depth),
+            "dreamcache_gpu_batches": ("Batches the GPU worker ran since start", lambda: worker.batches_run),
+            "dreamcache_images_generated": ("Images the GPU worker generated since start",
+                                            lambda: worker.images_generated),
+            "dreamcache_worker_restarts": ("Times the GPU worker process was restarted after a crash",
+                                           lambda: worker.restarts),
+            "dreamcache_compile_fallback": ("1 when the worker was asked to compile the UNet and runs it eagerly "
+                                            "after a compile failure (see /readyz `compile`), else 0",
+                                            lambda: int(worker.compile_fell_back)),
+        }
+        for name, (text, read) in gauges.items():
+            Gauge(name, text, registry=self.registry).set_function(read)
+        self._worker = worker
+
+    def hit_ratio(self) -> float:
+        snapshot = self.snapshot()
+        return snapshot["hit_ratio"]
+
+    def snapshot(self) -> dict[str, float]:
+        """Hits, misses, hit ratio and GPU seconds saved since start, as plain numbers."""
+        # A job canceled before it ran was no traffic: it leaves the misses.
+        hits = self.hits._value.get()
+        misses = max(0.0, self.misses._value.get() - self.canceled._value.get())
+        return {
+            "hits": hits,
+            "misses": misses,
+            "hit_ratio": hits / (hits + misses) if hits + misses else 0.0,
+            "gpu_seconds_saved": self.gpu_seconds_saved._value.get(),
+            "reused": self.reused._value.get(),
+            "skipped_steps": self.skipped_steps._value.get(),
+        }
+
+    def job_failed(self, error_type: str) -> None:
+        """Count one failed job under its error type (worker_crashed, out_of_memory, store_failed, ...)."""
+        self.failed.labels(type=error_type).inc()
+
+    def record_hit(self, steps: int) -> None:
+        """A hit saves every denoising step the request would have run."""
+        self.hits.inc()
+        self.gpu_seconds_saved.inc(self._worker.mean_step_seconds * steps)
+
+    def record_cached_pictures(self, pictures: int, steps: int) -> None:
+        """A request of n pictures found some cached (it still generated the rest): their steps were saved."""
+        self.gpu_seconds_saved.inc(self._worker.mean_step_seconds * steps * pictures)
+
+    def record_adoption(self, steps_left: int) -> None:
+        """A client took a related picture instead, and its canceled generation saved the steps it had left."""
+        self.adopted.inc()
+        self.gpu_seconds_saved.inc(self._worker.mean_step_seconds * steps_left)
+
+    def record_reuse(self, skipped_steps: int) -> None:
+        """A near-miss that started from a checkpoint saved the steps it skipped."""
+        self.reused.inc()
+        self.skipped_steps.inc(skipped_steps)
+        self.gpu_seconds_saved.inc(self._worker.mean_step_seconds * skipped_steps)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,1 @@
+/work/wt/i22/tests/apphelpers.py
