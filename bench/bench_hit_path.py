@@ -38,13 +38,14 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from dreamcache import matching, prompts
+from dreamcache import prompts
 from dreamcache.cli import wait_ready
-from dreamcache.decision import compat_key, embedding_text, exact_key
 from dreamcache.embedding import OnnxMiniLMEmbedder
 from dreamcache.generation.spec import BatchShape, pipeline_fingerprint
 from dreamcache.generation.text import count_prompt_tokens, load_tokenizer
 from dreamcache.index import Entry, open_index
+from dreamcache.prompts import embedding_text
+from dreamcache.resolution import compat_key, exact_key
 from dreamcache.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,7 +107,7 @@ def fill(settings: Settings, size: int, texts: list[str], vectors: np.ndarray, s
             steps=shape.steps, guidance_scale=shape.guidance_scale, seed=i, model=settings.model,
             fingerprint=fingerprint, image_key=f"{uuid.uuid4().hex}.png", created_at=time.time(), compat_key=compat,
             exact_key=exact_key(compat, prompt, shape, i), prompt_norm=prompts.normalize(prompt),
-            text_key=matching.text_key(prompt),
+            text_key=prompts.text_key(prompt),
         )
         batch.append((entry, vector.astype(np.float32).tolist()))
         if len(batch) == 1000:

@@ -28,9 +28,9 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_hit_path import base_prompts, fill, pct, serve, wait_ready  # noqa: E402
 
-from dreamcache.decision import embedding_text  # noqa: E402
 from dreamcache.embedding import MiniLMEmbedder  # noqa: E402
 from dreamcache.index import open_index  # noqa: E402
+from dreamcache.prompts import embedding_text  # noqa: E402
 from dreamcache.settings import Settings  # noqa: E402
 from dreamcache.suggest import SuggestionIndex, load_timed  # noqa: E402
 

@@ -1,7 +1,7 @@
 """Measure the hit decision on the four error classes found by auditing hits on a real prompt stream by hand.
 
 Each class is a set of (request, stored prompt) pairs built from public data read in place, and the
-service's decision (`matching.decide` on the cosine of the `decision.embedding_text` vectors, at the
+service's decision (`matching.decide` on the cosine of the `prompts.embedding_text` vectors, at the
 default threshold) should be the same for every pair of a class:
 
 - **nothing left after normalisation** (should miss): two different prompts of the real stream
@@ -40,8 +40,8 @@ from pathlib import Path
 import numpy as np
 
 from dreamcache import matching
-from dreamcache.decision import RETRIEVAL_FLOOR, embedding_text
-from dreamcache.prompts import clean, normalize
+from dreamcache.decision import RETRIEVAL_FLOOR
+from dreamcache.prompts import clean, embedding_text, normalize
 from dreamcache.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -208,7 +208,7 @@ def report(rows: Sequence[dict[str, float | int | str]], threshold: float, comma
     lines += [
         "",
         "Should-hit pairs below the retrieval floor are still found: the service also looks a prompt up by its "
-        "text key (`matching.text_key`: the text up to case, punctuation, spacing, articles and tag order).",
+        "text key (`prompts.text_key`: the text up to case, punctuation, spacing, articles and tag order).",
         "",
     ]
     return "\n".join(lines)

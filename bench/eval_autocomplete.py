@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 
 from dreamcache import prompts
-from dreamcache.decision import embedding_text
 from dreamcache.embedding import MiniLMEmbedder
 from dreamcache.index import EdgeIndex, Entry
+from dreamcache.prompts import embedding_text
 from dreamcache.suggest import SuggestionIndex, suggestible
 
 ROOT = Path(__file__).resolve().parents[1]

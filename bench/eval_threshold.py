@@ -39,7 +39,7 @@ from typing import Literal
 
 import numpy as np
 
-from dreamcache import matching
+from dreamcache import matching, prompts
 from dreamcache.prompts import clean, normalize
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -226,7 +226,7 @@ def cosines(pairs: Sequence[tuple[str, str]], vectors: dict[str, np.ndarray]) ->
 
 def previous_accept(query: str, candidate: str, similarity: float, threshold: float) -> bool:
     """The hit decision before the verifier, kept here for comparison only (not used by the service)."""
-    if normalize(query) == normalize(candidate) or sorted(matching.tags(query)) == sorted(matching.tags(candidate)):
+    if normalize(query) == normalize(candidate) or sorted(prompts.tags(query)) == sorted(prompts.tags(candidate)):
         return True
     return similarity >= threshold and not matching.same_words_reordered(query, candidate)
 
@@ -239,7 +239,7 @@ def time_verifier(pairs: Sequence[tuple[str, str]], limit: int = 5000) -> dict[s
     for query, candidate in sample:
         matching.tokens.cache_clear()
         matching.analyse.cache_clear()
-        matching.canonical.cache_clear()
+        prompts.canonical.cache_clear()
         started = time.perf_counter()
         matching.decide(query, clean(candidate), 1.0, 0.0)
         times.append((time.perf_counter() - started) * 1000.0)

@@ -334,7 +334,7 @@ def test_a_client_asking_again_gets_unseen_pictures_then_a_new_sample(client: Te
     # Only a hash of the identity is stored, never the raw value.
     stored = b"".join(p.read_bytes() for p in (data_dir / "index").rglob("*") if p.is_file())
     assert b"alice@example.com" not in stored and b"bob-device-42" not in stored
-    from dreamcache.decision import viewer_hash
+    from dreamcache.resolution import viewer_hash
 
     assert viewer_hash("alice@example.com").encode() in stored
 

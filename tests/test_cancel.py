@@ -62,5 +62,5 @@ def test_a_running_job_stops_between_steps_and_frees_the_worker(tmp_path: Path) 
         assert after.status_code == 200 and after.json()["source"] == "generated"
         # The worker stopped the canceled batch: it never reported more than a step or two past the cancel.
         assert services.jobs.get(job["job_id"]).step <= canceled.json()["progress"]["step"] + 2
-        assert services.worker.restarts == 0 and services.index.count() == 1  # the canceled picture is not stored
+        assert services.backend.restarts == 0 and services.index.count() == 1  # the canceled picture is not stored
         assert client.get(f"/jobs/{job['job_id']}").json()["status"] == "canceled"

@@ -14,13 +14,14 @@ import numpy as np
 import pytest
 from qdrant_client import QdrantClient
 
-from dreamcache import matching
-from dreamcache.decision import (
-    CANDIDATE_HEADROOM,
+from dreamcache import prompts
+from dreamcache.decision import CANDIDATE_HEADROOM, Decider
+from dreamcache.generation.spec import BatchShape
+from dreamcache.index import Entry, Index, Match, QdrantServerIndex
+from dreamcache.prompts import embedding_text, normalize
+from dreamcache.resolution import (
     CacheRequest,
-    Decider,
     compat_key,
-    embedding_text,
     exact_key,
     flight_key,
     request_seeds,
@@ -28,9 +29,6 @@ from dreamcache.decision import (
     reused_exact_key,
     viewer_hash,
 )
-from dreamcache.generation.spec import BatchShape
-from dreamcache.index import Entry, Index, Match, QdrantServerIndex
-from dreamcache.prompts import normalize
 from dreamcache.settings import Settings
 
 DIM = 8
@@ -89,7 +87,7 @@ def store(index: Index, prompt: str, cosine: float, *, seed: int = 1, **override
         "id": entry_id, "prompt": prompt, "negative_prompt": "blurry", "width": 512, "height": 512, "steps": 25,
         "guidance_scale": 7.5, "seed": seed, "model": "m", "fingerprint": "fp-1", "image_key": f"{entry_id}.png",
         "created_at": 1_760_000_000.0, "compat_key": COMPAT, "exact_key": exact_key(COMPAT, prompt, SHAPE, seed),
-        "prompt_norm": normalize(prompt), "text_key": matching.text_key(prompt),
+        "prompt_norm": normalize(prompt), "text_key": prompts.text_key(prompt),
     }
     values.update(overrides)
     entry = Entry(**values)  # type: ignore[arg-type]
@@ -186,7 +184,7 @@ def test_quick_lookup_settles_only_with_n_same_text_entries(index: Index, decide
     assert settled is not None and {m.entry.id for m in settled[0]} == {first.id, second.id}
     assert settled[1] == ["exact", "exact"]
     # a same-text entry vetoed for a report does not settle it
-    reported = replace(second, reported=matching.report_keys("a red fox"))
+    reported = replace(second, reported=prompts.report_keys("a red fox"))
     index.upsert(reported, unit_at(0.4, QUERY, seed=3))
     settled, _ = decider.quick_lookup(request("A red fox", n=2), COMPAT, QUERY)
     assert settled is None
@@ -227,13 +225,13 @@ def test_n_hits_best_first_and_no_more(index: Index, decider: Decider) -> None:
 
 
 def test_a_reported_picture_is_never_served_for_that_prompt(index: Index, decider: Decider) -> None:
-    store(index, "a red fox sleeping", 0.99, reported=(matching.report_keys("a red fox sleeps")[0],))
+    store(index, "a red fox sleeping", 0.99, reported=(prompts.report_keys("a red fox sleeps")[0],))
     assert decider.lookup(request("a red fox sleeps"), COMPAT, QUERY) == ([], [])
-    flat_only = store(index, "a red fox sleeping", 0.98, reported=(matching.report_keys("a red fox sleeps")[1],),
+    flat_only = store(index, "a red fox sleeping", 0.98, reported=(prompts.report_keys("a red fox sleeps")[1],),
                       seed=2)
     assert decider.lookup(request("a red fox sleeps"), COMPAT, QUERY) == ([], [])
     index.delete(flat_only.id)
-    other = store(index, "a red fox sleeping", 0.97, reported=(matching.report_keys("a grey wolf")[0],), seed=3)
+    other = store(index, "a red fox sleeping", 0.97, reported=(prompts.report_keys("a grey wolf")[0],), seed=3)
     assert [m.entry.id for m in decider.lookup(request("a red fox sleeps"), COMPAT, QUERY)[0]] == [other.id]
 
 

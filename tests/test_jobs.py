@@ -85,3 +85,24 @@ def test_a_failure_is_reported_with_its_type() -> None:
         assert seen == ["worker_crashed"]
 
     asyncio.run(scenario())
+
+
+def test_a_generation_stream_ends_with_its_one_terminal_event() -> None:
+    """The backend boundary: events in order, exactly one terminal event, nothing after it; events are plain data."""
+    import asyncio
+    import json
+    from dataclasses import asdict
+
+    from dreamcache.backend import Done, EventStream, Failed, Progress, Queued, Started, StoredPicture
+
+    async def scenario() -> list[object]:
+        stream = EventStream("g1")
+        done = Done((StoredPicture("e1", "e1.png", (2,), 10),), 1.5)
+        for event in (Queued(0), Started(4), Progress(1, 4), done, Failed("shutdown", "late"), Progress(2, 4)):
+            stream.put(event)
+        assert stream.ended
+        return [event async for event in stream]
+
+    seen = asyncio.run(scenario())
+    assert seen == [Queued(0), Started(4), Progress(1, 4), Done((StoredPicture("e1", "e1.png", (2,), 10),), 1.5)]
+    assert json.loads(json.dumps([asdict(event) for event in seen]))[-1]["pictures"][0]["image_key"] == "e1.png"

@@ -70,4 +70,4 @@ def test_judge_uses_the_settings_threshold_and_embedding_text() -> None:
     assert cli.judge(source, sink, embedder=embedder) == 0
     row = json.loads(sink.getvalue())
     assert row == {"hit": True, "similarity": 1.0, "reason": "verified"}
-    assert sorted(embedder.seen) == ["a dog running", "a dog runs"]  # decision.embedding_text: normalised
+    assert sorted(embedder.seen) == ["a dog running", "a dog runs"]  # prompts.embedding_text: normalised

@@ -62,7 +62,7 @@ def test_queue_full_single_flight_cancel_and_async_jobs(tmp_path: Path) -> None:
         # It has a ticket of its own (its DELETE detaches only itself) on the same generation: still first in line.
         assert joined.status_code == 202 and joined.json()["job_id"] != a.json()["job_id"]
         assert joined.json()["queue_position"] == 0
-        assert client.app.state.services.worker.depth == 2  # type: ignore[attr-defined]
+        assert client.app.state.services.backend.depth == 2  # type: ignore[attr-defined]
 
         full = client.post("/generate", json={"prompt": "a koi pond seen from above"}, headers=ASYNC)
         assert full.status_code == 429
@@ -93,7 +93,7 @@ def test_queue_full_single_flight_cancel_and_async_jobs(tmp_path: Path) -> None:
 def test_compatible_jobs_run_as_one_batch_and_incompatible_ones_apart(tmp_path: Path) -> None:
     settings = tiny_settings(tmp_path, max_batch_size=3, queue_size=10)
     with running_app(settings, ready=False) as client:
-        worker = client.app.state.services.worker  # type: ignore[attr-defined]
+        worker = client.app.state.services.backend  # type: ignore[attr-defined]
         prompts = [f"a lantern festival on a river, scene number {n}" for n in range(4)]
         jobs = [client.post("/generate", json={"prompt": p, "seed": n}, headers=ASYNC).json()["job_id"]
                 for n, p in enumerate(prompts)]

@@ -32,7 +32,7 @@ def base(server: LiveServer) -> str:
 
 
 def worker_pid(server: LiveServer) -> int:
-    pid = server.app.state.services.worker.pid
+    pid = server.app.state.services.backend.pid
     assert pid is not None
     return int(pid)
 

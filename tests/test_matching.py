@@ -7,18 +7,15 @@ import pytest
 from dreamcache.matching import (
     EMPTY_TEXT,
     accept,
-    canonical,
     content,
     decide,
     reason,
-    report_keys,
     same_tags,
     same_words_reordered,
     stem,
-    tags,
-    text_key,
     verify,
 )
+from dreamcache.prompts import canonical, report_keys, tags, text_key
 
 
 def test_tags_are_normalised_parts() -> None:

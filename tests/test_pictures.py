@@ -24,7 +24,7 @@ def test_missing_pictures_are_generated_in_one_batch_after_the_cached_ones(clien
     first = generate(client, prompt=prompt)
     second = generate(client, prompt=prompt, cache="refresh")
     cached_ids = {first["images"][0]["id"], second["images"][0]["id"]}
-    worker = services(client).worker
+    worker = services(client).backend
     batches_before, count_before = worker.batches_run, services(client).index.count()
 
     answer = generate(client, prompt=prompt, n=5)
@@ -49,7 +49,7 @@ def test_missing_pictures_are_generated_in_one_batch_after_the_cached_ones(clien
 
 
 def test_more_pictures_than_a_batch_run_in_consecutive_batches(client: TestClient) -> None:
-    worker = services(client).worker
+    worker = services(client).backend
     before = worker.batches_run
     answer = generate(client, prompt="a teapot shaped like a sleeping whale", n=9)
     assert answer["source"] == "generated"
@@ -107,7 +107,7 @@ def test_a_job_canceled_after_its_first_batch_runs_no_more_batches(tmp_path_fact
 
     # One image a batch: a job of 9 pictures runs 9 batches, and is canceled once the first is done.
     with running_app(tiny_settings(tmp_path_factory.mktemp("one-a-batch"), max_batch_size=1)) as client:
-        worker = services(client).worker
+        worker = services(client).backend
         before = worker.images_generated
         response = client.post("/generate", json={"prompt": "a lighthouse keeper's cat", "n": 9},
                                headers={"Prefer": "respond-async"})
@@ -129,24 +129,26 @@ def test_a_job_between_its_batches_can_be_canceled(tmp_path: Path) -> None:
     """The dispatcher on its own (no worker process): a 3-picture job at one image a batch, after its first."""
     import asyncio
 
+    from dreamcache.backend import Canceled, GenerationRequest, Queued, Started
     from dreamcache.generation.spec import BatchShape, PromptItem
-    from dreamcache.jobs import GenerationTask, Job, JobStatus
     from dreamcache.worker import GpuWorker
 
     async def scenario() -> None:
-        async def on_result(*_: object) -> None:
+        def store_pictures(*_: object) -> list[object]:
             raise AssertionError("nothing runs here")
 
-        worker = GpuWorker(tiny_settings(tmp_path, max_batch_size=1), on_result, "fingerprint")
+        worker = GpuWorker(tiny_settings(tmp_path, max_batch_size=1), store_pictures, "fingerprint")
         items = [PromptItem("a cat", "", seed) for seed in range(3)]
-        job = Job(GenerationTask(BatchShape(64, 64, 4, 7.5), items, [0.0], "c", ["e1", "e2", "e3"], "f"))
-        worker.submit(job)
-        assert worker.depth == 3
+        events = worker.submit(GenerationRequest("job1", BatchShape(64, 64, 4, 7.5), items, "c"))
+        assert worker.depth == 3 and worker.position("job1") == 0
         first = await worker._take_batch()  # what the dispatcher sends first
-        assert first == [(job, 0)] and worker.depth == 2
-        job.mark_running()  # as `_run` does; the batch then finishes and the job waits for its next one
-        assert not worker.cancel(job)  # no longer just queued...
-        assert worker.cancel_running(job)  # ...but canceled all the same: its other pictures never run
-        assert job.status is JobStatus.CANCELED and worker.depth == 0
+        [(job, index)] = first
+        assert job.id == "job1" and index == 0 and worker.depth == 2
+        job.mark_running(4)  # as `_run` does; the batch then finishes and the job waits for its next one
+        assert not worker.cancel_queued(job)  # no longer just queued...
+        assert worker.cancel("job1")  # ...but canceled all the same: its other pictures never run
+        assert worker.depth == 0 and not worker.cancel("job1")
+        seen = [event async for event in events]  # the stream ends with its terminal event
+        assert seen == [Queued(0), Started(4), Canceled()]
 
     asyncio.run(scenario())

@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 from dreamcache import matching
-from dreamcache.decision import embedding_text, reuse_depth_limit
+from dreamcache.decision import reuse_depth_limit
 from dreamcache.embedding import OnnxMiniLMEmbedder
 from dreamcache.index import EdgeIndex
+from dreamcache.prompts import embedding_text
 from dreamcache.replay import ModeReplay, StreamItem
 from dreamcache.settings import Settings
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,32 @@ def test_readme_documents_every_setting() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     missing = [name for name in Settings.model_fields if f"`DREAMCACHE_{name.upper()}`" not in readme]
     assert not missing, f"settings missing from the README table: {missing}"
+
+
+def test_every_variable_name_and_default_is_kept() -> None:
+    """Grouping the settings by concern renamed nothing: DREAMCACHE_* names and defaults as on main before it."""
+    from dreamcache.settings import GROUPS
+
+    frozen = json.loads((Path(__file__).parent / "data" / "settings_env.json").read_text())
+    now = {f"DREAMCACHE_{name.upper()}": json.loads(json.dumps(field.default, default=str))
+           for name, field in Settings.model_fields.items()}
+    assert now == frozen
+    declared = list(Settings.model_fields)
+    grouped = [name for names in GROUPS.values() for name in names]
+    assert grouped == declared  # every setting in exactly one group, groups in declaration order
+
+
+def test_a_setting_of_every_group_is_read_from_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dreamcache.settings import GROUPS
+
+    values = {"queue_size": "7", "default_steps": "11", "similarity_threshold": "0.97", "retention_interval_s": "9.5",
+              "webhook_timeout_s": "2.5", "max_body_bytes": "2048", "qdrant_collection": "other",
+              "request_burst": "3", "job_ttl_s": "5.0", "metrics_public": "true", "s3_region": "eu-west-1",
+              "fp16": "false", "embed_batch_size": "5", "reuse": "false"}
+    assert {group for group, names in GROUPS.items() if set(names) & set(values)} == set(GROUPS)
+    for name, value in values.items():
+        monkeypatch.setenv(f"DREAMCACHE_{name.upper()}", value)
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    for group, names in GROUPS.items():
+        for name in set(names) & set(values):
+            assert str(settings.group(group)[name]).lower() == values[name].lower(), name

@@ -15,12 +15,15 @@ from dreamcache import __version__
 from dreamcache.api import admin, errors, routes, web
 from dreamcache.api.deps import Services
 from dreamcache.api.guards import BodyGuard
+from dreamcache.api.views import Views
 from dreamcache.cache import CacheService
+from dreamcache.cache.waiters import Waiters
+from dreamcache.cache.writeback import PictureWriter
 from dreamcache.embedding import BatchingEmbedder, VectorCache, open_embedder
-from dreamcache.generation.spec import GeneratedImage, pipeline_fingerprint, resolve_device
+from dreamcache.generation.spec import pipeline_fingerprint, resolve_device
 from dreamcache.generation.text import load_tokenizer
 from dreamcache.index import open_index
-from dreamcache.jobs import Job, JobTable
+from dreamcache.jobs import JobTable
 from dreamcache.keys import KeysFileError, KeyStore
 from dreamcache.management import Curator
 from dreamcache.metrics import Metrics
@@ -63,23 +66,19 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
     tokenizer = await asyncio.to_thread(load_tokenizer, settings.model)
 
     jobs = JobTable(settings.job_ttl_s, settings.max_jobs)
-
-    async def on_result(job: Job, results: list[GeneratedImage], seconds: float) -> None:
-        await cache.write_back(job, results, seconds)
-
-    worker = GpuWorker(settings, on_result, fingerprint)
-    metrics = Metrics(worker)
-    cache = CacheService(settings, batching, index, store, jobs, metrics, fingerprint)
-    cache.attach(worker)
+    metrics = Metrics()
+    backend = GpuWorker(settings, PictureWriter(store, metrics).store_all, fingerprint)
+    metrics.watch(backend)
+    cache = CacheService(settings, batching, index, store, jobs, metrics, backend, fingerprint)
     keys = KeyStore(settings.keys_path)
-    cache.keys = keys
+    views = Views(settings, store, keys, backend)
     _announce_access(settings, keys)
-    await cache.load_suggestions()
+    await cache.suggestions.load()
     stack.push_async_callback(cache.drain)
-    await worker.start()
-    stack.push_async_callback(worker.stop)
+    await backend.start()
+    stack.push_async_callback(backend.stop)
 
-    curator = Curator(settings, index, store, metrics, cache.suggestions_for)
+    curator = Curator(settings, index, store, metrics, cache.suggestions.of)
     webhooks = WebhookSender(settings)
     stack.push_async_callback(webhooks.close)
     sweepers = [
@@ -97,7 +96,9 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
     stack.push_async_callback(_stop_sweepers)
     log.info("dreamcache %s: index %s, store %s, embedder %s (%d-d), fingerprint %s", __version__, index.name,
              store.name, embedder.name, embedder.dimension, fingerprint)
-    return Services(settings, cache, index, store, worker, jobs, metrics, tokenizer, keys, curator, webhooks)
+    waiters = Waiters(jobs, cache.misses, index, metrics)
+    return Services(settings, cache, waiters, views, index, store, backend, jobs, metrics, tokenizer, keys, curator,
+                    webhooks)
 
 
 _LOOPBACK = ("127.", "::1", "localhost")

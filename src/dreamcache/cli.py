@@ -221,14 +221,14 @@ def _judge_line(raw: str) -> tuple[str, str] | str:
 def judge(source: Iterable[str], sink: Any, *, batch_size: int = 256, embedder: Any = None) -> int:
     """Write one JSON line per input line: the service's hit decision for {query, candidate}.
 
-    Same embedder, embedded text (`decision.embedding_text`), threshold (Settings().similarity_threshold) and
+    Same embedder, embedded text (`prompts.embedding_text`), threshold (Settings().similarity_threshold) and
     rule (`matching.accept`) as the service, all other settings taken as equal. Blank lines are skipped;
     a bad line gets {"line": n, "error": ...} and the run goes on. Returns 1 if any line was bad.
     """
     import numpy as np
 
     from dreamcache import matching
-    from dreamcache.decision import embedding_text
+    from dreamcache.prompts import embedding_text
 
     settings = Settings()
     threshold = settings.similarity_threshold

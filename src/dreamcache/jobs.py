@@ -8,9 +8,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any
 
+from dreamcache.backend import GenerationRequest
 from dreamcache.generation.spec import BatchShape, PromptItem, start_step
+from dreamcache.index import Entry
 
 
 class JobStatus(StrEnum):
@@ -31,6 +32,23 @@ class JobError:
     message: str
 
 
+@dataclass(frozen=True)
+class CachedPicture:
+    """A picture of the answer that was in the cache: its entry, cosine and how it matched (`exact`/`verified`)."""
+
+    entry: Entry
+    similarity: float
+    match: str | None = None
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """What a finished generation produced: its entries (in the order of the task's items), GPU seconds spent."""
+
+    entries: list[Entry]
+    seconds: float
+
+
 @dataclass
 class GenerationTask:
     """Everything the write-back needs to know about the images one request generates (one per item,
@@ -48,12 +66,16 @@ class GenerationTask:
     resume_key: str = ""  # what a later near-miss must share to reuse this job's checkpoints
     reuse: Reuse | None = None  # the near-miss plan: `item.resume` holds the checkpoint itself
     client: str = ""  # who asked: the GPU queue takes jobs round-robin across clients
-    cached: list[dict[str, Any]] = field(default_factory=list)  # pictures of the answer that were cached already
+    cached: list[CachedPicture] = field(default_factory=list)  # pictures of the answer that were cached already
 
     @property
     def start_step(self) -> int:
         """The first denoising step any of the items runs (a resumed item starts at its checkpoint)."""
         return min((start_step(item) for item in self.items), default=0)
+
+    def request(self, request_id: str) -> GenerationRequest:
+        """What the generation backend is asked for."""
+        return GenerationRequest(request_id, self.shape, list(self.items), self.client)
 
 
 @dataclass(frozen=True)
@@ -77,7 +99,7 @@ class Job:
     finished_at: float | None = None
     step: int = 0
     total_steps: int = 0
-    result: dict[str, Any] | None = None
+    result: GenerationResult | None = None
     error: JobError | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
     on_failure: Callable[[str], None] | None = None  # told the error type of a failure (metrics)
@@ -110,7 +132,7 @@ class Job:
         self.step, self.total_steps = step, total
         self._publish("progress")
 
-    def succeed(self, result: dict[str, Any]) -> None:
+    def succeed(self, result: GenerationResult) -> None:
         self._finish(JobStatus.SUCCEEDED)
         self.result = result
         self._publish("status")

@@ -44,7 +44,12 @@ Role = Literal["user", "admin"]
 ROLES: tuple[Role, ...] = ("user", "admin")
 KEY_PREFIX = "dck"
 _KEY = re.compile(r"^dck_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
-NAMESPACE = re.compile(r"^(?:|[A-Za-z0-9][A-Za-z0-9_.-]{0,63})$")  # "" is the shared pool
+#: The one rule of a namespace's name ("" is the shared pool): used by keys, request headers and admin routes.
+_NAMESPACE_NAME = "[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+NAMED_NAMESPACE_PATTERN = f"^{_NAMESPACE_NAME}$"
+NAMESPACE_PATTERN = f"^(|{_NAMESPACE_NAME})$"  # a namespace, or "" (the shared pool)
+NAMESPACE_RULE = "1-64 characters of letters, digits, '_', '.' or '-', starting with a letter or digit"
+_NAMED_NAMESPACE = re.compile(NAMED_NAMESPACE_PATTERN)
 _RECHECK_S = 1.0
 # The key the current request authenticated with: image URLs made while answering it are bound to it.
 _SIGNER: ContextVar[str] = ContextVar("dreamcache_url_signer", default="")
@@ -109,10 +114,14 @@ def _hash(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
+def is_named_namespace(name: str) -> bool:
+    """Whether `name` is a valid private namespace (the shared pool "" is not one)."""
+    return bool(_NAMED_NAMESPACE.match(name))
+
+
 def check_namespace(name: str) -> str:
-    if not NAMESPACE.match(name):
-        raise KeysFileError(f"namespace {name!r} must be empty (the shared pool) or 1-64 letters, digits, "
-                            "'_', '.', '-' starting with a letter or digit")
+    if name and not is_named_namespace(name):
+        raise KeysFileError(f"namespace {name!r} must be empty (the shared pool) or {NAMESPACE_RULE}")
     return name
 
 

@@ -20,7 +20,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from dreamcache import matching, prompts
+from dreamcache import prompts
 from dreamcache.generation.checkpoint import checkpoint_key
 from dreamcache.index import Entry, Index
 from dreamcache.metrics import Metrics
@@ -54,7 +54,7 @@ class Curator:
         self.index = index
         self.store = store
         self.metrics = metrics
-        self._suggestions = suggestions  # namespace -> SuggestionIndex (CacheService.suggestions_for)
+        self._suggestions = suggestions  # namespace -> SuggestionIndex (cache.autocomplete.Suggestions.of)
         self._reports_path = settings.data_dir / "reports.jsonl"
         self._lock = threading.Lock()
         self._check_from = 0  # where the next sweep's existence checks start
@@ -85,6 +85,12 @@ class Curator:
     def delete(self, entry: Entry) -> None:
         """Remove an entry everywhere: vector, autocomplete, image and checkpoints (idempotent)."""
         self.delete_many([entry])
+
+    def image_vanished(self, key: str) -> None:
+        """An image gone from the store outside the service: its entry stops answering hits at once."""
+        entry = self.index.get(key.removesuffix(".png"))
+        if entry is not None and entry.image_key == key:
+            self.delete(entry)
 
     def delete_many(self, entries: list[Entry]) -> None:
         """Remove entries: their vectors in one write first, then autocomplete, images and checkpoints."""
@@ -119,7 +125,7 @@ class Curator:
 
     def report(self, entry: Entry, prompt: str, reporter: str) -> Report:
         """Never serve the entry for this prompt (and its retyped variants) again; keep the report."""
-        for key in matching.report_keys(prompt):
+        for key in prompts.report_keys(prompt):
             self.index.report(entry.id, key)
         report = Report(entry.id, prompts.clean(prompt), entry.namespace, reporter, time.time())
         with self._lock:

@@ -25,23 +25,23 @@ Measured on public data in docs/cache-quality.md (`make eval`).
 
 from __future__ import annotations
 
-import hashlib
-import re
-import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
 
-from dreamcache.prompts import clean, normalize
-
-_TAG_SEPARATORS = re.compile(r"[,;|\n]+")
-_JOINERS = re.compile(r"(?<=\w)['\u2019\u2018`\-\u2010\u2011](?=\w)")
-_PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
-_SPACE = re.compile(r"\s+")
+from dreamcache.prompts import (
+    IGNORED,
+    canonical,
+    clean,
+    fold,
+    normalize,
+    split_tags,
+    stripped,
+    tags,
+)
 
 #: Tokens dropped before comparing: articles, the neutral possessive "its" and, after stemming, the copula
 #: ("a dog is sitting" == "a dog sitting"). Everything else, negations and counts included, is content.
-IGNORED = frozenset({"a", "an", "the", "its"})
 IGNORED_STEMS = frozenset({"be"})
 _COPULA = frozenset({"is", "are", "was", "were", "be", "been", "being", "am"})
 _IRREGULAR_PLURALS = {
@@ -135,24 +135,12 @@ def _same_tag_multiset(a: Sequence[Sequence[Token]], b: Sequence[Sequence[Token]
     return True
 
 
-def _fold(text: str) -> str:
-    """Case folded, apostrophes and in-word hyphens joined, other punctuation and spacing collapsed."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    text = _JOINERS.sub("", text)
-    return _SPACE.sub(" ", _PUNCT.sub(" ", text)).strip()
-
-
-def tags(prompt: str) -> list[str]:
-    """The prompt's comma-separated parts, normalised, in order (empty parts dropped)."""
-    return [part for part in (normalize(piece) for piece in _TAG_SEPARATORS.split(prompt)) if part]
-
-
 @lru_cache(maxsize=16384)
 def tokens(prompt: str) -> tuple[tuple[Token, ...], ...]:
     """Per comma-separated tag, the sequence of (stem, form) content tokens (tags left empty are dropped)."""
     out = []
-    for piece in _TAG_SEPARATORS.split(prompt):
-        analysed = (analyse(w) for w in _fold(piece).split() if w not in IGNORED)
+    for piece in split_tags(prompt):
+        analysed = (analyse(w) for w in fold(piece).split() if w not in IGNORED)
         tag = tuple(token for token in analysed if token[0] not in IGNORED_STEMS)
         if tag:
             out.append(tag)
@@ -164,50 +152,16 @@ def content(prompt: str) -> tuple[tuple[str, ...], ...]:
     return tuple(tuple(token[0] for token in tag) for tag in tokens(prompt))
 
 
-@lru_cache(maxsize=16384)
-def canonical(prompt: str) -> str:
-    """The prompt as typed, up to case, punctuation, spacing, articles and tag order; "" when nothing is left.
-
-    Spaces are dropped inside each tag, so words split or joined differently are one text
-    (`4 k` = `4k`, `chainsaw man` = `chainsawman`); tags are sorted. No stemming: two prompts with
-    the same canonical text are the same request retyped, whatever their embeddings say.
-    """
-    parts = ("".join(w for w in _fold(piece).split() if w not in IGNORED) for piece in _TAG_SEPARATORS.split(prompt))
-    return ",".join(sorted(part for part in parts if part))
-
-
-def text_key(prompt: str) -> str:
-    """A short digest of `canonical(prompt)` to find retyped prompts by equality ("" when nothing is left)."""
-    text = canonical(prompt)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32] if text else ""
-
-
-def report_keys(prompt: str) -> tuple[str, ...]:
-    """What a "wrong picture" report is filed under, so it covers the prompt's retyped variants: its text
-    key (tags in any order) and its words in order whatever the separators; for a prompt that normalises
-    to nothing, its own raw text (it only ever matches itself)."""
-    words = "".join(w for w in _fold(prompt).split() if w not in IGNORED)
-    if not words:
-        return ("raw:" + hashlib.sha256(clean(prompt).encode("utf-8")).hexdigest()[:28],)
-    return (text_key(prompt), "flat:" + hashlib.sha256(words.encode("utf-8")).hexdigest()[:27])
-
-
-def _stripped(text: str) -> str:
-    """Case folded with every punctuation mark deleted (not spaced): what a user retyping without it gets."""
-    text = _PUNCT.sub("", unicodedata.normalize("NFKC", text).casefold())
-    return _SPACE.sub(" ", text).strip()
-
-
 def _surface(prompt: str) -> dict[str, str]:
     """Stem -> the first word of prompt that has it (to name differences in words a user wrote)."""
     out: dict[str, str] = {}
-    for word in _fold(prompt).split():
+    for word in fold(prompt).split():
         out.setdefault(stem(word), word)
     return out
 
 
 def _joined_tags(prompt: str) -> list[str]:
-    return sorted(t for t in (_stripped(p) for p in _TAG_SEPARATORS.split(prompt)) if t)
+    return sorted(t for t in (stripped(p) for p in split_tags(prompt)) if t)
 
 
 def same_words_reordered(query: str, candidate: str) -> bool:
@@ -233,7 +187,7 @@ def same_tags(query: str, candidate: str) -> bool:
         return not cq and not cc and clean(query) == clean(candidate)
     if cq == cc or normalize(query) == normalize(candidate) or sorted(tags(query)) == sorted(tags(candidate)):
         return True
-    return _stripped(query) == _stripped(candidate) or _joined_tags(query) == _joined_tags(candidate)
+    return stripped(query) == stripped(candidate) or _joined_tags(query) == _joined_tags(candidate)
 
 
 def reason(query: str, candidate: str) -> str | None:
@@ -375,8 +329,8 @@ def _style_mask(words: Sequence[str]) -> list[bool]:
 def layout_tokens(prompt: str) -> tuple[tuple[Token, ...], ...]:
     """`tokens` without the style words: per tag, what the picture shows (tags left empty are dropped)."""
     out = []
-    for piece in _TAG_SEPARATORS.split(prompt):
-        words = [w for w in _fold(piece).split() if w not in IGNORED]
+    for piece in split_tags(prompt):
+        words = [w for w in fold(piece).split() if w not in IGNORED]
         kept = (analyse(w) for w, style in zip(words, _style_mask(words), strict=True) if not style)
         tag = tuple(token for token in kept if token[0] not in IGNORED_STEMS)
         if tag:

@@ -13,18 +13,30 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
 class WorkerStats(Protocol):
-    """What the metrics read from the GPU worker."""
+    """What the metrics read from the generation backend (part of `backend.GenerationBackend`)."""
 
     @property
-    def depth(self) -> int: ...
+    def depth(self) -> int:
+        """Pictures waiting for the GPU."""
+
     @property
-    def mean_step_seconds(self) -> float: ...
+    def mean_step_seconds(self) -> float:
+        """GPU seconds per denoising step of one picture, measured (0 before anything ran)."""
+
     @property
     def compile_fell_back(self) -> bool: ...
 
     batches_run: int
     images_generated: int
     restarts: int
+
+
+class _Idle:
+    """No backend yet: nothing queued, nothing run."""
+
+    depth = batches_run = images_generated = restarts = 0
+    mean_step_seconds = 0.0
+    compile_fell_back = False
 
 
 @dataclass
@@ -43,7 +55,8 @@ class NamespaceTotals:
 class Metrics:
     """Counters for hits, misses, queue and GPU time; rendered at GET /metrics."""
 
-    def __init__(self, worker: WorkerStats) -> None:
+    def __init__(self, worker: WorkerStats | None = None) -> None:
+        self._worker: WorkerStats = worker if worker is not None else _Idle()
         self.registry = CollectorRegistry()
         self.hits = Counter("dreamcache_cache_hits", "Requests answered from the cache", registry=self.registry)
         self.misses = Counter("dreamcache_cache_misses", "Requests that needed a generation", registry=self.registry)
@@ -108,20 +121,24 @@ class Metrics:
                           registry=self.registry)
         hit_ratio.set_function(self.hit_ratio)
         gauges = {
-            "dreamcache_queue_depth": ("Jobs waiting for the GPU", lambda: worker.depth),
-            "dreamcache_gpu_batches": ("Batches the GPU worker ran since start", lambda: worker.batches_run),
+            "dreamcache_queue_depth": ("Jobs waiting for the GPU", lambda: self._worker.depth),
+            "dreamcache_gpu_batches": ("Batches the GPU worker ran since start", lambda: self._worker.batches_run),
             "dreamcache_images_generated": ("Images the GPU worker generated since start",
-                                            lambda: worker.images_generated),
+                                            lambda: self._worker.images_generated),
             "dreamcache_worker_restarts": ("Times the GPU worker process was restarted after a crash",
-                                           lambda: worker.restarts),
+                                           lambda: self._worker.restarts),
             "dreamcache_compile_fallback": ("1 when the worker was asked to compile the UNet and runs it eagerly "
                                             "after a compile failure (see /readyz `compile`), else 0",
-                                            lambda: int(worker.compile_fell_back)),
+                                            lambda: int(self._worker.compile_fell_back)),
         }
         for name, (text, read) in gauges.items():
             Gauge(name, text, registry=self.registry).set_function(read)
-        self._worker = worker
+
         self._by_namespace: dict[str, NamespaceTotals] = {}
+
+    def watch(self, worker: WorkerStats) -> None:
+        """Read queue and GPU figures from this backend (built after the metrics: it reports into them)."""
+        self._worker = worker
 
     def of(self, namespace: str) -> NamespaceTotals:
         """The totals of one namespace (created on first use)."""

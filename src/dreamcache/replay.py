@@ -48,19 +48,12 @@ from typing import IO, Any
 import numpy as np
 
 from dreamcache import matching, prompts
-from dreamcache.decision import (
-    CacheRequest,
-    Decider,
-    compat_key,
-    embedding_text,
-    exact_key,
-    resume_key,
-    reused_exact_key,
-    viewer_hash,
-)
+from dreamcache.decision import Decider
 from dreamcache.generation.spec import BatchShape, capture_steps, pipeline_fingerprint, resolve_device
-from dreamcache.index import Entry, Index
+from dreamcache.index import Index
 from dreamcache.index.memory import MemoryIndex, VectorTable
+from dreamcache.prompts import embedding_text
+from dreamcache.resolution import CacheRequest, InvalidField, RequestKeys, build_entry, resolve_shape, viewer_hash
 from dreamcache.settings import Settings
 
 EMBED_BATCH = 64
@@ -304,16 +297,10 @@ class StreamReader:
 
 def _shape(item: StreamItem, settings: Settings) -> BatchShape | None:
     """The request's settings with the service's defaults, or None when the service would refuse them."""
-    width = item.width or settings.default_width
-    height = item.height or settings.default_height
-    steps = item.steps or settings.default_steps
-    guidance = item.guidance if item.guidance is not None else settings.default_guidance
-    for side in (width, height):
-        if side % 8 or not settings.min_side <= side <= settings.max_side:
-            return None
-    if not 1 <= steps <= settings.max_steps:
+    try:
+        return resolve_shape(item.width or None, item.height or None, item.steps or None, item.guidance, settings)
+    except InvalidField:
         return None
-    return BatchShape(width, height, steps, float(guidance))
 
 
 # -- embedding: in batches, on every core, a chunk ahead of the replay --
@@ -450,7 +437,8 @@ class ModeReplay:
             prompt=item.prompt, negative_prompt="", shape=shape, seed=item.seed, n=1, mode="auto",
             min_similarity=self.settings.similarity_threshold, viewer=viewer if item.seed is None else None,
         )
-        compat = compat_key(self.fingerprint, shape, "")
+        keys = RequestKeys.of(request, self.fingerprint)
+        compat = keys.compat
         report.prompts += 1
         report.steps_total += shape.steps
         user = self.users.setdefault(item.user, len(self.users)) if item.user is not None else -1
@@ -482,15 +470,11 @@ class ModeReplay:
         seed = item.seed if item.seed is not None else 0
         checkpoints = tuple(step for step in capture_steps(self.settings, self.device, shape.steps)
                             if reused is None or step > reused.step)
-        entry = Entry(
-            id=entry_id, prompt=item.prompt, negative_prompt="", width=shape.width, height=shape.height,
-            steps=shape.steps, guidance_scale=shape.guidance_scale, seed=seed, model=self.settings.model,
-            fingerprint=self.fingerprint, image_key=f"{entry_id}.png", created_at=time.time(), compat_key=compat,
-            exact_key=(exact_key(compat, item.prompt, shape, seed) if reused is None
-                       else reused_exact_key(compat, item.prompt, shape, reused.match.entry.id)),
-            prompt_norm=prompts.normalize(item.prompt), text_key=matching.text_key(item.prompt),
-            checkpoints=checkpoints, resume_key=resume_key(compat, shape) if checkpoints else "",
-            reused_from=reused.match.entry.id if reused is not None else "",
+        entry = build_entry(
+            keys, entry_id=entry_id, prompt=item.prompt, negative_prompt="", seed=seed, model=self.settings.model,
+            fingerprint=self.fingerprint,
+            exact=keys.exact(seed) if reused is None else keys.reused_exact(reused.match.entry.id),
+            checkpoints=checkpoints, reused_from=reused.match.entry.id if reused is not None else "",
             skipped_steps=reused.step if reused is not None else 0,
         )
         self.index.upsert(entry, vector)

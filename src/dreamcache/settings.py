@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -12,17 +12,71 @@ TINY_MODEL = "tiny"
 DEFAULT_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 
 
+#: The settings by concern, in the order `Settings` declares them (a test keeps the two in step). Each setting
+#: `name` is read from the environment variable `DREAMCACHE_<NAME>`, whatever its group.
+GROUPS: dict[str, tuple[str, ...]] = {
+    "storage": (
+        "data_dir", "s3_bucket", "s3_endpoint_url", "s3_region", "s3_access_key_id", "s3_secret_access_key",
+        "s3_prefix", "s3_presign_expiry_s", "s3_public_base_url", "public_base_url", "min_free_disk_mb",
+    ),
+    "generation": (
+        "model", "device", "fp16", "scheduler", "deepcache", "deepcache_on_cpu", "deepcache_interval",
+        "deepcache_branch", "compile_unet", "compile_on_cpu", "warmup_batch_sizes",
+    ),
+    "worker": (
+        "queue_size", "max_batch_size", "batch_wait_ms", "worker_nice", "worker_threads", "worker_start_timeout_s",
+    ),
+    "requests": (
+        "default_width", "default_height", "default_steps", "default_guidance", "min_side", "max_side", "max_steps",
+        "max_prompt_chars",
+    ),
+    "embedding": (
+        "embedder", "embedder_runtime", "embedder_threads", "embedding_cache_size", "embed_batch_size",
+        "embed_batch_wait_ms",
+    ),
+    "decision": ("similarity_threshold", "min_similarity_floor",),
+    "reuse": (
+        "reuse", "checkpoint_fractions", "reuse_schedule", "reuse_layout_edit_max_skip", "reuse_colour_edit_max_skip",
+    ),
+    "index": ("qdrant_url", "qdrant_api_key", "qdrant_collection", "index_optimize_on_start", "qdrant_local_path",),
+    "jobs": ("default_wait_s", "max_wait_s", "job_ttl_s", "max_jobs", "retry_after_s",),
+    "access": ("keys_file", "metrics_public", "image_url_expiry_s",),
+    "limits": (
+        "request_rate_per_s", "request_burst", "generation_rate_per_s", "generation_burst", "max_queued_per_client",
+    ),
+    "http": (
+        "host", "port", "max_body_bytes", "body_timeout_s", "body_total_timeout_s", "header_timeout_s",
+        "max_connections", "keep_alive_s", "http_parser", "forwarded_allow_ips", "event_loop",
+    ),
+    "retention": ("retention_ttl_s", "retention_max_entries", "retention_max_bytes", "retention_interval_s",),
+    "webhooks": (
+        "webhook_secret", "webhook_allowed_hosts", "webhook_timeout_s", "webhook_max_attempts",
+        "webhook_backoff_scale",
+    ),
+}
+
+
 class Settings(BaseSettings):
-    """Every knob of the service. Zero configuration gives the embedded defaults."""
+    """Every knob of the service, grouped by concern (`GROUPS`). Zero configuration gives the embedded defaults."""
 
     model_config = SettingsConfigDict(env_prefix="DREAMCACHE_", env_file=".env", extra="ignore")
 
-    # --- where things live -------------------------------------------------------------------
+    # --- storage: the data directory and its disk, the image store (local or S3) -----------------------
     data_dir: Path = Field(Path("data"), description="Root of embedded state: index and local images.")
-    host: str = Field("127.0.0.1", description="Address `dreamcache serve` binds to.")
-    port: int = Field(8000, ge=1, le=65535, description="Port `dreamcache serve` listens on.")
+    s3_bucket: str | None = Field(None, description="S3 bucket; unset = local directory under data_dir.")
+    s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, moto...).")
+    s3_region: str = Field("us-east-1", description="S3 region.")
+    s3_access_key_id: str | None = Field(None, description="S3 access key (else the boto3 default chain).")
+    s3_secret_access_key: str | None = Field(None, description="S3 secret key.")
+    s3_prefix: str = Field("images/", description="Key prefix inside the bucket.")
+    s3_presign_expiry_s: int = Field(3600, ge=1, le=604800, description="Lifetime of presigned GET URLs.")
+    s3_public_base_url: str | None = Field(None, description="If set, image URLs are base + key (no presigning).")
+    public_base_url: str | None = Field(None, description="Absolute base for local image URLs (else relative).")
+    min_free_disk_mb: int = Field(
+        512, ge=0, description="Readiness fails when the data directory's disk has less free space (MB)."
+    )
 
-    # --- generator ---------------------------------------------------------------------------
+    # --- generation: the generator: model, precision, sampler, accelerations ---------------------------------
     model: str = Field(DEFAULT_MODEL, description="Hugging Face id or local path of an SD checkpoint, or `tiny`.")
     device: Literal["auto", "cuda", "cpu"] = Field("auto", description="Where the pipeline runs.")
     fp16: bool = Field(True, description="Half precision on CUDA (ignored on CPU).")
@@ -43,7 +97,18 @@ class Settings(BaseSettings):
         None, description="Batch sizes compiled at start-up (default 1..max_batch_size), at the default size."
     )
 
-    # --- request defaults and limits -----------------------------------------------------------
+    # --- worker: the GPU queue and worker process ------------------------------------------------------------
+    queue_size: int = Field(64, ge=1, description="Most images waiting for the GPU; beyond it 429.")
+    max_batch_size: int = Field(4, ge=1, le=64, description="Most images run as one batch (compatible jobs "
+                                "together; a request of more pictures runs in consecutive batches).")
+    batch_wait_ms: float = Field(10.0, ge=0.0, description="How long the dispatcher waits to fill a batch.")
+    worker_nice: int = Field(10, ge=0, le=19, description="The GPU worker process runs at this lower CPU priority "
+                             "(nice), so it never starves the cache hits of the web process.")
+    worker_threads: int = Field(0, ge=0, le=256, description="CPU threads of the worker's torch (0: all cores but "
+                                "one, so one is always left for the web process).")
+    worker_start_timeout_s: float = Field(600.0, ge=1.0, description="Longest the model may take to load.")
+
+    # --- requests: request defaults and bounds (`resolution`) ------------------------------------------------
     default_width: int = Field(512, description="Width when a request names none.")
     default_height: int = Field(512, description="Height when a request names none.")
     default_steps: int = Field(25, description="num_inference_steps when a request names none.")
@@ -53,15 +118,9 @@ class Settings(BaseSettings):
     max_steps: int = Field(150, description="Largest num_inference_steps accepted.")
     max_prompt_chars: int = Field(1000, description="Longest prompt accepted, in characters.")
 
-    # --- cache decision ------------------------------------------------------------------------
+    # --- embedding: the prompt embedder ----------------------------------------------------------------------
     embedder: Literal["minilm", "clip"] = Field(
         "minilm", description="`minilm`: all-MiniLM-L6-v2 (offline package); `clip`: the generator's text encoder."
-    )
-    similarity_threshold: float = Field(
-        0.92, ge=0.0, le=1.0, description="Cosine at or above which a compatible entry is a hit (see README)."
-    )
-    min_similarity_floor: float = Field(
-        0.90, ge=0.0, le=1.0, description="Lowest per-request min_similarity a client may ask for."
     )
     embedder_runtime: Literal["onnx", "torch"] = Field(
         "onnx", description="`minilm` on ONNX Runtime (int8-stored weights, no torch in the web process) or on "
@@ -76,7 +135,15 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(32, ge=1, description="Most prompts embedded in one micro-batch.")
     embed_batch_wait_ms: float = Field(2.0, ge=0.0, description="How long a micro-batch waits for company.")
 
-    # --- near-miss reuse (NIRVANA-style approximate caching) -------------------------------------
+    # --- decision: the cache decision (`decision`, `matching`) -----------------------------------------------
+    similarity_threshold: float = Field(
+        0.92, ge=0.0, le=1.0, description="Cosine at or above which a compatible entry is a hit (see README)."
+    )
+    min_similarity_floor: float = Field(
+        0.90, ge=0.0, le=1.0, description="Lowest per-request min_similarity a client may ask for."
+    )
+
+    # --- reuse: near-miss reuse (NIRVANA-style approximate caching) ------------------------------------------
     reuse: bool = Field(
         True, description="Start a near-miss from a similar past generation's checkpoint (`off` to disable)."
     )
@@ -102,7 +169,7 @@ class Settings(BaseSettings):
         "and camera edits follow `reuse_schedule` alone.",
     )
 
-    # --- index -------------------------------------------------------------------------------
+    # --- index: the vector index (Qdrant) --------------------------------------------------------------------
     qdrant_url: str | None = Field(None, description="Qdrant server URL; unset = embedded Qdrant Edge.")
     qdrant_api_key: str | None = Field(None, description="API key for the Qdrant server.")
     qdrant_collection: str = Field("dreamcache", description="Collection name prefix (embedder name appended).")
@@ -114,18 +181,14 @@ class Settings(BaseSettings):
         description="qdrant-client local mode at this path (brute force; for comparisons, not production).",
     )
 
-    # --- store -------------------------------------------------------------------------------
-    s3_bucket: str | None = Field(None, description="S3 bucket; unset = local directory under data_dir.")
-    s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, moto...).")
-    s3_region: str = Field("us-east-1", description="S3 region.")
-    s3_access_key_id: str | None = Field(None, description="S3 access key (else the boto3 default chain).")
-    s3_secret_access_key: str | None = Field(None, description="S3 secret key.")
-    s3_prefix: str = Field("images/", description="Key prefix inside the bucket.")
-    s3_presign_expiry_s: int = Field(3600, ge=1, le=604800, description="Lifetime of presigned GET URLs.")
-    s3_public_base_url: str | None = Field(None, description="If set, image URLs are base + key (no presigning).")
-    public_base_url: str | None = Field(None, description="Absolute base for local image URLs (else relative).")
+    # --- jobs: waiting for a generation: jobs, Prefer: wait --------------------------------------------------
+    default_wait_s: float = Field(30.0, ge=0.0, le=600.0, description="How long POST /generate waits for a miss.")
+    max_wait_s: float = Field(120.0, ge=0.0, description="Largest `Prefer: wait=N` honoured.")
+    job_ttl_s: float = Field(3600.0, ge=1.0, description="How long finished jobs stay queryable.")
+    max_jobs: int = Field(10_000, ge=100, description="Most jobs kept in memory; the oldest finished go first.")
+    retry_after_s: int = Field(5, ge=1, description="Retry-After sent with 429.")
 
-    # --- access ------------------------------------------------------------------------------
+    # --- access: who may call: API keys, signed image URLs, metrics ------------------------------------------
     keys_file: Path | None = Field(
         None, description="API keys file (`dreamcache keys add`); unset = data_dir/keys.json. No keys file = open "
         "service; a file with no keys lets nobody in."
@@ -137,7 +200,21 @@ class Settings(BaseSettings):
         "from the next 10-minute boundary (so this plus up to 600 s)."
     )
 
-    # --- HTTP limits ---------------------------------------------------------------------------
+    # --- limits: fair use (per API key, or per client address when the service is open) ----------------------
+    request_rate_per_s: float = Field(50.0, ge=0, description="POST /generate requests (lookups, so hits) per "
+                                      "second per client; 0 = no limit. Beyond it 429.")
+    request_burst: int = Field(200, ge=1, description="Requests a client may send at once before the rate applies.")
+    generation_rate_per_s: float = Field(1.0, ge=0, description="Generations (misses reaching the GPU) per second "
+                                         "per client; 0 = no limit. Beyond it 429.")
+    generation_burst: int = Field(30, ge=1, description="Generations a client may start at once before the rate "
+                                  "applies.")
+    max_queued_per_client: int = Field(16, ge=1, description="Most images one client may have waiting for the GPU "
+                                       "(one request of `n` larger than this is let in alone); the worker takes jobs "
+                                       "round-robin across clients.")
+
+    # --- http: serving HTTP: address, connections, parser, body and header guards ----------------------------
+    host: str = Field("127.0.0.1", description="Address `dreamcache serve` binds to.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `dreamcache serve` listens on.")
     max_body_bytes: int = Field(65536, ge=1024, description="Largest request body accepted; beyond it 413.")
     body_timeout_s: float = Field(10.0, gt=0, description="Longest wait for the next piece of a request body (408).")
     body_total_timeout_s: float = Field(30.0, gt=0, description="Longest time a whole request body may take to "
@@ -157,19 +234,7 @@ class Settings(BaseSettings):
     )
     event_loop: Literal["uvloop", "asyncio"] = Field("uvloop", description="Event loop of the web process.")
 
-    # --- fair use (per API key, or per client address when the service is open) ------------------
-    request_rate_per_s: float = Field(50.0, ge=0, description="POST /generate requests (lookups, so hits) per "
-                                      "second per client; 0 = no limit. Beyond it 429.")
-    request_burst: int = Field(200, ge=1, description="Requests a client may send at once before the rate applies.")
-    generation_rate_per_s: float = Field(1.0, ge=0, description="Generations (misses reaching the GPU) per second "
-                                         "per client; 0 = no limit. Beyond it 429.")
-    generation_burst: int = Field(30, ge=1, description="Generations a client may start at once before the rate "
-                                  "applies.")
-    max_queued_per_client: int = Field(16, ge=1, description="Most images one client may have waiting for the GPU "
-                                       "(one request of `n` larger than this is let in alone); the worker takes jobs "
-                                       "round-robin across clients.")
-
-    # --- retention ------------------------------------------------------------------------------
+    # --- retention: retention and the vanished-image check ---------------------------------------------------
     retention_ttl_s: float | None = Field(None, gt=0, description="Entries not hit (or made) for this long are "
                                           "removed; unset = kept forever.")
     retention_max_entries: int | None = Field(None, ge=1, description="Most entries kept; the least recently hit "
@@ -179,7 +244,7 @@ class Settings(BaseSettings):
     retention_interval_s: float = Field(300.0, gt=0, description="How often retention and the vanished-image "
                                         "check run (in the background).")
 
-    # --- webhooks (Standard Webhooks signatures) -------------------------------------------------
+    # --- webhooks: webhooks (Standard Webhooks signatures) ---------------------------------------------------
     webhook_secret: str | None = Field(None, description="`whsec_<base64>`: signs webhook deliveries; unset = "
                                        "webhooks are refused (403).")
     webhook_allowed_hosts: list[str] = Field(
@@ -189,25 +254,6 @@ class Settings(BaseSettings):
     webhook_timeout_s: float = Field(5.0, gt=0, description="Timeout of one webhook delivery attempt.")
     webhook_max_attempts: int = Field(5, ge=1, le=6, description="Attempts per webhook event (backoff 1, 2, 4, 8 s).")
     webhook_backoff_scale: float = Field(1.0, gt=0, description="Multiplies the retry backoff (tests shorten it).")
-
-    # --- worker and jobs -----------------------------------------------------------------------
-    queue_size: int = Field(64, ge=1, description="Most images waiting for the GPU; beyond it 429.")
-    max_batch_size: int = Field(4, ge=1, le=64, description="Most images run as one batch (compatible jobs "
-                                "together; a request of more pictures runs in consecutive batches).")
-    batch_wait_ms: float = Field(10.0, ge=0.0, description="How long the dispatcher waits to fill a batch.")
-    worker_nice: int = Field(10, ge=0, le=19, description="The GPU worker process runs at this lower CPU priority "
-                             "(nice), so it never starves the cache hits of the web process.")
-    worker_threads: int = Field(0, ge=0, le=256, description="CPU threads of the worker's torch (0: all cores but "
-                                "one, so one is always left for the web process).")
-    default_wait_s: float = Field(30.0, ge=0.0, le=600.0, description="How long POST /generate waits for a miss.")
-    max_wait_s: float = Field(120.0, ge=0.0, description="Largest `Prefer: wait=N` honoured.")
-    job_ttl_s: float = Field(3600.0, ge=1.0, description="How long finished jobs stay queryable.")
-    max_jobs: int = Field(10_000, ge=100, description="Most jobs kept in memory; the oldest finished go first.")
-    min_free_disk_mb: int = Field(
-        512, ge=0, description="Readiness fails when the data directory's disk has less free space (MB)."
-    )
-    retry_after_s: int = Field(5, ge=1, description="Retry-After sent with 429.")
-    worker_start_timeout_s: float = Field(600.0, ge=1.0, description="Longest the model may take to load.")
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -239,6 +285,10 @@ class Settings(BaseSettings):
             if value % 8 or not self.min_side <= value <= self.max_side:
                 raise ValueError(f"{name} must be a multiple of 8 within [min_side, max_side]")
         return self
+
+    def group(self, concern: str) -> dict[str, Any]:
+        """The settings of one concern (a key of `GROUPS`), by name."""
+        return {name: getattr(self, name) for name in GROUPS[concern]}
 
     @property
     def is_tiny(self) -> bool:

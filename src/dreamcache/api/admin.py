@@ -12,9 +12,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from dreamcache.api.deps import AdminDep, CallerDep, Services, ServicesDep, namespaces_of
+from dreamcache.api.deps import AdminDep, CallerDep, Services, ServicesDep
 from dreamcache.api.errors import ERROR_RESPONSES, ApiError
 from dreamcache.api.schemas import VISIBLE, non_blank_text
+from dreamcache.api.tenancy import admin_namespace, namespaces_of
 from dreamcache.index import Entry
 from dreamcache.keys import Caller
 from dreamcache.management import Report
@@ -53,26 +54,6 @@ def _rfc3339(value: object) -> object:
     return value
 
 
-def _scope(caller: Caller) -> list[str] | None:
-    """The namespaces an admin manages: its key's, or all (None) when the service is open."""
-    return namespaces_of(caller)
-
-
-def _namespace_for(caller: Caller, namespace: str | None) -> str:
-    scope = _scope(caller)
-    if namespace is None:
-        return scope[0] if scope else ""
-    if scope is not None and namespace not in scope:
-        raise ApiError(403, "forbidden_namespace", f"this key does not manage namespace {namespace!r}", "namespace")
-    return namespace
-
-
-def _view(entry: Entry, services: Services) -> dict[str, Any]:
-    view = asdict(entry)
-    view["url"] = services.cache.image_url(entry.image_key)
-    return view
-
-
 async def _entry_or_404(entry_id: str, services: Services, caller: Caller) -> Entry:
     entry = await asyncio.to_thread(services.index.get, entry_id)
     if entry is None or not caller.may_read(entry.namespace):
@@ -91,18 +72,18 @@ async def list_entries(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> dict[str, Any]:
-    namespaces = [_namespace_for(caller, namespace)] if namespace is not None else _scope(caller)
+    namespaces = [admin_namespace(caller, namespace)] if namespace is not None else namespaces_of(caller)
     entries = await asyncio.to_thread(
         services.curator.entries, namespaces=namespaces, text=q,
         created_after=created_after.timestamp() if created_after else None,
         created_before=created_before.timestamp() if created_before else None, limit=limit, offset=offset,
     )
-    return {"entries": [_view(e, services) for e in entries], "limit": limit, "offset": offset}
+    return {"entries": [services.views.entry(e) for e in entries], "limit": limit, "offset": offset}
 
 
 @router.get("/admin/entries/{entry_id}", responses=ERROR_RESPONSES, summary="One cache entry (admin)")
 async def show_entry(entry_id: str, services: ServicesDep, caller: AdminDep) -> dict[str, Any]:
-    return _view(await _entry_or_404(entry_id, services, caller), services)
+    return services.views.entry(await _entry_or_404(entry_id, services, caller))
 
 
 @router.delete("/admin/entries/{entry_id}", responses=ERROR_RESPONSES,
@@ -118,7 +99,7 @@ async def delete_entry(entry_id: str, services: ServicesDep, caller: AdminDep) -
 @router.post("/admin/entries/delete-prompt", responses=ERROR_RESPONSES,
              summary="Delete every entry of a prompt, after normalisation (admin)")
 async def delete_prompt(body: PromptBody, services: ServicesDep, caller: AdminDep) -> dict[str, int]:
-    namespace = _namespace_for(caller, body.namespace)
+    namespace = admin_namespace(caller, body.namespace)
     return {"deleted": await asyncio.to_thread(services.curator.delete_prompt, body.prompt, namespace)}
 
 
@@ -126,7 +107,7 @@ async def delete_prompt(body: PromptBody, services: ServicesDep, caller: AdminDe
              summary="Delete every entry made by a model fingerprint (admin)")
 async def purge(body: PurgeBody, services: ServicesDep, caller: AdminDep) -> dict[str, int]:
     return {"deleted": await asyncio.to_thread(services.curator.purge_fingerprint, body.fingerprint,
-                                               _scope(caller))}
+                                               namespaces_of(caller))}
 
 
 @router.post("/admin/sweep", responses=ERROR_RESPONSES,
@@ -139,7 +120,7 @@ async def sweep(services: ServicesDep, caller: AdminDep) -> dict[str, int]:
 async def list_reports(
     services: ServicesDep, caller: AdminDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> dict[str, Any]:
-    reports = await asyncio.to_thread(services.curator.reports, _scope(caller), limit)
+    reports = await asyncio.to_thread(services.curator.reports, namespaces_of(caller), limit)
     return {"reports": [asdict(r) for r in reports]}
 
 

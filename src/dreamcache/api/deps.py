@@ -8,7 +8,10 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request
 
 from dreamcache.api.errors import ApiError
+from dreamcache.api.views import Views
+from dreamcache.backend import GenerationBackend
 from dreamcache.cache import CacheService
+from dreamcache.cache.waiters import Waiters
 from dreamcache.index import Index
 from dreamcache.jobs import JobTable
 from dreamcache.keys import Caller, KeysFileError, KeyStore, sign_urls_for
@@ -17,16 +20,20 @@ from dreamcache.metrics import Metrics
 from dreamcache.settings import Settings
 from dreamcache.storage import ImageStore
 from dreamcache.webhooks import WebhookSender
-from dreamcache.worker import GpuWorker
 
 
 @dataclass
 class Services:
+    """What handlers call: the services (cache, waiters, curator, webhooks), the views that shape answers,
+    and the backends a few probes read (readiness, metrics, image bytes)."""
+
     settings: Settings
     cache: CacheService
+    waiters: Waiters
+    views: Views
     index: Index
     store: ImageStore
-    worker: GpuWorker
+    backend: GenerationBackend
     jobs: JobTable
     metrics: Metrics
     tokenizer: Any  # CLIPTokenizer of the configured model, for the prompt token limit
@@ -80,12 +87,6 @@ def authenticate(services: Services, authorization: str | None) -> Caller:
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
-
-
-def namespaces_of(caller: Caller) -> list[str] | None:
-    """The namespaces a caller's totals and management cover: its key's, or every one (None) when the service
-    is open. The one place that decides it (/stats, the admin routes)."""
-    return list(caller.key.namespaces) if caller.key is not None else None
 
 
 async def get_admin(caller: CallerDep) -> Caller:

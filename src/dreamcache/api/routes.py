@@ -1,9 +1,8 @@
-"""HTTP routes. Handlers validate, call the cache service and shape responses; nothing else."""
+"""HTTP routes. Handlers parse, call one service method and shape the answer with `views`; nothing else."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import re
 import shutil
@@ -27,17 +26,16 @@ from dreamcache.api.schemas import (
     RecommendRequest,
     RecommendResponse,
 )
+from dreamcache.api.tenancy import NamespaceHeader, request_namespace
+from dreamcache.backend import ClientQueueFull, QueueFull, WorkerUnavailable
 from dreamcache.cache import CacheMiss, Hit, Pending, RateLimited
-from dreamcache.decision import CacheRequest, viewer_hash
-from dreamcache.generation.spec import BatchShape
-from dreamcache.generation.text import count_prompt_tokens
+from dreamcache.cache.waiters import NoSuchPicture, NotCancelable
 from dreamcache.jobs import Job, JobStatus
 from dreamcache.keys import Caller
 from dreamcache.metrics import CONTENT_TYPE
+from dreamcache.resolution import CacheRequest, InvalidField, resolve_request, resolve_size, viewer_hash
 from dreamcache.storage import ImageNotFound, InvalidKey, validate_key
-from dreamcache.times import rfc3339
 from dreamcache.webhooks import WebhookRefused, WebhookUrlInvalid, check_destination
-from dreamcache.worker import ClientQueueFull, QueueFull, WorkerUnavailable
 
 router = APIRouter()
 
@@ -51,17 +49,6 @@ class FastJSONResponse(JSONResponse):
 
 _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
 _SSE_KEEPALIVE_S = 15.0
-NAMESPACE_HEADER = "X-Dreamcache-Namespace"
-_NAMESPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-NamespaceHeader = Annotated[
-    str | None,
-    Header(alias=NAMESPACE_HEADER, description="Private namespace: its entries are never served to another "
-           "namespace, and it never sees the shared pool's. Empty = the shared pool; absent = the key's first "
-           "namespace (the shared pool on a service without keys).",
-           json_schema_extra={"pattern": "^(|[A-Za-z0-9][A-Za-z0-9_.-]{0,63})$"}),
-]
-
-
 WARM_UP_HEADER = "X-Dreamcache-Warm-Up"
 WarmUpHeader = Annotated[
     str | None,
@@ -88,22 +75,6 @@ def _viewer(value: str | None) -> str | None:
     return viewer_hash(value)
 
 
-def request_namespace(value: str | None, caller: Caller) -> str:
-    """The request's namespace ("" = the shared pool): a 422 naming the header for a malformed name; with
-    keys, the key's first namespace by default and a 403 for one the key does not have."""
-    if value and not _NAMESPACE.match(value):
-        raise invalid(NAMESPACE_HEADER, "must be 1-64 characters of letters, digits, '_', '.' or '-', "
-                      "starting with a letter or digit")
-    if caller.key is None:
-        return value or ""
-    if value is None:
-        return caller.key.namespaces[0]
-    if value not in caller.key.namespaces:
-        raise ApiError(403, "forbidden_namespace", f"this API key may not use namespace {value!r}",
-                       NAMESPACE_HEADER)
-    return value
-
-
 # --- validation that depends on the service's settings and model ------------------------------
 
 
@@ -111,57 +82,24 @@ def _resolve(
     body: GenerateRequest, services: Services, namespace: str, viewer: str | None, client: str = ""
 ) -> CacheRequest:
     """Fill defaults and check the rules that depend on settings; raise a 422 naming the field."""
-    s = services.settings
-    for field in ("prompt", "negative_prompt"):
-        text: str = getattr(body, field)
-        if len(text) > s.max_prompt_chars:
-            raise invalid(field, f"must be at most {s.max_prompt_chars} characters, got {len(text)}")
-        limit = services.tokenizer.model_max_length
-        tokens = count_prompt_tokens(services.tokenizer, text)
-        if tokens > limit:
-            raise invalid(field, f"is {tokens} CLIP tokens long (with start/end tokens); the limit is {limit}")
-    width, height = _size(body.width, body.height, services)
-    steps = body.num_inference_steps if body.num_inference_steps is not None else s.default_steps
-    if steps > s.max_steps:
-        raise invalid("num_inference_steps", f"must be between 1 and {s.max_steps}, got {steps}")
-    guidance = body.guidance_scale if body.guidance_scale is not None else s.default_guidance
-    min_similarity = body.min_similarity if body.min_similarity is not None else s.similarity_threshold
-    if min_similarity < s.min_similarity_floor:
-        raise invalid(
-            "min_similarity", f"must be between {s.min_similarity_floor} and 1.0, got {min_similarity}"
+    try:
+        return resolve_request(
+            services.settings, prompt=body.prompt, negative_prompt=body.negative_prompt, width=body.width,
+            height=body.height, steps=body.num_inference_steps, guidance=body.guidance_scale, seed=body.seed,
+            n=body.n, max_results=body.max_results, n_given="n" in body.model_fields_set, mode=body.cache.value,
+            min_similarity=body.min_similarity, namespace=namespace, viewer=viewer, reuse=body.reuse, client=client,
+            tokenizer=services.tokenizer,
         )
-    n = body.n
-    if body.max_results is not None:  # the deprecated alias
-        if "n" in body.model_fields_set and body.n != body.max_results:
-            raise invalid("max_results", f"is an alias of n: give one of them, or equal values (n={body.n}, "
-                          f"max_results={body.max_results})")
-        n = body.max_results
-    if body.seed is not None and body.seed + n - 1 > 2**63 - 1:
-        raise invalid("seed", f"with n={n} pictures (seeds seed .. seed + n - 1), must be at most 2**63 - {n}")
-    return CacheRequest(
-        prompt=body.prompt,
-        negative_prompt=body.negative_prompt,
-        shape=BatchShape(width, height, steps, float(guidance)),
-        seed=body.seed,
-        n=n,
-        mode=body.cache.value,
-        min_similarity=min_similarity,
-        namespace=namespace,
-        viewer=viewer if body.seed is None else None,  # a seed names one exact picture: no variety
-        reuse=body.reuse,
-        client=client,
-    )
+    except InvalidField as exc:
+        raise invalid(exc.field, exc.message) from None
 
 
 def _size(width: int | None, height: int | None, services: Services) -> tuple[int, int]:
     """Width and height with the defaults filled in, within the service's side limits (else a 422)."""
-    s = services.settings
-    width = width if width is not None else s.default_width
-    height = height if height is not None else s.default_height
-    for field, value in (("width", width), ("height", height)):
-        if not s.min_side <= value <= s.max_side:
-            raise invalid(field, f"must be between {s.min_side} and {s.max_side} pixels, got {value}")
-    return width, height
+    try:
+        return resolve_size(width, height, services.settings)
+    except InvalidField as exc:
+        raise invalid(exc.field, exc.message) from None
 
 
 def _parse_prefer(prefer: str | None, services: Services) -> tuple[bool, float]:
@@ -176,61 +114,15 @@ def _parse_prefer(prefer: str | None, services: Services) -> tuple[bool, float]:
     return respond_async, wait
 
 
-# --- views ------------------------------------------------------------------------------------
-
-
-def _iso(ts: float | None) -> str | None:
-    return rfc3339(ts) if ts is not None else None
-
-
-def _job_view(job: Job, services: Services, ticket: str | None = None) -> dict[str, Any]:
-    """The job as one waiter sees it: by its ticket, and canceled once that waiter detached."""
-    ticket = ticket or job.id
-    error = None
-    if job.error is not None:
-        error = {"type": job.error.type, "message": job.error.message, "field": None}
-    detached = ticket in job.detached
-    status = JobStatus.CANCELED if detached else job.status
-    result = job.result if not detached else None
-    if result is not None and ticket != job.id:
-        result = {**result, "job_id": ticket}
-    return {
-        "job_id": ticket,
-        "status": status.value,
-        "queue_position": services.worker.position(job) if status is JobStatus.QUEUED else None,
-        "progress": {"step": job.step, "total": job.total_steps or job.task.shape.steps - job.task.start_step},
-        "created_at": _iso(job.created_at),
-        "started_at": _iso(job.started_at),
-        "finished_at": _iso(job.finished_at),
-        "result": result,
-        "error": error,
-    }
-
-
 async def _inline_images(body: dict[str, Any], services: Services) -> dict[str, Any]:
     """`response_format: b64_json`: each image's PNG inline instead of its URL. ImageNotFound when a picture
     vanished from the store; its entry is dropped first (as `GET /images/{key}` does), so it answers no more."""
-    images, vanished = [], []
-    for image in body.get("images", []):
-        key = f"{image['id']}.png"
-        try:
-            data = await asyncio.to_thread(services.store.get, key)
-        except ImageNotFound:
-            vanished.append(key)
-            continue
-        images.append({**image, "url": None, "b64_json": base64.b64encode(data).decode("ascii")})
+    inlined, vanished = await services.views.inline_images(body)
     if vanished:
         for key in vanished:
-            await _drop_vanished(key, services)
+            await asyncio.to_thread(services.curator.image_vanished, key)
         raise ImageNotFound(vanished[0])
-    return {**body, "images": images}
-
-
-async def _drop_vanished(key: str, services: Services) -> None:
-    """An image gone from the store outside the service: its entry must stop answering hits at once."""
-    entry = await asyncio.to_thread(services.index.get, key.removesuffix(".png"))
-    if entry is not None and entry.image_key == key:
-        await asyncio.to_thread(services.curator.delete, entry)
+    return inlined
 
 
 def _job_or_404(job_id: str, services: Services, caller: Caller) -> Job:
@@ -247,8 +139,7 @@ _FAILED_STATUS = {"worker_crashed": 503, "generator_unavailable": 503, "shutdown
 
 def _finished(job: Job, services: Services, ticket: str) -> JSONResponse:
     if job.status is JobStatus.SUCCEEDED:
-        result = job.result if ticket == job.id else {**(job.result or {}), "job_id": ticket}
-        return FastJSONResponse(result, headers={"X-Cache": "MISS"})
+        return FastJSONResponse(services.views.generated(job, ticket), headers={"X-Cache": "MISS"})
     if job.status is JobStatus.CANCELED:
         raise ApiError(409, "canceled", f"job {job.id} was canceled before it ran")
     assert job.error is not None
@@ -317,7 +208,7 @@ async def generate(
     for _ in range(_VANISHED_RETRIES):
         if not isinstance(outcome, Hit):
             break
-        body_out = services.cache.hit_response(outcome, (time.perf_counter() - started) * 1000)
+        body_out = services.views.hit(outcome, (time.perf_counter() - started) * 1000)
         if body.response_format == "b64_json":
             try:
                 body_out = await _inline_images(body_out, services)
@@ -333,7 +224,7 @@ async def generate(
     job, ticket = outcome.job, outcome.ticket or outcome.job.id
     if body.webhook is not None:
         services.webhooks.follow(job, body.webhook, body.webhook_events_filter,
-                                 lambda: _job_view(job, services, ticket))
+                                 lambda: services.views.job(job, ticket))
     respond_async, wait = _parse_prefer(prefer, services)
     applied = "respond-async" if respond_async else (f"wait={wait:g}" if prefer and _PREFER_WAIT.search(prefer)
                                                      else None)
@@ -352,12 +243,12 @@ async def generate(
     headers = {"Location": f"/jobs/{ticket}", "X-Cache": "MISS"}
     if applied:
         headers["Preference-Applied"] = applied
-    return FastJSONResponse(_job_view(job, services, ticket), status_code=202, headers=headers)
+    return FastJSONResponse(services.views.job(job, ticket), status_code=202, headers=headers)
 
 
 @router.get("/jobs/{job_id}", response_model=JobView, responses=ERROR_RESPONSES, summary="A job's state")
 async def get_job(job_id: str, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
-    return _job_view(_job_or_404(job_id, services, caller), services, job_id)
+    return services.views.job(_job_or_404(job_id, services, caller), job_id)
 
 
 @router.delete("/jobs/{job_id}", response_model=JobView, responses=ERROR_RESPONSES,
@@ -365,34 +256,18 @@ async def get_job(job_id: str, services: ServicesDep, caller: CallerDep) -> dict
                "waits for it")
 async def cancel_job(job_id: str, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
     job = _job_or_404(job_id, services, caller)
-    if job_id in job.detached or job.status is JobStatus.CANCELED:
-        return _job_view(job, services, job_id)  # canceled already: idempotent
-    if job.status.terminal:
-        raise ApiError(409, "not_cancelable", f"job {job_id} already {job.status.value}")
-    _stop_waiting(job, job_id, services)
-    return _job_view(job, services, job_id)
-
-
-def _stop_waiting(job: Job, ticket: str, services: Services) -> bool:
-    """Detach one waiter; cancel the generation when nobody else waits. True if the generation was canceled."""
-    if services.jobs.detach(job, ticket):
-        return False  # others joined this generation: it goes on for them
-    canceled = services.worker.cancel(job) or services.worker.cancel_running(job)
-    if canceled:
-        services.metrics.record_cancel(job.task.namespace)
-    services.jobs.settle(job)
-    return canceled
+    try:
+        services.waiters.cancel(job, job_id)
+    except NotCancelable as exc:
+        raise ApiError(409, "not_cancelable", str(exc)) from None
+    return services.views.job(job, job_id)
 
 
 @router.get("/jobs/{job_id}/related", responses=ERROR_RESPONSES,
             summary="Up to 9 stored pictures near a job's prompt (related, not answers), while it generates")
 async def related_pictures(job_id: str, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
     job = _job_or_404(job_id, services, caller)
-    if job.status.terminal or not job.task.vector:
-        return {"job_id": job_id, "images": []}
-    matches = await asyncio.to_thread(services.index.search, job.task.vector, compat_key=job.task.compat_key,
-                                      limit=9, min_score=0.3)
-    return {"job_id": job_id, "images": [services.cache.image_out(m.entry, m.score) for m in matches]}
+    return {"job_id": job_id, "images": services.views.matches(await services.waiters.related(job))}
 
 
 class AdoptBody(BaseModel):
@@ -406,15 +281,13 @@ class AdoptBody(BaseModel):
              "nobody else waits), and the saved steps count as GPU time saved")
 async def adopt_picture(job_id: str, body: AdoptBody, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
     job = _job_or_404(job_id, services, caller)
-    entry = await asyncio.to_thread(services.index.get, body.image_id)
-    if entry is None or entry.compat_key != job.task.compat_key:
-        raise ApiError(404, "not_found", f"no related picture with id {body.image_id!r}", "image_id")
-    if job.status is JobStatus.SUCCEEDED and job_id not in job.detached:
-        raise ApiError(409, "not_cancelable", f"job {job_id} already succeeded: its own picture is ready")
-    steps_left = max(0, (job.total_steps or job.task.shape.steps) - job.step)
-    if job_id not in job.detached and not job.status.terminal and _stop_waiting(job, job_id, services):
-        services.metrics.record_adoption(steps_left, job.task.namespace)
-    return {"job_id": job_id, "adopted": services.cache.image_out(entry, 1.0)}
+    try:
+        entry = await services.waiters.adopt(job, job_id, body.image_id)
+    except NoSuchPicture as exc:
+        raise ApiError(404, "not_found", str(exc), "image_id") from None
+    except NotCancelable as exc:
+        raise ApiError(409, "not_cancelable", str(exc)) from None
+    return {"job_id": job_id, "adopted": services.views.image(entry, 1.0)}
 
 
 @router.get(
@@ -429,7 +302,7 @@ async def job_events(job_id: str, services: ServicesDep, caller: CallerDep) -> S
     async def stream() -> Any:
         changes = job.subscribe()
         try:
-            yield _sse("status", _job_view(job, services, ticket))
+            yield _sse("status", services.views.job(job, ticket))
             while not job.status.terminal and ticket not in job.detached:
                 try:
                     kind = await asyncio.wait_for(changes.get(), _SSE_KEEPALIVE_S)
@@ -439,7 +312,7 @@ async def job_events(job_id: str, services: ServicesDep, caller: CallerDep) -> S
                 while not changes.empty():  # coalesce bursts: the view is the latest state anyway
                     latest = changes.get_nowait()
                     kind = "status" if "status" in (kind, latest) else latest
-                yield _sse(kind, _job_view(job, services, ticket))
+                yield _sse(kind, services.views.job(job, ticket))
         finally:
             job.unsubscribe(changes)
 
@@ -458,10 +331,11 @@ async def _recommend(
     started = time.perf_counter()
     width, height = _size(params.width, params.height, services)
     chosen = request_namespace(namespace, caller)
-    suggestions = await services.cache.recommend(params.q, params.limit, width, height, chosen)
+    suggestions = await services.cache.suggestions.recommend(params.q, params.limit, width, height, chosen)
+    body = [services.views.suggestion(s) for s in suggestions]
     total_ms = (time.perf_counter() - started) * 1000
     return FastJSONResponse(
-        {"query": params.q, "suggestions": suggestions, "timings": {"total_ms": total_ms}},
+        {"query": params.q, "suggestions": body, "timings": {"total_ms": total_ms}},
         headers={"Server-Timing": f"app;dur={total_ms:.3f}"},
     )
 
@@ -511,7 +385,7 @@ async def get_image(
     try:
         data = await asyncio.to_thread(services.store.get, key)
     except ImageNotFound:
-        await _drop_vanished(key, services)
+        await asyncio.to_thread(services.curator.image_vanished, key)
         raise ApiError(404, "not_found", f"no image with key {key!r}", "key") from None
     return Response(data, media_type="image/png", headers={"Cache-Control": "public, max-age=31536000, immutable"})
 
@@ -524,7 +398,7 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}}, summary="Readiness")
 async def readyz(services: ServicesDep) -> JSONResponse:
     checks: dict[str, str] = {}
-    worker = services.worker
+    worker = services.backend
     if worker.ready:
         checks["generator"] = "ok"
     elif worker.load_error:

@@ -11,9 +11,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
 from starlette.staticfiles import StaticFiles
 
-from dreamcache.api.deps import CallerDep, ServicesDep, namespaces_of
+from dreamcache.api.deps import CallerDep, ServicesDep
 from dreamcache.api.errors import ERROR_RESPONSES
-from dreamcache.api.routes import NamespaceHeader, request_namespace
+from dreamcache.api.tenancy import NamespaceHeader, namespaces_of, request_namespace
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 
@@ -31,7 +31,7 @@ async def stats(request: Request, services: ServicesDep, caller: CallerDep) -> d
     """What the page's counter shows: read from the same Metrics and worker as GET /metrics, scoped to the key's
     namespaces (another tenant's traffic is not this key's business)."""
     snapshot = services.metrics.snapshot(namespaces_of(caller))
-    worker, settings = services.worker, services.settings
+    worker, settings = services.backend, services.settings
     return {
         "hits": int(snapshot["hits"]),
         "misses": int(snapshot["misses"]),
@@ -68,7 +68,7 @@ async def gallery(
     entries = await asyncio.to_thread(services.index.browse, chosen, order_by=order, limit=offset + limit + 1)
     page = entries[offset : offset + limit]
     return {
-        "images": [services.cache.image_out(e, 1.0) for e in page],
+        "images": services.views.gallery(page),
         "sort": sort, "limit": limit, "offset": offset, "more": len(entries) > offset + limit,
     }
 

@@ -24,6 +24,7 @@ CONTENT_TYPE = "application/x-dreamcache-checkpoint"
 #: The `scheduler` settings whose state `generation.loop` can save and restore, and their diffusers classes.
 SCHEDULER_CLASSES = {"dpm-solver++": "DPMSolverMultistepScheduler", "ddim": "DDIMScheduler"}
 RESUMABLE_SCHEDULERS = frozenset(SCHEDULER_CLASSES.values())
+VAE_SCALE = 8  # latents are 1/8 of the image's side in every SD v1.x/v2.x VAE
 
 
 class CheckpointError(ValueError):
@@ -95,6 +96,24 @@ class Checkpoint:
     def nbytes(self) -> int:
         """Bytes of array data (what a checkpoint costs in the store, give or take the zip headers)."""
         return int(self.latents.nbytes + sum(slot.nbytes for slot in self.history if slot is not None))
+
+
+def check_fits(
+    checkpoint: Checkpoint, *, steps: int, width: int, height: int, scheduler: str, step: int | None = None,
+    vae_scale: int = VAE_SCALE,
+) -> None:
+    """Whether a checkpoint can continue a generation of `steps` steps at this size with this scheduler class
+    (and, when given, from `step`): the one rule the service (choosing a source) and the denoising loop
+    (resuming it) apply. CheckpointError (a ValueError) says what differs."""
+    if step is not None and checkpoint.step != step:
+        raise CheckpointError(f"checkpoint is for step {checkpoint.step}, wanted step {step}")
+    if checkpoint.steps != steps:
+        raise CheckpointError(f"checkpoint is for {checkpoint.steps} steps, the generation runs {steps}")
+    if checkpoint.scheduler != scheduler:
+        raise CheckpointError(f"checkpoint is for {checkpoint.scheduler}, the pipeline runs {scheduler}")
+    latent = (height // vae_scale, width // vae_scale)
+    if tuple(checkpoint.latents.shape[1:]) != latent:
+        raise CheckpointError(f"checkpoint latents have shape {checkpoint.latents.shape}, wanted (C, *{latent})")
 
 
 def checkpoint_steps(fractions: list[float], steps: int, interval: int = 1) -> tuple[int, ...]:

@@ -32,7 +32,7 @@ from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import (
 )
 from diffusers.utils.torch_utils import randn_tensor
 
-from dreamcache.generation.checkpoint import RESUMABLE_SCHEDULERS, Checkpoint
+from dreamcache.generation.checkpoint import RESUMABLE_SCHEDULERS, Checkpoint, check_fits
 from dreamcache.generation.spec import BatchShape, GeneratedImage, PromptItem
 
 StepCallback = Callable[[int, int], None]
@@ -74,7 +74,8 @@ def denoise(
         raise ValueError(f"checkpoints need one of {sorted(RESUMABLE_SCHEDULERS)}, the scheduler is {name}")
     for item in items:
         if item.resume is not None:
-            _check_resumable(item.resume, shape, name)
+            check_fits(item.resume, steps=shape.steps, width=shape.width, height=shape.height, scheduler=name,
+                       vae_scale=pipe.vae_scale_factor)
 
     scheduler: Any = pipe.scheduler
     cfg = shape.guidance_scale > 1 and pipe.unet.config.time_cond_proj_dim is None
@@ -135,13 +136,6 @@ def denoise(
     for row, i in enumerate(active):
         results[i] = GeneratedImage(pixels[row], checkpoints[i], steps - starts[i])
     return [result for result in results if result is not None]
-
-
-def _check_resumable(checkpoint: Checkpoint, shape: BatchShape, scheduler: str) -> None:
-    if checkpoint.steps != shape.steps:
-        raise ValueError(f"checkpoint is for {checkpoint.steps} steps, the batch runs {shape.steps}")
-    if checkpoint.scheduler != scheduler:
-        raise ValueError(f"checkpoint is for {checkpoint.scheduler}, the pipeline runs {scheduler}")
 
 
 def _start_latents(

@@ -44,7 +44,7 @@ class Entry:
     prompt_norm: str
     hits: int = 0
     namespace: str = ""  # "" = the shared pool; compat_key already keeps namespaces apart
-    text_key: str = ""  # matching.text_key of the prompt: finds retyped prompts whatever their cosine
+    text_key: str = ""  # prompts.text_key of the prompt: finds retyped prompts whatever their cosine
     # Near-miss reuse: steps with a stored checkpoint, and the key a reusing request must share (compat key,
     # steps, guidance); both empty on entries without checkpoints (older data), which are never reused.
     checkpoints: tuple[int, ...] = ()
@@ -104,7 +104,7 @@ class Index(Protocol):
         ...
 
     def find_text(self, text_key: str, *, compat_key: str, limit: int, unseen_by: str | None = None) -> list[Entry]:
-        """Entries with this compat_key whose prompt is the same text (`matching.text_key`), newest first."""
+        """Entries with this compat_key whose prompt is the same text (`prompts.text_key`), newest first."""
         ...
 
     def find_text_near(
@@ -290,7 +290,7 @@ class _Queries:
         return self._scroll(self._match({"exact_key": exact_key}), "created_at", limit)
 
     def find_text(self, text_key: str, *, compat_key: str, limit: int, unseen_by: str | None = None) -> list[Entry]:
-        """Entries with this compat_key whose prompt is the same text (`matching.text_key`), newest first."""
+        """Entries with this compat_key whose prompt is the same text (`prompts.text_key`), newest first."""
         if not text_key:
             return []
         flt = self._match({"compat_key": compat_key, "text_key": text_key}, unseen_by)

@@ -1,11 +1,13 @@
-"""The parent side of the GPU worker (`GpuWorker`), in the web process.
+"""The parent side of the GPU worker (`GpuWorker`), in the web process: the in-process implementation of
+`backend.GenerationBackend`.
 
-It keeps the bounded queue of jobs, groups the images of compatible jobs (same width, height,
-steps, guidance) into batches of at most `max_batch_size` images, sends one batch at a time to the
-worker process (`process.worker_main`) and hands each job's finished images to a callback that runs
-off the GPU's critical path. A job of several images (`n`) is one block in a batch; one larger than
-a batch runs in consecutive batches. If the worker process dies, the jobs of its batch fail with a
-clear error and a new process is started.
+It keeps the bounded queue of generations (called jobs here), groups the images of compatible jobs
+(same width, height, steps, guidance) into batches of at most `max_batch_size` images, sends one batch
+at a time to the worker process (`process.worker_main`), stores each job's finished pictures off the
+GPU's critical path (`PictureSink`) and reports everything on the job's `EventStream`. A job of several
+images (`n`) is one block in a batch; one larger than a batch runs in consecutive batches. If the worker
+process dies, the jobs of its batch fail with a clear error (`Failed(worker_crashed)`) and a new process
+is started.
 """
 
 from __future__ import annotations
@@ -19,13 +21,20 @@ import queue as queue_mod
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from dreamcache.backend import (
+    ClientQueueFull,
+    EventStream,
+    FailureReason,
+    GenerationRequest,
+    Queued,
+    QueueFull,
+    WorkerUnavailable,
+)
 from dreamcache.generation.spec import COMPILE_FELL_BACK, COMPILE_OFF, GeneratedImage
-from dreamcache.jobs import Job, JobStatus
 from dreamcache.settings import Settings
 from dreamcache.worker.process import (
     BatchDone,
@@ -38,6 +47,7 @@ from dreamcache.worker.process import (
     Step,
     worker_main,
 )
+from dreamcache.worker.submission import Job, PictureSink, State
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +58,11 @@ def _round_robin(compatible: list[Job], first: Job, limit: int) -> list[Job]:
     by_client: dict[str, deque[Job]] = {}
     for job in compatible:
         if job is not first:
-            by_client.setdefault(job.task.client, deque()).append(job)
+            by_client.setdefault(job.client, deque()).append(job)
     order = list(by_client)
-    if first.task.client in order:  # the leading client's other jobs come last in each round
-        order.remove(first.task.client)
-        order.append(first.task.client)
+    if first.client in order:  # the leading client's other jobs come last in each round
+        order.remove(first.client)
+        order.append(first.client)
     batch = [first]
     while len(batch) < limit and any(by_client.values()):
         for client in order:
@@ -60,26 +70,6 @@ def _round_robin(compatible: list[Job], first: Job, limit: int) -> list[Job]:
                 batch.append(by_client[client].popleft())
     return batch
 
-
-class QueueFull(Exception):
-    """The GPU queue holds `queue_size` jobs already."""
-
-
-class ClientQueueFull(QueueFull):
-    """This client already has `max_queued_per_client` jobs waiting."""
-
-    def __init__(self, queued: int) -> None:
-        super().__init__(f"{queued} jobs of this client are waiting")
-        self.queued = queued
-
-
-class WorkerUnavailable(Exception):
-    """The pipeline could not be loaded; generation is impossible until the settings are fixed."""
-
-
-# (job, its images and checkpoints in the order of its items, GPU seconds spent on them: each batch's time
-# split by denoising steps run)
-ResultHandler = Callable[[Job, list[GeneratedImage], float], Coroutine[Any, Any, None]]
 
 Slot = tuple[Job, int]  # one image of a batch: the job and the index of its item
 
@@ -101,10 +91,11 @@ class _Progress:
 class GpuWorker:
     """Bounded queue in front of one worker process, with micro-batching of compatible jobs."""
 
-    def __init__(self, settings: Settings, on_result: ResultHandler, fingerprint: str) -> None:
+    def __init__(self, settings: Settings, store_pictures: PictureSink, fingerprint: str) -> None:
         self._settings = settings
         self._fingerprint = fingerprint
-        self._on_result = on_result
+        self._store_pictures = store_pictures
+        self._jobs: dict[str, Job] = {}  # unfinished jobs by request id
         self._pending: deque[Job] = deque()
         self._wakeup = asyncio.Event()
         self._ctx = mp.get_context("spawn")
@@ -150,9 +141,10 @@ class GpuWorker:
             self._dispatcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._dispatcher
+        self._jobs.clear()
         for job in unfinished:
             if not job.status.terminal:
-                job.fail("shutdown", "the service is shutting down")
+                job.fail(FailureReason.SHUTDOWN, "the service is shutting down")
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
         await asyncio.to_thread(self._terminate)
@@ -229,14 +221,16 @@ class GpuWorker:
             self._load_error = message.message
             log.error("GPU worker could not load the pipeline: %s", message.message)
             for job in list(self._pending):
-                job.fail("generator_unavailable", f"the image generator could not be loaded: {message.message}")
+                self._jobs.pop(job.id, None)
+                job.fail(FailureReason.GENERATOR_UNAVAILABLE,
+                         f"the image generator could not be loaded: {message.message}")
             self._pending.clear()
         elif isinstance(message, CompileChanged):
             self._compile = message.compile
             log.warning("GPU worker: compile %s", message.compile)
         elif isinstance(message, Step):
             for job in _jobs_of(self._running.get(message.batch_id, [])):
-                start = job.task.start_step  # a resumed job counts the steps it actually runs
+                start = job.request.start_step  # a resumed job counts the steps it actually runs
                 job.progress(max(0, message.step - start), message.total - start)
         elif isinstance(message, BatchDone | BatchFailed):
             future = self._results.get(message.batch_id)
@@ -285,38 +279,52 @@ class GpuWorker:
         """GPU seconds per denoising step of one image, measured on what ran since start (0 before that)."""
         return self.generation_seconds_total / self.image_steps if self.image_steps else 0.0
 
-    def position(self, job: Job) -> int | None:
+    def position(self, request_id: str) -> int | None:
         """0-based place of a queued job in the line, None once it left the queue."""
+        job = self._jobs.get(request_id)
         try:
-            return self._pending.index(job)
+            return self._pending.index(job) if job is not None else None
         except ValueError:
             return None
 
     def _unsent(self, job: Job) -> int:
         progress = self._progress.get(job.id)
-        return progress.unsent if progress is not None else len(job.task.items)
+        return progress.unsent if progress is not None else len(job.items)
 
     # -- queue --
 
-    def submit(self, job: Job) -> None:
-        """Put a job in line; QueueFull when the line is full, WorkerUnavailable if no model loads."""
+    def submit(self, request: GenerationRequest) -> EventStream:
+        """Put a generation in line; QueueFull when the line is full, WorkerUnavailable if no model loads."""
         if self._load_error is not None:
             raise WorkerUnavailable(self._load_error)
-        if self.depth + len(job.task.items) > max(self._settings.queue_size, len(job.task.items)):
+        size = len(request.items)
+        if self.depth + size > max(self._settings.queue_size, size):
             raise QueueFull()
-        queued = sum(self._unsent(other) for other in self._pending if other.task.client == job.task.client)
-        if queued and queued + len(job.task.items) > self._settings.max_queued_per_client:
+        queued = sum(self._unsent(other) for other in self._pending if other.client == request.client)
+        if queued and queued + size > self._settings.max_queued_per_client:
             raise ClientQueueFull(queued)
+        job = Job(request, EventStream(request.id))
+        job.stream.put(Queued(len(self._pending)))
         self._pending.append(job)
-        self._progress[job.id] = _Progress(len(job.task.items))
+        self._jobs[request.id] = job
+        self._progress[job.id] = _Progress(size)
         self._wakeup.set()
+        return job.stream
 
-    def cancel(self, job: Job) -> bool:
+    def cancel(self, request_id: str) -> bool:
+        """Cancel a generation queued or running (its images not started never run); False if it is neither."""
+        job = self._jobs.get(request_id)
+        if job is None:
+            return False
+        return self.cancel_queued(job) or self.cancel_running(job)
+
+    def cancel_queued(self, job: Job) -> bool:
         """Cancel a job still waiting in line, none of its images started; False if it already left the queue."""
-        if job not in self._pending or job.status is not JobStatus.QUEUED:
+        if job not in self._pending or job.status is not State.QUEUED:
             return False
         self._pending.remove(job)
         self._progress.pop(job.id, None)
+        self._jobs.pop(job.id, None)
         job.cancel()
         return True
 
@@ -326,15 +334,16 @@ class GpuWorker:
         False if it is not running."""
         batches = [batch_id for batch_id, slots in self._running.items() if job in _jobs_of(slots)]
         # A job of several batches is "running" between them too: some images done, the rest still in line.
-        waiting_between = job in self._pending and job.status is JobStatus.RUNNING
+        waiting_between = job in self._pending and job.status is State.RUNNING
         if not batches and not waiting_between:
             return False
         job.cancel()
         self._progress.pop(job.id, None)
+        self._jobs.pop(job.id, None)
         if job in self._pending:
             self._pending.remove(job)
         for batch_id in batches:
-            if all(other.status is JobStatus.CANCELED for other in _jobs_of(self._running[batch_id])):
+            if all(other.status is State.CANCELED for other in _jobs_of(self._running[batch_id])):
                 with contextlib.suppress(Exception):
                     self._controls.put(CancelBatch(batch_id))
         return True
@@ -371,12 +380,12 @@ class GpuWorker:
         deadline = time.monotonic() + self._settings.batch_wait_ms / 1000
         limit = self._settings.max_batch_size
         while limit > 1 and time.monotonic() < deadline:
-            if sum(self._unsent(job) for job in self._pending if job.task.shape == first.task.shape) >= limit:
+            if sum(self._unsent(job) for job in self._pending if job.shape == first.shape) >= limit:
                 break
             await asyncio.sleep(min(0.002, max(0.0, deadline - time.monotonic())))
         if first not in self._pending:  # canceled while we waited for company
             return []
-        compatible = [job for job in self._pending if job.task.shape == first.task.shape and not job.status.terminal]
+        compatible = [job for job in self._pending if job.shape == first.shape and not job.status.terminal]
         slots: list[Slot] = []
         for job in _round_robin(compatible, first, limit):
             progress = self._progress[job.id]
@@ -385,16 +394,16 @@ class GpuWorker:
             progress.sent += take
             if not progress.unsent:
                 self._pending.remove(job)
-        self._last_client = first.task.client
+        self._last_client = first.client
         return slots
 
     def _next_first(self) -> Job:
         """The oldest job of the first client, in order of first appearance, after the last one served."""
-        clients = list(dict.fromkeys(job.task.client for job in self._pending))
+        clients = list(dict.fromkeys(job.client for job in self._pending))
         if self._last_client in clients and len(clients) > 1:
             turn = clients.index(self._last_client) + 1
             clients = clients[turn:] + clients[:turn]
-        return next(job for job in self._pending if job.task.client == clients[0])
+        return next(job for job in self._pending if job.client == clients[0])
 
     async def _run(self, slots: list[Slot]) -> None:
         assert self._loop is not None
@@ -405,9 +414,9 @@ class GpuWorker:
         self._running[batch_id] = slots
         jobs = _jobs_of(slots)
         for job in jobs:
-            if job.status is JobStatus.QUEUED:
-                job.mark_running(job.task.shape.steps - job.task.start_step)
-        self._tasks.put(RunBatch(batch_id, jobs[0].task.shape, [job.task.items[index] for job, index in slots]))
+            if job.status is State.QUEUED:
+                job.mark_running(job.shape.steps - job.request.start_step)
+        self._tasks.put(RunBatch(batch_id, jobs[0].shape, [job.items[index] for job, index in slots]))
         try:
             outcome = await self._watch(future)
         finally:
@@ -415,8 +424,8 @@ class GpuWorker:
             del self._running[batch_id]
         if outcome is None:
             for job in jobs:
-                self._fail(job, "worker_crashed", "the GPU worker process crashed while generating this image; "
-                           "it is being restarted, please retry")
+                self._fail(job, FailureReason.WORKER_CRASHED, "the GPU worker process crashed while generating "
+                           "this image; it is being restarted, please retry")
             self._restart()
             return
         if isinstance(outcome, BatchFailed):
@@ -431,7 +440,7 @@ class GpuWorker:
         self.image_steps += steps
         for (job, index), result in zip(slots, outcome.results, strict=True):
             progress = self._progress.get(job.id)
-            if progress is None or job.status is JobStatus.CANCELED:
+            if progress is None or job.status is State.CANCELED:
                 self._progress.pop(job.id, None)
                 continue  # canceled while its batch ran on for others: nobody wants its pictures
             progress.results[index] = result
@@ -441,13 +450,26 @@ class GpuWorker:
             if len(progress.results) == progress.total:
                 del self._progress[job.id]
                 images = [progress.results[i] for i in range(progress.total)]
-                task = asyncio.create_task(self._on_result(job, images, progress.seconds))
+                task = asyncio.create_task(self._finish(job, images, progress.seconds))
                 self._background.add(task)
                 task.add_done_callback(self._background.discard)
+
+    async def _finish(self, job: Job, images: list[GeneratedImage], seconds: float) -> None:
+        """Store a finished job's pictures (off the GPU's critical path), then report them done."""
+        self._jobs.pop(job.id, None)
+        try:
+            pictures = await asyncio.to_thread(self._store_pictures, images)
+        except Exception as exc:
+            log.exception("storing the pictures of job %s failed", job.id)
+            job.fail(FailureReason.STORE_FAILED, f"the generated image could not be stored ({type(exc).__name__})")
+            return
+        if job.status is not State.CANCELED:
+            job.succeed(pictures, seconds)
 
     def _fail(self, job: Job, error_type: str, message: str) -> None:
         """Fail a job of a failed batch (canceled jobs stay canceled); its images not started never run."""
         self._progress.pop(job.id, None)
+        self._jobs.pop(job.id, None)
         if job in self._pending:
             self._pending.remove(job)
         if not job.status.terminal:
