@@ -124,8 +124,8 @@ def test_instant_and_thumbnail_per_size() -> None:
     assert not other.instant and other.image_key == "small.png"  # newest image as the thumbnail
 
 
-def test_semantic_neighbours_of_the_best_text_match(tmp_path: Path) -> None:
-    """With fewer text matches than asked for, the stored vector's neighbours fill the list."""
+def test_semantic_neighbours_of_the_best_text_match_come_from_the_background(tmp_path: Path) -> None:
+    """With fewer text matches than asked for, the stored vector's neighbours fill the list once looked up."""
     edge = EdgeIndex(tmp_path / "index", 4)
     try:
         fox, wolf, car = entry("a red fox in the snow"), entry("a grey wolf in a blizzard"), entry("a fast red car")
@@ -133,9 +133,16 @@ def test_semantic_neighbours_of_the_best_text_match(tmp_path: Path) -> None:
         for item in (fox, wolf, car):
             vector = np.asarray(vectors[item.id]) / np.linalg.norm(vectors[item.id])
             edge.upsert(item, vector.tolist())
-        index = SuggestionIndex(edge, clock=lambda: NOW, semantic_budget_s=5.0)
+        index = SuggestionIndex(edge, clock=lambda: NOW)
         assert index.load(edge.scroll_all()) == 3
-        found = suggest(index, "a red fo", limit=3)
+
+        async def typing() -> tuple[list[Suggestion], list[Suggestion]]:
+            first = await index.suggest("a red fo", compat=SMALL, limit=3)  # the neighbours are not known yet
+            await index.semantic.idle()
+            return first, await index.suggest("a red fo", compat=SMALL, limit=3)
+
+        first, found = asyncio.run(typing())
+        assert [(s.prompt, s.match) for s in first] == [("a red fox in the snow", "prefix")]
         assert [s.match for s in found[:2]] == ["prefix", "semantic"]
         assert found[1].prompt == "a grey wolf in a blizzard"
         assert 0.5 < found[1].score < 0.6 + 0.25
@@ -143,51 +150,39 @@ def test_semantic_neighbours_of_the_best_text_match(tmp_path: Path) -> None:
         edge.close()
 
 
-def test_a_slow_neighbour_lookup_serves_the_next_keystroke(tmp_path: Path) -> None:
-    """Over the semantic budget the answer goes without neighbours; the lookup still lands for later."""
+def test_a_keystroke_never_waits_for_the_embedder(tmp_path: Path) -> None:
+    """The embedder is stuck: keystrokes are answered anyway; once it answers, the next ones use it."""
     edge = EdgeIndex(tmp_path / "index", 2)
     try:
-        fox, wolf = entry("a red fox in the snow"), entry("a grey wolf in a blizzard")
-        edge.upsert_many([(fox, [1.0, 0.1]), (wolf, [0.9, 0.3])])
-        index = SuggestionIndex(edge, clock=lambda: NOW, semantic_budget_s=0.0)
-        index.load(edge.scroll_all())
+        edge.upsert(entry("a quiet mountain lake at sunrise"), [1.0, 0.0])
+        embedded: list[str] = []
 
-        async def typing() -> tuple[list[Suggestion], list[Suggestion]]:
-            first = await index.suggest("a red f", compat=SMALL, limit=5)
-            await asyncio.sleep(0.5)
-            return first, await index.suggest("a red fo", compat=SMALL, limit=5)
+        async def typing() -> tuple[list[list[Suggestion]], list[Suggestion], list[Suggestion]]:
+            release = asyncio.Event()
 
-        first, second = asyncio.run(typing())
-        assert [s.match for s in first] == ["prefix"]
-        assert [(s.prompt, s.match) for s in second] == [
-            ("a red fox in the snow", "prefix"), ("a grey wolf in a blizzard", "semantic")
-        ]
-    finally:
-        edge.close()
+            async def gated(text: str) -> list[float]:
+                embedded.append(text)
+                await release.wait()
+                return [1.0, 0.0]
 
+            index = SuggestionIndex(edge, gated, clock=lambda: NOW)
+            index.load(edge.scroll_all())
+            typed = "tranquil alpine wa"
+            # Every keystroke answers while the embedder is stuck (a wait would time out here).
+            early = [await asyncio.wait_for(index.suggest(typed[:n], compat=SMALL, limit=5), 5)
+                     for n in range(1, len(typed) + 1)]
+            release.set()
+            await asyncio.wait_for(index.semantic.idle(), 30)
+            partial = await index.suggest("tranquil alpine wat", compat=SMALL, limit=5)
+            unrelated = await index.suggest("zz", compat=SMALL, limit=5)
+            return early, partial, unrelated
 
-def test_typed_text_is_embedded_only_without_text_matches_and_within_budget(tmp_path: Path) -> None:
-    edge = EdgeIndex(tmp_path / "index", 2)
-    try:
-        item = entry("a quiet mountain lake at sunrise")
-        edge.upsert(item, [1.0, 0.0])
-
-        async def quick(text: str) -> list[float]:
-            return [1.0, 0.0]
-
-        async def slow(text: str) -> list[float]:
-            await asyncio.sleep(1.0)
-            return [1.0, 0.0]
-
-        index = SuggestionIndex(edge, quick, clock=lambda: NOW, embed_budget_s=5.0)
-        index.load(edge.scroll_all())
-        found = suggest(index, "tranquil alpine water")
-        assert [(s.prompt, s.match) for s in found] == [("a quiet mountain lake at sunrise", "semantic")]
-        late = SuggestionIndex(edge, slow, clock=lambda: NOW, embed_budget_s=0.05)
-        late.load(edge.scroll_all())
-        started = time.perf_counter()
-        assert suggest(late, "tranquil alpine water") == []
-        assert time.perf_counter() - started < 0.5
+        early, partial, unrelated = asyncio.run(typing())
+        assert all(answer == [] for answer in early)
+        # The partial word reuses the result of the finished words before it.
+        assert [(s.prompt, s.match) for s in partial] == [("a quiet mountain lake at sunrise", "semantic")]
+        assert unrelated == []
+        assert "tranquil alpine" in embedded and "tranquil alpine wa" not in embedded  # only finished words
     finally:
         edge.close()
 
@@ -202,7 +197,6 @@ def test_load_reads_every_entry_of_the_index(tmp_path: Path) -> None:
         assert len(index) == 2500
         exact = suggest(index, "prompt number 1234 ")
         assert (exact[0].prompt, exact[0].match) == ("prompt number 1234 of many", "prefix")
-        assert all(s.match == "semantic" for s in exact[1:])
         many = suggest(index, "p", limit=20)  # a big class: pre-selected by popularity
         assert len(many) == 20 and all(s.hits == 2 for s in many)
     finally:
@@ -288,9 +282,11 @@ def test_the_same_text_gives_the_same_suggestions_and_unrelated_prompts_stay_out
         fox, wolf, lighthouse = entry("a red fox in the snow"), entry("a grey wolf in a blizzard"), entry(
             "a lighthouse in a storm")
         edge.upsert_many([(fox, [1.0, 0.1, 0.0]), (wolf, [0.9, 0.3, 0.0]), (lighthouse, [0.2, 0.0, 1.0])])
-        index = SuggestionIndex(edge, clock=lambda: NOW)  # the default bounds: lookups are awaited
+        index = SuggestionIndex(edge, clock=lambda: NOW)
 
         async def twice() -> tuple[list[Suggestion], list[Suggestion]]:
+            await index.suggest("a red f", compat=SMALL, limit=8)
+            await index.semantic.idle()
             return (await index.suggest("a red f", compat=SMALL, limit=8),
                     await index.suggest("a red f", compat=SMALL, limit=8))
 

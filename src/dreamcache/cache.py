@@ -487,3 +487,5 @@ class CacheService:
         self._flush_hits()
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
+        for suggestions in self._suggestions.values():
+            await suggestions.close()
