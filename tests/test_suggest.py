@@ -6,6 +6,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -298,3 +299,147 @@ def test_the_same_text_gives_the_same_suggestions_and_unrelated_prompts_stay_out
         ]  # the lighthouse (cosine 0.2) is below the relevance floor
     finally:
         edge.close()
+
+
+# --- typo tolerance, near-duplicates, determinism ---------------------------------------------
+
+
+def test_one_typo_per_word_of_five_letters_ranked_below_exact_matches() -> None:
+    index = built(
+        entry("a portrait of a knight in golden armour"),
+        entry("a potrait of a queen in a garden"),  # stored with a typo: typing it right still finds it
+        entry("a castle in the clouds at sunset"),
+    )
+    assert [(s.prompt, s.match) for s in suggest(index, "a castel in")] == [
+        ("a castle in the clouds at sunset", "typo")]  # a swap of two letters is one typo
+    assert [s.prompt for s in suggest(index, "a caslte")] == ["a castle in the clouds at sunset"]
+    found = suggest(index, "a portrait of a")
+    assert [(s.prompt, s.match) for s in found] == [
+        ("a portrait of a knight in golden armour", "prefix"), ("a potrait of a queen in a garden", "typo")]
+    assert found[0].score > found[1].score
+    assert [s.prompt for s in suggest(index, "a cstle in the")] == ["a castle in the clouds at sunset"]
+    assert suggest(index, "a portrsit of a q") == []  # two typos away from "potrait"
+    assert suggest(index, "a cstl in the") == []  # no typo in a word under 5 letters
+    assert suggest(index, "a kastle in the") == []  # the first letter must be right (Meilisearch counts it twice)
+    assert suggest(index, "a castlle innn the") == []  # one typo per word, and none in words under 5 letters
+    assert [s.prompt for s in suggest(index, "a knight in golden armuor ")] == [
+        "a portrait of a knight in golden armour"]  # words in another order, one typo in the last
+
+
+def test_a_popular_typo_match_never_outranks_an_exact_one() -> None:
+    index = built(
+        entry("a dragon flying over a burning city", hits=500),
+        entry("a dragun made of paper flying"),
+        entry("a dragon made of paper flying"),
+        entry("a dragon made of paper flowers"),
+    )
+    found = suggest(index, "flying dragon")
+    assert [s.match for s in found] == ["words", "words", "typo"] or [s.match for s in found][:2] == ["words", "words"]
+    assert all(s.match != "typo" for s in found[:2])
+
+
+def test_near_duplicates_are_one_suggestion_in_their_correct_spelling() -> None:
+    index = built(
+        entry("a red fox sleeping in fresh snwo, soft morning light", hits=3),  # someone's typo, even hit more
+        entry("a red fox sleeping in fresh snow, soft morning light"),
+        entry("a red fox sleeping in fresh snow, soft morning light"),
+        entry("snow on the mountains at dawn"),
+        entry("A red fox sleeping in fresh snow; soft morning light!"),  # retyped: same normalised text
+        entry("red fox sleeping in freshsnow, soft morning light"),  # retyped: articles, joined words
+        entry("a red fox sleeping in fresh grass, soft morning light"),  # another picture: kept apart
+    )
+    found = suggest(index, "a red f")
+    assert [s.prompt for s in found] == [
+        "a red fox sleeping in fresh snow, soft morning light",
+        "a red fox sleeping in fresh grass, soft morning light",
+    ]
+    assert found[0].hits == 3  # the group's hits: the slip's count for it
+    typed_slip = suggest(index, "a red fox sleeping in fresh snw")
+    assert [s.prompt for s in typed_slip] == ["a red fox sleeping in fresh snow, soft morning light"]
+    assert index.groups() == 3 and len(index) == 5  # 5 normalised prompts, 3 suggestions
+
+
+def test_a_slip_stored_first_joins_its_twin_when_the_twin_arrives() -> None:
+    index = built(entry("a cyberpunk city in the rian at night"), entry("rain over a quiet harbour"))
+    assert suggest(index, "a cyber")[0].prompt == "a cyberpunk city in the rian at night"
+    index.add(entry("a cyberpunk city in the rain at night"))
+    assert [s.prompt for s in suggest(index, "a cyber")] == ["a cyberpunk city in the rain at night"]
+
+
+def test_twins_of_two_real_words_stay_apart() -> None:
+    """"horse" and "house" are both common words: two pictures, two suggestions."""
+    index = built(*(entry(f"a horse in a field number {i}") for i in range(3)),
+                  *(entry(f"a house in a field number {i}") for i in range(3)),
+                  entry("a horse in a field at dawn"), entry("a house in a field at dawn"))
+    assert {s.prompt for s in suggest(index, "a h", limit=20)} >= {"a horse in a field at dawn",
+                                                                   "a house in a field at dawn"}
+
+
+def test_the_same_text_gives_the_same_answer_under_concurrent_load(tmp_path: Path) -> None:
+    """Hundreds of interleaved keystrokes, with background lookups queued and finishing: each text's answer
+    depends only on what the index knows (before the lookups land, and after)."""
+    edge = EdgeIndex(tmp_path / "index", 3)
+    try:
+        rng = np.random.default_rng(0)
+        texts = [f"a {colour} {animal} in a {place} at {time_of_day}" for colour in ("red", "blue", "golden")
+                 for animal in ("fox", "dragon", "horse") for place in ("forest", "desert")
+                 for time_of_day in ("dawn", "night")]
+        pairs = []
+        for text in texts:
+            vector = rng.normal(size=3)
+            pairs.append((entry(text, hits=int(rng.integers(0, 5))), (vector / np.linalg.norm(vector)).tolist()))
+        edge.upsert_many(pairs)
+        typed = ["a", "a r", "a red fox in", "a golden dragn", "a blue horse in a desrt ", "dragon night",
+                 "quantum teapot ", "quantum teapot orb", "a gloden", "a red fox in a forest at dawn "]
+
+        async def run() -> tuple[dict[str, set[str]], dict[str, set[str]], dict[str, str]]:
+            release = asyncio.Event()
+
+            async def gated(text: str) -> list[float]:
+                await release.wait()
+                return [1.0, 0.0, 0.0]
+
+            index = SuggestionIndex(edge, gated, clock=lambda: NOW)
+            index.load(edge.scroll_all())
+
+            async def one(text: str) -> tuple[str, str]:
+                await asyncio.sleep(0)
+                found = await index.suggest(text, compat=SMALL, limit=5)
+                return text, repr([(s.prompt, s.match, s.score) for s in found])
+
+            def answers(results: list[tuple[str, str]]) -> dict[str, set[str]]:
+                out: dict[str, set[str]] = {}
+                for text, answer in results:
+                    out.setdefault(text, set()).add(answer)
+                return out
+
+            before = answers(await asyncio.gather(*(one(typed[i % len(typed)]) for i in range(300))))
+            release.set()
+            await index.semantic.idle()
+            after = answers(await asyncio.gather(*(one(typed[i % len(typed)]) for i in range(300))))
+            sequential = {text: (await one(text))[1] for text in typed}
+            return before, after, sequential
+
+        before, after, sequential = asyncio.run(run())
+        assert all(len(answers) == 1 for answers in before.values()), before
+        assert all(len(answers) == 1 for answers in after.values()), after
+        assert {text: answers.pop() for text, answers in after.items()} == sequential
+        assert sequential["a golden dragn"] != "[]" and "semantic" in sequential["quantum teapot orb"]
+    finally:
+        edge.close()
+
+
+def test_http_concurrent_keystrokes_get_the_same_answers(client: TestClient) -> None:
+    for prompt in ("a paper boat on a stormy ocean", "a paper lantern above a stormy ocean"):
+        assert client.post("/generate", json={"prompt": prompt}).status_code == 200
+    texts = ["a paper", "a papre lant", "stormy ocean pap", "a paper lantern abov", "a paper boat on a stromy "]
+    for text in texts:  # queue the background lookups these need, and let them land
+        client.get("/recommend", params={"q": text})
+    client.portal.call(client.app.state.services.cache.suggestions.semantic.idle)  # type: ignore[attr-defined]
+    expected = {text: client.get("/recommend", params={"q": text}).json()["suggestions"] for text in texts}
+    assert expected["a papre lant"][0]["prompt"] == "a paper lantern above a stormy ocean"
+    assert expected["a papre lant"][0]["match"] == "typo"
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda i: (texts[i % len(texts)], client.get(
+            "/recommend", params={"q": texts[i % len(texts)]}).json()["suggestions"]), range(80)))
+    assert all(found == expected[text] for text, found in results)

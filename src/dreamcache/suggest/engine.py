@@ -277,20 +277,20 @@ class SuggestionIndex:
                     return
 
     def _adopt_slips(self, item_id: int) -> None:
-        """A new prompt may be the correct twin of stored slips: move them into its group."""
-        if item_id in self._slip_of:
-            return
-        tokens = self._items[item_id].norm.split()
-        for at, word in enumerate(tokens):
+        """The new prompt's words may make stored prompts slips (of it, or of a twin whose word just became
+        common): move those into their twin's group."""
+        for word in self._items[item_id].words:
             for slip in self._vocab.slips_of(word):
-                other = self._by_norm.get(" ".join([*tokens[:at], slip, *tokens[at + 1:]]))
-                if other is None or other == item_id or other in self._slip_of:
-                    continue
-                old = self._group_of[other]
-                self._groups[old].remove(other)
-                self._slip_of[other] = item_id
-                self._groups.setdefault(self._group_key(other), []).append(other)
-                self._refresh_group(old)
+                for other in sorted(self._postings.get(slip, ())):
+                    if other in self._slip_of:
+                        continue
+                    self._find_slip(other)
+                    if other in self._slip_of:
+                        old = self._group_of[other]
+                        self._groups[old].remove(other)
+                        self._groups.setdefault(self._group_key(other), []).append(other)
+                        self._refresh_group(old)
+                        self._refresh_group(self._group_of[other])
         self._refresh_group(self._group_of[item_id])
 
     def _refresh_group(self, key: str) -> None:
