@@ -9,9 +9,10 @@ Items that are one suggestion form a **group**, shown once, in its most popular 
 
 - the retyped forms the cache treats as one text (`matching.canonical`: articles, tag order,
   words split or joined differently);
-- a **spelling slip**: the same text but one word that is rare in the index (in at most 2
-  prompts, 4+ letters) and one typo away (first letter kept) from a word in more prompts: "fresh
-  snwo" joins "fresh snow". The slip is never the group's shown spelling.
+- a **spelling slip**: the same text but one word (4+ letters) that is rare in the index (in at
+  most 10 prompts) and one typo away (first letter kept) from a word in at least twice as many
+  prompts: "fresh snwo" joins "fresh snow". The slip is never the group's shown spelling; two
+  common words ("horse", "house") are never slips of each other.
 
 The group's popularity is the sum of its hits, its recency its newest entry. Matching, by tier:
 
@@ -47,7 +48,7 @@ import numpy as np
 from dreamcache import matching, prompts
 from dreamcache.index import Entry, Index
 from dreamcache.suggest.semantic import Embed, SemanticCache
-from dreamcache.suggest.words import TYPO_MIN_LETTERS, Vocabulary
+from dreamcache.suggest.words import TYPO_MIN_LETTERS, Vocabulary, one_typo_apart
 
 MIN_WORDS = 3
 MIN_CHARS = 12
@@ -59,12 +60,19 @@ SEMANTIC_QUALITY = 0.6
 HITS_WEIGHT = 0.15
 RECENCY_WEIGHT = 0.10
 HALF_LIFE_S = 7 * 86400.0
+RANK_POOL = 8  # candidates ranked per class: this many times the limit, by score
 BIG_CLASS = 2000  # above this many candidates in a class, rank a cached pre-selection
 POOL = 64  # candidates kept per class when pre-selecting
 CLASS_CACHE_MAX = 4096
+TYPO_CANDIDATES = 1000  # typo matching starts from at most this many prompts (else: the first keystrokes)
+FEW_WORDS = 64  # an unfinished word that starts at most this many indexed words is matched through their postings
 SEMANTIC_FLOOR = 0.5  # a neighbour below this cosine is no suggestion, just another prompt
 MIN_EMBED_CHARS = 4  # finished words shorter than this are not embedded
 EXACT_KINDS = ("prefix", "words")
+SLIP_MIN_LETTERS = 4  # a word this long can be a spelling slip of another
+SLIP_MAX_PROMPTS = 10  # a slip is a rare word: in at most this many prompts ...
+SLIP_RATIO = 2  # ... and its twin's word in at least twice as many
+SLIP_CANDIDATES = 500  # prompts sharing the two rarest other words; more: a template, not a retyped prompt
 _LAST = chr(0x10FFFF)
 _ENDS_WORD = re.compile(r"[^\w]$")
 
@@ -266,31 +274,66 @@ class SuggestionIndex:
         self._group_of[item_id] = key
         return key
 
+    def _twins(self, item_id: int, rare_only: bool) -> list[tuple[int, str, str]]:
+        """Stored prompts equal to this one but for one word (4+ letters) one typo away: (item, its word, ours)."""
+        tokens = self._items[item_id].norm.split()
+        found: list[tuple[int, str, str]] = []
+        for at, word in enumerate(tokens):
+            if len(word) < SLIP_MIN_LETTERS or (rare_only and self._vocab.df(word) > SLIP_MAX_PROMPTS):
+                continue
+            others = sorted({w for i, w in enumerate(tokens) if i != at}, key=self._vocab.df)[:2]
+            if not others:
+                continue
+            candidates = self._postings.get(others[0], set())
+            if len(others) > 1:
+                candidates = candidates & self._postings.get(others[1], set())
+            if len(candidates) > SLIP_CANDIDATES:
+                continue
+            for other in sorted(candidates):
+                theirs = self._items[other].norm.split()
+                if (other != item_id and len(theirs) == len(tokens) and theirs[:at] == tokens[:at]
+                        and theirs[at + 1:] == tokens[at + 1:] and one_typo_apart(word, theirs[at])):
+                    found.append((other, theirs[at], word))
+        return found
+
+    def _is_slip(self, word: str, of: str) -> bool:
+        """`word` is rare and the other spelling at least twice as common: a slip, not another word."""
+        df = self._vocab.df(word)
+        return df <= SLIP_MAX_PROMPTS and self._vocab.df(of) >= SLIP_RATIO * df
+
     def _find_slip(self, item_id: int) -> None:
         """Mark the item a slip of a stored prompt that differs in one rare word, one typo away."""
-        tokens = self._items[item_id].norm.split()
-        for at, word in enumerate(tokens):
-            for target in self._vocab.slip_targets(word):
-                twin = self._by_norm.get(" ".join([*tokens[:at], target, *tokens[at + 1:]]))
-                if twin is not None and twin != item_id and twin not in self._slip_of:
-                    self._slip_of[item_id] = twin
-                    return
+        for other, theirs, ours in self._twins(item_id, rare_only=True):
+            if other not in self._slip_of and self._is_slip(ours, theirs):
+                self._slip_of[item_id] = other
+                return
 
     def _adopt_slips(self, item_id: int) -> None:
-        """The new prompt's words may make stored prompts slips (of it, or of a twin whose word just became
-        common): move those into their twin's group."""
+        """A new prompt is a slip of a stored twin, or stored prompts are slips of it: group them."""
+        for other, theirs, ours in self._twins(item_id, rare_only=False):
+            if item_id in self._slip_of or other in self._slip_of or not self._is_slip(theirs, ours):
+                continue
+            self._slip_of[other] = item_id
+            self._regroup(other)
+        # Its words are now in more prompts: a rare spelling of one of them may have become a slip.
         for word in self._items[item_id].words:
-            for slip in self._vocab.slips_of(word):
-                for other in sorted(self._postings.get(slip, ())):
-                    if other in self._slip_of:
+            if len(word) < SLIP_MIN_LETTERS:
+                continue
+            for rare in self._vocab.rare_variants(word, SLIP_MAX_PROMPTS):
+                for other in sorted(self._postings.get(rare, ())):
+                    if other == item_id or other in self._slip_of:
                         continue
                     self._find_slip(other)
                     if other in self._slip_of:
-                        old = self._group_of[other]
-                        self._groups[old].remove(other)
-                        self._groups.setdefault(self._group_key(other), []).append(other)
-                        self._refresh_group(old)
-                        self._refresh_group(self._group_of[other])
+                        self._regroup(other)
+        self._refresh_group(self._group_of[item_id])
+
+    def _regroup(self, item_id: int) -> None:
+        """Move an item that just became a slip into its twin's group."""
+        old = self._group_of[item_id]
+        self._groups[old].remove(item_id)
+        self._groups.setdefault(self._group_key(item_id), []).append(item_id)
+        self._refresh_group(old)
         self._refresh_group(self._group_of[item_id])
 
     def _refresh_group(self, key: str) -> None:
@@ -324,28 +367,34 @@ class SuggestionIndex:
         ranked: dict[int, tuple[int, float, str]] = {}  # shown item -> (tier, -score, match kind)
         anchor: int | None = None
         for ids, quality, kind in self._lexical(typed, complete_last):
-            self._rank(ranked, ids, quality, kind, now)
+            self._rank(ranked, ids, quality, kind, now, limit)
         if len(ranked) < limit:
             for ids, quality, kind in self._typos(typed, complete_last, ranked):
-                self._rank(ranked, ids, quality, kind, now)
+                self._rank(ranked, ids, quality, kind, now, limit)
         if ranked:
             anchor = min(ranked.items(), key=lambda kv: (kv[1][0], kv[1][1], self._items[kv[0]].norm))[0]
         if len(ranked) < limit:
             for item_id, cosine in self._semantic(typed, complete_last, anchor):
-                self._rank(ranked, [item_id], SEMANTIC_QUALITY * cosine, "semantic", now)
+                self._rank(ranked, [item_id], SEMANTIC_QUALITY * cosine, "semantic", now, limit)
         for rep in self._gone.intersection(ranked):
             del ranked[rep]
         best = sorted(ranked.items(), key=lambda kv: (kv[1][0], kv[1][1], self._items[kv[0]].norm))[:limit]
         return [self._suggestion(rep, -neg, kind, compat) for rep, (_, neg, kind) in best]
 
     def _rank(self, ranked: dict[int, tuple[int, float, str]], ids: list[int], quality: float, kind: str,
-              now: float) -> None:
-        """Add candidates to the ranking, one per group (its best match wins)."""
+              now: float, limit: int) -> None:
+        """Add the best candidates to the ranking, one per group (its best match wins)."""
         if not ids:
             return
         tier = 0 if kind in EXACT_KINDS else 1
-        reps = self._rep[np.asarray(ids, dtype=np.int64)]
-        for rep, score in zip(reps.tolist(), self._scores(reps, quality, now).tolist(), strict=True):
+        order = np.sort(np.fromiter(ids, dtype=np.int64, count=len(ids)))  # the same answer whatever the set order
+        reps = self._rep[order]
+        scores = self._scores(reps, quality, now)
+        keep = RANK_POOL * limit
+        if len(reps) > keep:  # only the best can make the answer (groups merge a few candidates at most)
+            top = np.argpartition(-scores, keep)[:keep]
+            reps, scores = reps[top], scores[top]
+        for rep, score in zip(reps.tolist(), scores.tolist(), strict=True):
             current = ranked.get(rep)
             if current is None or (tier, -score) < current[:2]:
                 ranked[rep] = (tier, -score, kind)
@@ -382,10 +431,9 @@ class SuggestionIndex:
         ids = make()
         if len(ids) <= BIG_CLASS:
             return ids
-        reps = self._rep[np.asarray(ids, dtype=np.int64)]
-        scores = self._scores(reps, 0.0, self.clock())
-        top = np.argpartition(-scores, POOL)[:POOL]
-        chosen = sorted(ids[i] for i in top.tolist())
+        order = np.sort(np.fromiter(ids, dtype=np.int64, count=len(ids)))
+        scores = self._scores(self._rep[order], 0.0, self.clock())
+        chosen = order[np.argpartition(-scores, POOL)[:POOL]].tolist()
         if len(self._class_cache) >= CLASS_CACHE_MAX:
             self._class_cache.clear()
         self._class_cache[key] = chosen
@@ -420,17 +468,18 @@ class SuggestionIndex:
                 if not candidates:
                     return []
             if partial is None:
-                return sorted(candidates)
-            if len(candidates) <= BIG_CLASS:
-                return sorted(i for i in candidates if any(w.startswith(partial) for w in self._items[i].words))
-            return sorted(candidates & self._words_starting(partial))
+                return list(candidates)
+            starting = self._vocab.starting(partial)
+            if len(starting) <= FEW_WORDS or len(candidates) > BIG_CLASS:
+                return list(candidates & self._words_starting(partial, starting))
+            return [i for i in candidates if any(w.startswith(partial) for w in self._items[i].words)]
         assert partial is not None
-        return sorted(self._words_starting(partial))
+        return list(self._words_starting(partial))
 
-    def _words_starting(self, partial: str) -> set[int]:
-        """Items with a word starting with `partial`."""
+    def _words_starting(self, partial: str, starting: list[str] | None = None) -> set[int]:
+        """Items with a word starting with `partial` (`starting`: those words, when already looked up)."""
         found: set[int] = set()
-        for word in self._vocab.starting(partial):
+        for word in self._vocab.starting(partial) if starting is None else starting:
             found |= self._postings[word]
         return found
 
@@ -451,7 +500,7 @@ class SuggestionIndex:
             sizes.append(sum(self._vocab.df(w) for w in (*partial_typos, *self._vocab.starting(partial)))
                          if len(partial) >= TYPO_MIN_LETTERS else BIG_CLASS * 100)
         start = min(range(len(sizes)), key=sizes.__getitem__)
-        if sizes[start] > BIG_CLASS * 4:
+        if sizes[start] > TYPO_CANDIDATES:
             return []  # the first keystrokes: too broad for typo matching, and exact matches abound
         candidates: set[int] = set()
         if start < len(allowed):

@@ -13,7 +13,6 @@ import bisect
 from collections.abc import Iterable
 
 TYPO_MIN_LETTERS = 5  # a typed word needs this many letters before one typo is forgiven
-SLIP_MIN_LETTERS = 4  # a stored word this long can be a spelling slip of another (collapsing)
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 _LAST = chr(0x10FFFF)
 _CACHE_MAX = 8192
@@ -36,6 +35,18 @@ def one_typo(word: str) -> set[str]:
             out.add(left + ch + right)  # insert after word[i-1]
     out.discard(word)
     return {variant for variant in out if variant.startswith(head)}
+
+
+def one_typo_apart(a: str, b: str) -> bool:
+    """True when `b` is `a` with one insertion, deletion, substitution or swap of neighbours, first letter kept."""
+    if a == b or a[:1] != b[:1] or abs(len(a) - len(b)) > 1:
+        return False
+    i = 0
+    while i < len(a) and i < len(b) and a[i] == b[i]:
+        i += 1
+    if len(a) == len(b):
+        return a[i + 1:] == b[i + 1:] or (a[i:i + 2] == b[i:i + 2][::-1] and a[i + 2:] == b[i + 2:])
+    return a[i + 1:] == b[i:] if len(a) > len(b) else a[i:] == b[i + 1:]
 
 
 class Vocabulary:
@@ -114,21 +125,9 @@ class Vocabulary:
             self._remember(self._prefix_typos, partial, found)
         return found
 
-    def slip_targets(self, word: str) -> list[str]:
-        """Words this rare word is probably a misspelling of: one typo away and in more prompts (most first)."""
-        df = self._df.get(word, 0)
-        if len(word) < SLIP_MIN_LETTERS or df > 2:
-            return []
-        targets = [v for v in one_typo(word) if self._df.get(v, 0) > df]
-        return sorted(targets, key=lambda v: (-self._df[v], v))
-
-    def slips_of(self, word: str) -> list[str]:
-        """Rare indexed words that are probably misspellings of this word (the reverse of `slip_targets`)."""
-        df = self._df.get(word, 0)
-        if len(word) < SLIP_MIN_LETTERS or df < 2:
-            return []
-        return sorted(v for v in one_typo(word) if 0 < self._df.get(v, 0) <= 2 and self._df[v] < df
-                      and len(v) >= SLIP_MIN_LETTERS)
+    def rare_variants(self, word: str, most: int) -> list[str]:
+        """Indexed words one typo away from `word` that are in at most `most` prompts."""
+        return sorted(v for v in one_typo(word) if 0 < self._df.get(v, 0) <= most)
 
     @staticmethod
     def _remember(table: dict[str, tuple[str, ...]], key: str, value: tuple[str, ...]) -> None:
