@@ -320,7 +320,8 @@ def report(results: list[Result], seconds: float, size: int, typed: int, keystro
                 server = [s for k, s, _ in run.samples if k == kind]
                 share = len(server) / max(1, len(run.samples))
                 cells.append(f"{share:.0%}, {pct(server, 50)} / {pct(server, 99)}" if server else "–")
-            lines.append(f"| {r.name} | keystrokes, {clients} connection{'s' if clients > 1 else ''} | {run.rps:,.0f} | "
+            plural = "s" if clients > 1 else ""
+            lines.append(f"| {r.name} | keystrokes, {clients} connection{plural} | {run.rps:,.0f} | "
                          f"{run.p50_ms:.2f} / {run.p99_ms:.2f} | " + " | ".join(cells) + f" | {run.errors} |")
     lines += ["", "Client time by match kind, 1 connection (measured in the wrk script):", "",
               "| configuration | " + " | ".join(f"{k} p50 / p99 ms" for k in KINDS) + " | keystroke costs (healthz "
@@ -344,7 +345,8 @@ def report(results: list[Result], seconds: float, size: int, typed: int, keystro
             lines.append(
                 f"| {r.name} ({label}) | {e['memory_mb']:.0f} MB | {e['load_s']:.1f} s | {r.rss_mb:.0f} MB | "
                 f"{r.start_s:.1f} s | {q['found']:.0%} of {q['repeats']} | {q['saved_chars']:.0f} | "
-                f"{q['new_with']:.0%} of {q['new_keystrokes']:,} | {q['engine_p50_ms']:.2f} / {q['engine_p99_ms']:.2f} |")
+                f"{q['new_with']:.0%} of {q['new_keystrokes']:,} | "
+                f"{q['engine_p50_ms']:.2f} / {q['engine_p99_ms']:.2f} |")
     return "\n".join(lines)
 
 

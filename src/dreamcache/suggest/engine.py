@@ -126,6 +126,7 @@ class SuggestionIndex:
         self._max_hits = 0.0
         self._sorted_norms: list[str] = []
         self._sorted_ids: list[int] = []
+        self._norm_rank = np.zeros(0, dtype=np.int64)  # item -> its place in alphabetical order (ties)
         self._postings: dict[str, set[int]] = {}
         self._vocab = Vocabulary()
         self._groups: dict[str, list[int]] = {}  # group key (a canonical text) -> items
@@ -236,6 +237,13 @@ class SuggestionIndex:
 
     def _changed(self) -> None:
         self._class_cache.clear()
+
+    def _ranks(self) -> np.ndarray:
+        if len(self._norm_rank) != len(self._items):  # prompts were added: rebuild
+            rank = np.empty(len(self._items), dtype=np.int64)
+            rank[np.asarray(self._sorted_ids, dtype=np.int64)] = np.arange(len(self._sorted_ids))
+            self._norm_rank = rank
+        return self._norm_rank
 
     def _grow(self) -> None:
         for name in ("_hits", "_created", "_rep", "_group_hits", "_group_created"):
@@ -392,7 +400,8 @@ class SuggestionIndex:
         scores = self._scores(reps, quality, now)
         keep = RANK_POOL * limit
         if len(reps) > keep:  # only the best can make the answer (groups merge a few candidates at most)
-            top = np.argpartition(-scores, keep)[:keep]
+            # Ties go to the alphabetically first prompt, as in the final order (never to an arbitrary one).
+            top = np.lexsort((self._ranks()[reps], -scores))[:keep]
             reps, scores = reps[top], scores[top]
         for rep, score in zip(reps.tolist(), scores.tolist(), strict=True):
             current = ranked.get(rep)
@@ -433,7 +442,7 @@ class SuggestionIndex:
             return ids
         order = np.sort(np.fromiter(ids, dtype=np.int64, count=len(ids)))
         scores = self._scores(self._rep[order], 0.0, self.clock())
-        chosen = order[np.argpartition(-scores, POOL)[:POOL]].tolist()
+        chosen = order[np.lexsort((self._ranks()[order], -scores))[:POOL]].tolist()
         if len(self._class_cache) >= CLASS_CACHE_MAX:
             self._class_cache.clear()
         self._class_cache[key] = chosen
