@@ -232,12 +232,14 @@ class Suggestion(BaseModel):
     """One past prompt offered as a completion."""
 
     prompt: str
-    score: float = Field(description="Ranking score: match quality (prefix 1.0, words 0.8, semantic 0.6 x cosine) "
-                                     "+ 0.15 x popularity + 0.1 x recency (half-life 7 days).")
-    hits: int = Field(description="Cache hits on this prompt (all sizes and models).")
-    match: Literal["prefix", "words", "semantic"] = Field(
-        description="prefix: continues the typed text; words: contains the typed words; "
-                    "semantic: a near neighbour of the best text match (or of the typed text)."
+    score: float = Field(description="Ranking score: match quality (prefix 1.0, words 0.8, typo 0.7 continuing the "
+                                     "text or 0.65, semantic 0.6 x cosine) + 0.15 x popularity + 0.1 x recency "
+                                     "(half-life 7 days). Typo and semantic matches always rank below exact ones.")
+    hits: int = Field(description="Cache hits on this prompt and its near-duplicates (all sizes and models).")
+    match: Literal["prefix", "words", "typo", "semantic"] = Field(
+        description="prefix: continues the typed text; words: contains the typed words; typo: either, with one "
+                    "typo in typed words of 5+ letters; semantic: a near neighbour of the best text match (or of the "
+                    "typed text's finished words), computed in the background."
     )
     instant: bool = Field(description="An image of this prompt is cached for the requested size and this model: "
                                       "choosing it is answered from the cache.")

@@ -55,6 +55,11 @@ class Suggestions:
         count = sum(self.of(ns).load(entries) for ns, entries in by_namespace.items())
         return count, time.perf_counter() - started
 
+    async def close(self) -> None:
+        """Stop the background neighbour lookups of every namespace's index."""
+        for suggestions in self._by_namespace.values():
+            await suggestions.close()
+
     async def _embed_typed(self, text: str) -> np.ndarray:
         return await self.embedder.embed(prompts.embedding_text(text))
 

@@ -86,9 +86,10 @@ class CacheService:
         return pending
 
     async def drain(self) -> None:
-        """Wait for followed generations to end, then write the pending hit counts."""
+        """Wait for followed generations to end, write the pending hit counts, stop autocomplete's lookups."""
         await self.misses.drain()
         await self.lookup.drain()
+        await self.suggestions.close()
 
 
 __all__ = ["CacheMiss", "CacheService", "Hit", "Pending", "RateLimited"]

@@ -9,7 +9,7 @@ payload holds every other `Entry` field. Keyword payload indexes on ``compat_key
 ``exact_key`` keep filtered search exact when few points match the filter, a keyword index on
 ``prompt_norm`` finds every image of one prompt, and numeric indexes on ``hits`` and
 ``created_at`` serve ordering. Autocomplete does not query here per keystroke: it keeps its own
-in-memory index (`suggest.py`), loaded with `scroll_all`.
+in-memory index (`suggest/`), loaded with `scroll_all`.
 """
 
 from __future__ import annotations

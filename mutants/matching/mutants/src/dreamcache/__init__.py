@@ -1,3 +1,0 @@
-"""dreamcache: a collaborative cache in front of a Stable Diffusion pipeline."""
-
-__version__ = "0.1.0"

@@ -1,1 +1,0 @@
-"""HTTP layer: schemas, errors and routes."""

@@ -1,1 +1,0 @@
-/work/wt/i22/tests/conftest.py
