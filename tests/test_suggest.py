@@ -434,7 +434,7 @@ def test_http_concurrent_keystrokes_get_the_same_answers(client: TestClient) -> 
     texts = ["a paper", "a papre lant", "stormy ocean pap", "a paper lantern abov", "a paper boat on a stromy "]
     for text in texts:  # queue the background lookups these need, and let them land
         client.get("/recommend", params={"q": text})
-    client.portal.call(client.app.state.services.cache.suggestions.semantic.idle)  # type: ignore[attr-defined]
+    client.portal.call(client.app.state.services.cache.suggestions.of("").semantic.idle)  # type: ignore[attr-defined]
     expected = {text: client.get("/recommend", params={"q": text}).json()["suggestions"] for text in texts}
     assert expected["a papre lant"][0]["prompt"] == "a paper lantern above a stormy ocean"
     assert expected["a papre lant"][0]["match"] == "typo"
