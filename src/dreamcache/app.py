@@ -12,7 +12,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI
 
 from dreamcache import __version__
-from dreamcache.api import admin, errors, routes, web
+from dreamcache.api import admin, errors, openai_compat, routes, web
 from dreamcache.api.deps import Services
 from dreamcache.api.guards import BodyGuard
 from dreamcache.api.views import Views
@@ -161,7 +161,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes, body_timeout_s=settings.body_timeout_s,
                        body_total_timeout_s=settings.body_total_timeout_s)
+    app.add_middleware(openai_compat.OpenAIErrorShape)  # outermost: the guards' errors under /v1/ too
     app.include_router(routes.router)
+    app.include_router(openai_compat.router)
     app.include_router(admin.router)
     app.include_router(web.router)
     return app

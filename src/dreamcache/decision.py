@@ -15,7 +15,7 @@ import numpy as np
 from dreamcache import matching, prompts
 from dreamcache.generation.checkpoint import SCHEDULER_CLASSES
 from dreamcache.index import Index, Match
-from dreamcache.resolution import CacheRequest, exact_key, request_seeds, resume_key
+from dreamcache.resolution import CacheRequest, effective_scheduler, exact_key, request_seeds, resume_key
 from dreamcache.settings import Settings
 
 CANDIDATE_HEADROOM = 8  # retrieved beyond n: the verifier vetoes some
@@ -109,14 +109,15 @@ class Decider:
     # -- near-miss reuse --
 
     def reuse_allowed(self, request: CacheRequest) -> bool:
-        """Reuse is for seedless `auto` requests that allow it, on a scheduler whose state can be saved."""
+        """Reuse is for seedless `auto` requests that allow it, on a scheduler whose state can be saved and restored
+        exactly (DPM-Solver++, DDIM: `SCHEDULER_CLASSES`); a request's own sampler counts, not the configured one."""
         return (
             self.settings.reuse
             and request.reuse
             and request.seed is None
             and request.mode == "auto"
             and bool(self.settings.reuse_schedule)
-            and self.settings.scheduler in SCHEDULER_CLASSES
+            and effective_scheduler(request.shape, self.settings) in SCHEDULER_CLASSES
         )
 
     def skippable_fraction(self, similarity: float) -> float:

@@ -60,6 +60,10 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.hits = Counter("dreamcache_cache_hits", "Requests answered from the cache", registry=self.registry)
         self.misses = Counter("dreamcache_cache_misses", "Requests that needed a generation", registry=self.registry)
+        self.by_api = Counter(
+            "dreamcache_api_requests", "Hits and misses by the HTTP API that asked (native /generate, openai, a1111)",
+            ["api", "outcome"], registry=self.registry,
+        )
         self.joined = Counter(
             "dreamcache_single_flight_joins", "Misses that joined a generation already in flight",
             registry=self.registry,
@@ -180,18 +184,20 @@ class Metrics:
         """Count one failed job under its error type (worker_crashed, out_of_memory, store_failed, ...)."""
         self.failed.labels(type=error_type).inc()
 
-    def record_hit(self, steps: int, namespace: str = "") -> None:
+    def record_hit(self, steps: int, namespace: str = "", api: str = "native") -> None:
         """A hit saves every denoising step the request would have run."""
         saved = self._worker.mean_step_seconds * steps
         self.hits.inc()
+        self.by_api.labels(api=api, outcome="hit").inc()
         self.gpu_seconds_saved.inc(saved)
         totals = self.of(namespace)
         totals.hits += 1
         totals.gpu_seconds_saved += saved
 
-    def record_miss(self, namespace: str = "") -> None:
+    def record_miss(self, namespace: str = "", api: str = "native") -> None:
         """A request that needed a generation (its own, or one it joined)."""
         self.misses.inc()
+        self.by_api.labels(api=api, outcome="miss").inc()
         self.of(namespace).misses += 1
 
     def record_cancel(self, namespace: str = "") -> None:

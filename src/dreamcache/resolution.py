@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dreamcache import prompts
-from dreamcache.generation.spec import BatchShape
+from dreamcache.generation.spec import SAMPLERS, BatchShape
 from dreamcache.generation.text import count_prompt_tokens
 from dreamcache.index import Entry
 from dreamcache.settings import Settings
@@ -36,6 +36,7 @@ class CacheRequest:
     reuse: bool = True  # the request allows starting from a similar entry's checkpoint
     client: str = ""  # who asks (API key id, or address when open): rate limits and the GPU queue's fair share
     warm_up: bool = False  # filling the cache (`dreamcache warm`, the demo): not user traffic in the hit ratio
+    api: str = "native"  # which HTTP API asked (native, openai, a1111): the metrics' label, nothing else
 
 
 class InvalidField(ValueError):
@@ -59,8 +60,23 @@ def resolve_size(width: int | None, height: int | None, settings: Settings) -> t
     return width, height
 
 
+def resolve_scheduler(scheduler: str | None, settings: Settings) -> str:
+    """A sampler of `SAMPLERS` as a shape stores it: "" for the service's configured one (else InvalidField)."""
+    if scheduler is None or scheduler == settings.scheduler:
+        return ""
+    if scheduler not in SAMPLERS:
+        raise InvalidField("scheduler", f"must be one of {', '.join(SAMPLERS)}, got {scheduler!r}")
+    return scheduler
+
+
+def effective_scheduler(shape: BatchShape, settings: Settings) -> str:
+    """The sampler a shape runs: its own, or the service's configured one."""
+    return shape.scheduler or settings.scheduler
+
+
 def resolve_shape(
-    width: int | None, height: int | None, steps: int | None, guidance: float | None, settings: Settings
+    width: int | None, height: int | None, steps: int | None, guidance: float | None, settings: Settings,
+    scheduler: str | None = None,
 ) -> BatchShape:
     """The generation settings with the service's defaults, within its bounds (else InvalidField)."""
     width, height = resolve_size(width, height, settings)
@@ -68,7 +84,7 @@ def resolve_shape(
     if not 1 <= steps <= settings.max_steps:
         raise InvalidField("num_inference_steps", f"must be between 1 and {settings.max_steps}, got {steps}")
     guidance = guidance if guidance is not None else settings.default_guidance
-    return BatchShape(width, height, steps, float(guidance))
+    return BatchShape(width, height, steps, float(guidance), resolve_scheduler(scheduler, settings))
 
 
 def check_prompt(field: str, text: str, settings: Settings, tokenizer: Any | None) -> None:
@@ -103,11 +119,13 @@ def resolve_request(
     client: str = "",
     warm_up: bool = False,
     tokenizer: Any | None = None,
+    scheduler: str | None = None,
+    api: str = "native",
 ) -> CacheRequest:
     """A request with every default filled in and every settings-dependent rule checked (else InvalidField)."""
     for field, text in (("prompt", prompt), ("negative_prompt", negative_prompt)):
         check_prompt(field, text, settings, tokenizer)
-    shape = resolve_shape(width, height, steps, guidance, settings)
+    shape = resolve_shape(width, height, steps, guidance, settings, scheduler)
     threshold = min_similarity if min_similarity is not None else settings.similarity_threshold
     if threshold < settings.min_similarity_floor:
         raise InvalidField("min_similarity",
@@ -132,6 +150,7 @@ def resolve_request(
         reuse=reuse,
         client=client,
         warm_up=warm_up,
+        api=api,
     )
 
 
@@ -143,12 +162,16 @@ def _digest(*parts: object) -> str:
 
 
 def compat_key(fingerprint: str, shape: BatchShape, negative_prompt: str, namespace: str = "") -> str:
-    """Entries with equal compat keys may answer each other's requests (model, size, negative prompt, namespace).
+    """Entries with equal compat keys may answer each other's requests (model, size, negative prompt, namespace,
+    sampler).
 
     A private namespace is part of the key, so its entries never match another namespace's requests;
-    the shared pool ("") keeps the key it always had.
+    the shared pool ("") keeps the key it always had. So does the configured sampler (the fingerprint names it);
+    a picture made with another sampler is another picture: its name is part of the key.
     """
     parts: tuple[object, ...] = ("compat", fingerprint, shape.width, shape.height, prompts.clean(negative_prompt))
+    if shape.scheduler:
+        parts = (*parts, "sampler", shape.scheduler)
     return _digest(*parts, "ns", namespace) if namespace else _digest(*parts)
 
 

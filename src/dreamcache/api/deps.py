@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -55,6 +56,22 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 _BEARER = "bearer "
+_BASIC = "basic "
+
+
+def _presented_key(authorization: str) -> str | None:
+    """The API key an Authorization header carries: `Bearer <key>`, or HTTP Basic whose password is the key
+    (AUTOMATIC1111's `--api-auth`, what its clients send; the user name is not checked)."""
+    scheme = authorization[:7].lower()
+    if scheme.startswith(_BEARER):
+        return authorization[len(_BEARER):].strip()
+    if scheme.startswith(_BASIC):
+        try:
+            decoded = base64.b64decode(authorization[len(_BASIC):].strip(), validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            return None
+        return decoded.partition(":")[2] or None
+    return None
 
 
 async def get_caller(
@@ -75,10 +92,11 @@ def authenticate(services: Services, authorization: str | None) -> Caller:
         raise ApiError(503, "keys_unavailable", "the service's API keys file cannot be read; the operator must "
                        "fix it (nobody is let in meanwhile)", headers={"Retry-After": "30"}) from None
     challenge = {"WWW-Authenticate": 'Bearer realm="dreamcache"'}
-    if not authorization or not authorization.lower().startswith(_BEARER):
-        raise ApiError(401, "unauthorized", "this service needs an API key: send Authorization: Bearer <key>",
-                       "Authorization", headers=challenge)
-    record = services.keys.authenticate(authorization[len(_BEARER):].strip())
+    presented = _presented_key(authorization) if authorization else None
+    if presented is None:
+        raise ApiError(401, "unauthorized", "this service needs an API key: send Authorization: Bearer <key> (or "
+                       "HTTP Basic with the key as password)", "Authorization", headers=challenge)
+    record = services.keys.authenticate(presented)
     if record is None:
         raise ApiError(401, "unauthorized", "the API key is not valid (unknown, revoked or mistyped)",
                        "Authorization", headers=challenge)

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from dreamcache.api.answers import Cached, answer, client_of, finished
 from dreamcache.api.deps import CallerDep, Services, ServicesDep, authenticate, require_admin
 from dreamcache.api.errors import ERROR_RESPONSES, ApiError, invalid
 from dreamcache.api.schemas import (
@@ -27,10 +28,8 @@ from dreamcache.api.schemas import (
     RecommendResponse,
 )
 from dreamcache.api.tenancy import NamespaceHeader, request_namespace
-from dreamcache.backend import ClientQueueFull, QueueFull, WorkerUnavailable
-from dreamcache.cache import CacheMiss, Hit, Pending, RateLimited
 from dreamcache.cache.waiters import NoSuchPicture, NotCancelable
-from dreamcache.jobs import Job, JobStatus
+from dreamcache.jobs import Job
 from dreamcache.keys import Caller
 from dreamcache.metrics import CONTENT_TYPE
 from dreamcache.resolution import CacheRequest, InvalidField, resolve_request, resolve_size, viewer_hash
@@ -88,7 +87,7 @@ def _resolve(
             height=body.height, steps=body.num_inference_steps, guidance=body.guidance_scale, seed=body.seed,
             n=body.n, max_results=body.max_results, n_given="n" in body.model_fields_set, mode=body.cache.value,
             min_similarity=body.min_similarity, namespace=namespace, viewer=viewer, reuse=body.reuse, client=client,
-            tokenizer=services.tokenizer,
+            tokenizer=services.tokenizer, scheduler=body.scheduler,
         )
     except InvalidField as exc:
         raise invalid(exc.field, exc.message) from None
@@ -114,63 +113,12 @@ def _parse_prefer(prefer: str | None, services: Services) -> tuple[bool, float]:
     return respond_async, wait
 
 
-async def _inline_images(body: dict[str, Any], services: Services) -> dict[str, Any]:
-    """`response_format: b64_json`: each image's PNG inline instead of its URL. ImageNotFound when a picture
-    vanished from the store; its entry is dropped first (as `GET /images/{key}` does), so it answers no more."""
-    inlined, vanished = await services.views.inline_images(body)
-    if vanished:
-        for key in vanished:
-            await asyncio.to_thread(services.curator.image_vanished, key)
-        raise ImageNotFound(vanished[0])
-    return inlined
-
-
 def _job_or_404(job_id: str, services: Services, caller: Caller) -> Job:
     job = services.jobs.get(job_id)
     # Another tenant's job does not exist for this caller (a 403 would confirm that it does).
     if job is None or not caller.may_read(job.task.namespace):
         raise ApiError(404, "not_found", f"no job with id {job_id!r} (unknown or expired)", "job_id")
     return job
-
-
-_VANISHED_RETRIES = 3  # each try drops the vanished entries it met, so the next one sees fewer
-_FAILED_STATUS = {"worker_crashed": 503, "generator_unavailable": 503, "shutdown": 503}
-
-
-def _finished(job: Job, services: Services, ticket: str) -> JSONResponse:
-    if job.status is JobStatus.SUCCEEDED:
-        return FastJSONResponse(services.views.generated(job, ticket), headers={"X-Cache": "MISS"})
-    if job.status is JobStatus.CANCELED:
-        raise ApiError(409, "canceled", f"job {job.id} was canceled before it ran")
-    assert job.error is not None
-    status = _FAILED_STATUS.get(job.error.type, 500)
-    raise ApiError(status, job.error.type, job.error.message)
-
-
-async def _outcome(request: CacheRequest, services: Services) -> Hit | Pending:
-    """The cache's answer to a request, its refusals turned into the API's errors."""
-    try:
-        return await services.cache.handle(request)
-    except CacheMiss:
-        raise ApiError(404, "cache_miss", "no cached image matches this request and cache is 'only'") from None
-    except RateLimited as exc:
-        raise ApiError(
-            429, "rate_limited", f"{exc.what} rate limit of this client reached; retry in {exc.retry_after} s",
-            headers={"Retry-After": str(exc.retry_after)},
-        ) from None
-    except ClientQueueFull as exc:
-        retry = str(services.settings.retry_after_s)
-        raise ApiError(
-            429, "client_queue_full", f"this client already has {exc.queued} jobs waiting for the GPU (the most "
-            f"one client may queue); retry in {retry} s", headers={"Retry-After": retry},
-        ) from None
-    except QueueFull:
-        retry = str(services.settings.retry_after_s)
-        raise ApiError(
-            429, "queue_full", f"the GPU queue is full; retry in {retry} s", headers={"Retry-After": retry}
-        ) from None
-    except WorkerUnavailable as exc:
-        raise ApiError(503, "generator_unavailable", f"the image generator could not be loaded: {exc}") from None
 
 
 # --- routes -----------------------------------------------------------------------------------
@@ -200,28 +148,15 @@ async def generate(
             raise invalid("webhook", str(exc)) from None
         except WebhookRefused as exc:  # a policy of this service, not a malformed request
             raise ApiError(403, "webhook_refused", f"webhook: {exc}", "webhook") from None
-    who = caller.owner or f"addr:{http.client.host if http.client else ''}"
-    request = _resolve(body, services, request_namespace(namespace, caller), _viewer(client), who)
+    request = _resolve(body, services, request_namespace(namespace, caller), _viewer(client), client_of(caller, http))
     if warm_up == "1" and caller.is_admin:  # only admins (or anyone on an open service) fill the cache
         request = replace(request, warm_up=True)
-    outcome = await _outcome(request, services)
-    for _ in range(_VANISHED_RETRIES):
-        if not isinstance(outcome, Hit):
-            break
-        body_out = services.views.hit(outcome, (time.perf_counter() - started) * 1000)
-        if body.response_format == "b64_json":
-            try:
-                body_out = await _inline_images(body_out, services)
-            except ImageNotFound:  # its entry is gone now: ask again (a miss, another hit, or 404 for `only`)
-                outcome = await _outcome(request, services)
-                continue
+    answered = await answer(request, services, inline=body.response_format == "b64_json", started=started)
+    if isinstance(answered, Cached):
         if body.webhook is not None:
-            services.webhooks.completed_now(body.webhook, body.webhook_events_filter, body_out)
-        return FastJSONResponse(body_out, headers={"X-Cache": "HIT"})
-    if isinstance(outcome, Hit):
-        raise ApiError(503, "store_unavailable", "the cached pictures keep vanishing from the image store; retry",
-                       headers={"Retry-After": str(services.settings.retry_after_s)})
-    job, ticket = outcome.job, outcome.ticket or outcome.job.id
+            services.webhooks.completed_now(body.webhook, body.webhook_events_filter, answered.body)
+        return FastJSONResponse(answered.body, headers={"X-Cache": "HIT"})
+    job, ticket = answered.job, answered.ticket or answered.job.id
     if body.webhook is not None:
         services.webhooks.follow(job, body.webhook, body.webhook_events_filter,
                                  lambda: services.views.job(job, ticket))
@@ -229,14 +164,8 @@ async def generate(
     applied = "respond-async" if respond_async else (f"wait={wait:g}" if prefer and _PREFER_WAIT.search(prefer)
                                                      else None)
     if not respond_async and await job.wait(wait):
-        response = _finished(job, services, ticket)
-        if body.response_format == "b64_json":
-            try:
-                inlined = await _inline_images(json.loads(bytes(response.body)), services)
-            except ImageNotFound as exc:
-                raise ApiError(404, "not_found", f"a generated picture ({exc.args[0]}) vanished from the image "
-                               "store before it could be sent; ask again", "response_format") from None
-            response = JSONResponse(inlined, headers={"X-Cache": "MISS"})
+        response = FastJSONResponse(await finished(job, services, ticket, inline=body.response_format == "b64_json"),
+                                    headers={"X-Cache": "MISS"})
         if applied:
             response.headers["Preference-Applied"] = applied
         return response

@@ -23,7 +23,7 @@ from dreamcache.index import Entry, Match
 from dreamcache.jobs import CachedPicture, GenerationResult, GenerationTask, Job, JobTable, Reuse
 from dreamcache.limits import RateLimiter
 from dreamcache.metrics import Metrics
-from dreamcache.resolution import CacheRequest, RequestKeys, request_seeds
+from dreamcache.resolution import CacheRequest, RequestKeys, effective_scheduler, request_seeds
 from dreamcache.settings import Settings
 from dreamcache.storage import ImageNotFound, ImageStore
 
@@ -80,7 +80,7 @@ class MissPlanner:
         if running is not None:
             self.metrics.joined.inc()
             if not request.warm_up:
-                self.metrics.record_miss(request.namespace)
+                self.metrics.record_miss(request.namespace, request.api)
             return Pending(running, True, timings, self.jobs.join(running))
         if not request.warm_up and (wait := self.generation_limits.retry_after(request.client)):  # joins cost no GPU
             raise RateLimited("generation", wait)
@@ -124,7 +124,7 @@ class MissPlanner:
         self._followers.add(follower)
         follower.add_done_callback(self._followers.discard)
         if not request.warm_up:
-            self.metrics.record_miss(request.namespace)
+            self.metrics.record_miss(request.namespace, request.api)
         return Pending(job, False, timings, job.id)
 
     async def _follow(self, job: Job, events: Any) -> None:
@@ -183,7 +183,7 @@ class MissPlanner:
         try:
             checkpoint = Checkpoint.from_bytes(self.store.get(key))
             check_fits(checkpoint, steps=shape.steps, width=shape.width, height=shape.height,
-                       scheduler=SCHEDULER_CLASSES[self.settings.scheduler], step=step)
+                       scheduler=SCHEDULER_CLASSES[effective_scheduler(shape, self.settings)], step=step)
         except ImageNotFound:
             log.warning("checkpoint %s of entry %s is missing from the store: generating from scratch", key, entry.id)
             self.metrics.reuse_unavailable.inc()

@@ -76,7 +76,7 @@ class CacheService:
             if matches and (len(matches) >= request.n or request.mode == "only"):
                 await self.lookup.served(request, matches)
                 if not request.warm_up:
-                    self.metrics.record_hit(request.shape.steps, request.namespace)
+                    self.metrics.record_hit(request.shape.steps, request.namespace, request.api)
                 return Hit(matches, kinds, timings)
         pending = await self.misses.enqueue(request, keys, found.vector, timings, matches, kinds)
         if matches:  # the cached part of the answer: the client sees these now, the rest when generated

@@ -92,13 +92,18 @@ def denoise(
         scheduler.set_begin_index(first)
 
     active: list[int] = []  # item indices, in batch row order
+    # Per item, the generator its noise came from: a stochastic sampler (Euler ancestral) keeps drawing from it,
+    # as diffusers' pipeline does with a list of generators, so a seed names one picture whatever the batch.
+    noise_sources: dict[int, torch.Generator] = {}
+    stochastic = "generator" in inspect.signature(scheduler.step).parameters and not any(starts)
     latents: torch.Tensor | None = None
     checkpoints: list[list[Checkpoint]] = [[] for _ in items]
     capture_at = set(capture)
     for k in range(first, steps):
         joiners = [i for i, start in enumerate(starts) if start == k]
         if joiners:
-            fresh = torch.cat([_start_latents(pipe, items[i], latent_shape, device, dtype) for i in joiners])
+            fresh = torch.cat([_start_latents(pipe, items[i], latent_shape, device, dtype, noise_sources, i)
+                               for i in joiners])
             _join_history(scheduler, [items[i].resume for i in joiners], has_rows=latents is not None,
                           device=device)
             latents = fresh if latents is None else torch.cat([latents, fresh])
@@ -123,6 +128,8 @@ def denoise(
         if cfg:
             uncond, text = noise.chunk(2)
             noise = uncond + shape.guidance_scale * (text - uncond)
+        if stochastic:
+            extra["generator"] = [noise_sources[i] for i in active]
         latents = scheduler.step(noise, t, latents, **extra, return_dict=False)[0]
         if on_step is not None:
             on_step(k + 1, steps)
@@ -139,11 +146,14 @@ def denoise(
 
 
 def _start_latents(
-    pipe: StableDiffusionPipeline, item: PromptItem, shape: tuple[int, ...], device: str, dtype: torch.dtype
+    pipe: StableDiffusionPipeline, item: PromptItem, shape: tuple[int, ...], device: str, dtype: torch.dtype,
+    noise_sources: dict[int, torch.Generator], index: int,
 ) -> torch.Tensor:
-    """The item's initial noise (as prepare_latents draws it, per item) or its checkpoint's latents."""
+    """The item's initial noise (as prepare_latents draws it, per item; its generator kept in `noise_sources`)
+    or its checkpoint's latents."""
     if item.resume is None:
         generator = torch.Generator(device=device).manual_seed(item.seed)
+        noise_sources[index] = generator
         noise = randn_tensor(shape, generator=generator, device=torch.device(device), dtype=dtype)
         return noise * pipe.scheduler.init_noise_sigma
     stored = torch.from_numpy(item.resume.latents).to(device)
@@ -200,7 +210,7 @@ def _join_history(scheduler: Any, resumed: Sequence[Checkpoint | None], *, has_r
 
 
 def _extra_step_kwargs(scheduler: Any) -> dict[str, Any]:
-    """eta=0 where the scheduler takes it (DDIM), as the pipeline passes by default; no noise generator."""
+    """eta=0 where the scheduler takes it (DDIM), as the pipeline passes by default (noise generators: `denoise`)."""
     accepts = set(inspect.signature(scheduler.step).parameters)
     return {"eta": 0.0} if "eta" in accepts else {}
 

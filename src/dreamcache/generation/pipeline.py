@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -15,6 +16,9 @@ import torch
 from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import StableDiffusionPipeline
 from diffusers.schedulers.scheduling_ddim import DDIMScheduler
 from diffusers.schedulers.scheduling_dpmsolver_multistep import DPMSolverMultistepScheduler
+from diffusers.schedulers.scheduling_euler_ancestral_discrete import EulerAncestralDiscreteScheduler
+from diffusers.schedulers.scheduling_euler_discrete import EulerDiscreteScheduler
+from diffusers.schedulers.scheduling_unipc_multistep import UniPCMultistepScheduler
 
 from dreamcache.generation.deepcache import CompiledForwards, DeepCacheUNet, first_line
 from dreamcache.generation.loop import StepCallback, can_checkpoint, denoise
@@ -22,6 +26,7 @@ from dreamcache.generation.spec import (
     COMPILE_FELL_BACK,
     COMPILE_OFF,
     COMPILE_OK,
+    SAMPLERS,
     BatchShape,
     GeneratedImage,
     PromptItem,
@@ -40,6 +45,21 @@ logger = logging.getLogger(__name__)
 COMPILE_MODE = "reduce-overhead"
 # On the CPU (compile_on_cpu): inductor's C++ kernels, no CUDA graphs.
 CPU_COMPILE_MODE = "default"
+
+
+def make_scheduler(name: str, config: Any) -> Any:
+    """The diffusers scheduler of sampler `name` (`spec.SAMPLERS`), built from a model's scheduler config."""
+    if name == "dpm-solver++":
+        return DPMSolverMultistepScheduler.from_config(config, algorithm_type="dpmsolver++")
+    if name == "ddim":
+        return DDIMScheduler.from_config(config)
+    if name == "euler-ancestral":
+        return EulerAncestralDiscreteScheduler.from_config(config)
+    if name == "euler":
+        return EulerDiscreteScheduler.from_config(config)
+    if name == "unipc":
+        return UniPCMultistepScheduler.from_config(config)
+    raise ValueError(f"unknown sampler {name!r}; known: {', '.join(SAMPLERS)}")
 
 
 @dataclass(frozen=True)
@@ -76,6 +96,10 @@ class Generator:
         self.deepcache = deepcache
         self._pipe = pipe
         self.compile_mode = compile_mode
+        # Per-request samplers are built from the pipeline's scheduler config (the same betas and spacing), once
+        # each; the UNet and its compiled graphs do not depend on the sampler.
+        self._scheduler_config = pipe.scheduler.config
+        self._samplers: dict[str, Any] = {}
         self._forwards: CompiledForwards | None = None
         if deepcache is not None or compile_mode is not None:
             branch = deepcache.branch if deepcache is not None else 0
@@ -116,13 +140,29 @@ class Generator:
         `on_step(k, n)` reports that the batch finished step k of n (1-based, counted from step 0 even
         when the batch starts later).
         """
-        if capture and not can_checkpoint(self._pipe):
-            capture = ()  # this scheduler's state cannot be saved: no checkpoints, nothing else changes
         first = min(item.resume.step if item.resume is not None else 0 for item in items) if items else 0
-        with self._deepcache_for_one_call(first) as deepcache, torch.inference_mode():
-            return denoise(
-                self._pipe, self.device, shape, items, capture=capture, on_step=on_step, deepcache=deepcache
-            )
+        with self._sampler(shape.scheduler):
+            if capture and not can_checkpoint(self._pipe):
+                capture = ()  # this scheduler's state cannot be saved: no checkpoints, nothing else changes
+            with self._deepcache_for_one_call(first) as deepcache, torch.inference_mode():
+                return denoise(
+                    self._pipe, self.device, shape, items, capture=capture, on_step=on_step, deepcache=deepcache
+                )
+
+    @contextmanager
+    def _sampler(self, name: str) -> Iterator[None]:
+        """Run one batch with sampler `name` ("" = the configured one), then put the configured one back."""
+        if not name:
+            yield
+            return
+        if name not in self._samplers:
+            self._samplers[name] = make_scheduler(name, self._scheduler_config)
+        configured = self._pipe.scheduler
+        self._pipe.scheduler = self._samplers[name]
+        try:
+            yield
+        finally:
+            self._pipe.scheduler = configured
 
     def warm_up(self, shapes: Sequence[BatchShape], batch_sizes: Sequence[int]) -> float:
         """Run every (shape, batch size) once so compiled graphs exist before serving; return seconds.
@@ -192,10 +232,8 @@ def load_generator(settings: Settings) -> Generator:
             settings.model, dtype=dtype, safety_checker=None, requires_safety_checker=False
         )
 
-    if settings.scheduler == "dpm-solver++":
-        pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config, algorithm_type="dpmsolver++")
-    elif settings.scheduler == "ddim":
-        pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
+    if settings.scheduler != "default":
+        pipe.scheduler = make_scheduler(settings.scheduler, pipe.scheduler.config)
 
     # from_pretrained already loaded the weights in `dtype`; the tiny model is built in fp32.
     pipe = pipe.to(device) if pipe.dtype == dtype else pipe.to(device=device, dtype=dtype)

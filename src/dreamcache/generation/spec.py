@@ -31,6 +31,17 @@ COMPILE_OK = "ok"
 COMPILE_FELL_BACK = "fell back to eager"
 
 
+#: The samplers a request may choose (`scheduler` on /generate, A1111's `sampler_name`): name -> what it is.
+#: Each maps to one diffusers scheduler class built from the model's own scheduler config (`generation.pipeline`).
+SAMPLERS: dict[str, str] = {
+    "dpm-solver++": "DPM-Solver++ 2M (DPMSolverMultistepScheduler, algorithm dpmsolver++)",
+    "euler-ancestral": "Euler ancestral (EulerAncestralDiscreteScheduler): stochastic, seeded per picture",
+    "euler": "Euler (EulerDiscreteScheduler)",
+    "ddim": "DDIM (DDIMScheduler, eta 0)",
+    "unipc": "UniPC (UniPCMultistepScheduler)",
+}
+
+
 @dataclass(frozen=True)
 class BatchShape:
     """Settings shared by every item of a batch: requests with equal shapes can run together."""
@@ -39,6 +50,8 @@ class BatchShape:
     height: int
     steps: int
     guidance_scale: float
+    # A sampler of `SAMPLERS` other than the service's configured one; "" = the configured one (`settings.scheduler`).
+    scheduler: str = ""
 
 
 @dataclass(frozen=True)
