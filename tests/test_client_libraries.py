@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import base64
 import io
+import json
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import httpx
 import openai
 import pytest
+import webuiapi
 from PIL import Image
 
 from apphelpers import LiveServer, live_server, tiny_settings
@@ -117,3 +121,99 @@ def counted(service: Service, api: str, outcome: str) -> float:
 def test_requests_are_counted_under_their_api(service: Service) -> None:
     assert counted(service, "openai", "hit") >= 2 and counted(service, "openai", "miss") >= 4
     assert counted(service, "native", "hit") == 0
+
+
+# --- AUTOMATIC1111's webuiapi -----------------------------------------------------------------------------------
+
+
+def a1111(service: Service, key: str | None = None) -> webuiapi.WebUIApi:
+    """The client as an A1111 user sets it up against `--api-auth` (HTTP Basic; the password is the API key)."""
+    port = int(service.server.url.rsplit(":", 1)[1])
+    return webuiapi.WebUIApi(host="127.0.0.1", port=port, username="me", password=key or service.key_a)
+
+
+def test_a1111_defaults_with_a_seed_then_a_hit_and_another_sampler_is_another_picture(service: Service) -> None:
+    api = a1111(service)
+    prompt = "a castle in the clouds, oil painting"
+    first = api.txt2img(prompt=prompt, seed=1234)  # webuiapi's defaults: 512x512, 20 steps, Euler a, cfg 7
+    assert first.info["dreamcache"]["cache"] == "MISS"
+    assert first.info["all_seeds"] == [1234] and first.info["sampler_name"] == "Euler a"
+    assert first.image.size == (512, 512) and first.info["steps"] == 20
+    again = api.txt2img(prompt=prompt, seed=1234)
+    assert again.info["dreamcache"]["cache"] == "HIT"
+    assert again.image.tobytes() == first.image.tobytes()
+    ddim = api.txt2img(prompt=prompt, seed=1234, sampler_name="DDIM", eta=0)
+    assert ddim.info["dreamcache"]["cache"] == "MISS" and ddim.info["sampler_name"] == "DDIM"
+    assert ddim.image.tobytes() != first.image.tobytes()
+    batch = api.txt2img(prompt="a small green frog", seed=7, batch_size=2, n_iter=2, width=64, height=64, steps=4)
+    assert batch.info["all_seeds"] == [7, 8, 9, 10] and len(batch.images) == 4
+
+
+def test_a1111_refuses_what_it_would_otherwise_ignore(service: Service) -> None:
+    api = a1111(service)
+    for fields, named in [({"enable_hr": True}, "enable_hr"), ({"restore_faces": True}, "restore_faces"),
+                          ({"sampler_name": "LMS"}, "sampler_name"), ({"styles": ["cinematic"]}, "styles"),
+                          ({"sampler_name": "DDIM"}, "eta")]:  # webuiapi sends eta 1, DDIM runs with eta 0
+        with pytest.raises(RuntimeError) as refused:
+            api.txt2img(prompt="a cat", width=64, height=64, **fields)
+        status, text = refused.value.args
+        assert status == 422 and json.loads(text)["error"]["field"] == named, text
+    assert "DPM++ 2M, Euler a, Euler, DDIM, UniPC" in json.loads(refused_text(api))["error"]["message"]
+    with pytest.raises(RuntimeError) as bad_key:
+        a1111(service, "dck_000000000000_" + "x" * 43).txt2img(prompt="a cat")
+    assert bad_key.value.args[0] == 401
+
+
+def refused_text(api: webuiapi.WebUIApi) -> str:
+    try:
+        api.txt2img(prompt="a cat", sampler_name="k_lms")
+    except RuntimeError as exc:
+        return str(exc.args[1])
+    raise AssertionError("an unknown sampler was accepted")
+
+
+def test_a1111_read_only_endpoints(service: Service) -> None:
+    api = a1111(service)
+    assert api.util_get_model_names() == [api.util_get_current_model()]
+    assert api.util_get_sampler_names() == sorted(["DPM++ 2M", "Euler a", "Euler", "DDIM", "UniPC"])
+    assert api.get_progress()["state"]["job_count"] == 0
+
+
+def test_a1111_interrupt_stops_the_callers_own_running_job(service: Service) -> None:
+    api, other = a1111(service), a1111(service, service.key_b)
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(api.txt2img, prompt="a very long exposure of a city at night", steps=150)
+        deadline = time.monotonic() + 60
+        while api.get_progress()["state"]["sampling_step"] < 1:
+            assert time.monotonic() < deadline and not running.done()
+            time.sleep(0.05)
+        other.interrupt()  # another key's interrupt does not reach this job
+        assert api.get_progress()["state"]["job_count"] == 1
+        api.interrupt()
+        result = running.result(timeout=60)
+    assert result.images == [] and result.info["interrupted"] is True
+    assert api.get_progress()["state"]["job_count"] == 0
+
+
+def test_a1111_tenants_never_share_pictures(service: Service) -> None:
+    prompt, seed = "a lantern in the snow", 99
+    a = a1111(service).txt2img(prompt=prompt, seed=seed, width=64, height=64, steps=4)
+    b = a1111(service, service.key_b).txt2img(prompt=prompt, seed=seed, width=64, height=64, steps=4)
+    assert a.info["dreamcache"]["cache"] == "MISS" and b.info["dreamcache"]["cache"] == "MISS"
+    assert a.info["dreamcache"]["ids"] != b.info["dreamcache"]["ids"]
+    assert counted(service, "a1111", "hit") >= 1 and counted(service, "a1111", "miss") >= 4
+
+
+def test_native_generate_takes_a_sampler_too(service: Service) -> None:
+    headers = {"Authorization": f"Bearer {service.key_a}"}
+    body = {"prompt": "a windmill in a tulip field", "seed": 5, "scheduler": "unipc"}
+    first = httpx.post(f"{service.server.url}/generate", json=body, headers=headers, timeout=60)
+    assert first.status_code == 200 and first.headers["X-Cache"] == "MISS"
+    again = httpx.post(f"{service.server.url}/generate", json=body, headers=headers, timeout=60)
+    assert again.headers["X-Cache"] == "HIT" and again.json()["images"][0]["id"] == first.json()["images"][0]["id"]
+    euler = httpx.post(f"{service.server.url}/generate", json={**body, "scheduler": "euler"}, headers=headers,
+                       timeout=60)
+    assert euler.headers["X-Cache"] == "MISS"
+    unknown = httpx.post(f"{service.server.url}/generate", json={**body, "scheduler": "lms"}, headers=headers)
+    assert unknown.status_code == 422 and unknown.json()["error"]["field"] == "scheduler"
+    assert "dpm-solver++, euler-ancestral, euler, ddim, unipc" in unknown.json()["error"]["message"]

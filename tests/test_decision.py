@@ -21,10 +21,12 @@ from dreamcache.index import Entry, Index, Match, QdrantServerIndex
 from dreamcache.prompts import embedding_text, normalize
 from dreamcache.resolution import (
     CacheRequest,
+    InvalidField,
     compat_key,
     exact_key,
     flight_key,
     request_seeds,
+    resolve_request,
     resume_key,
     reused_exact_key,
     viewer_hash,
@@ -123,6 +125,20 @@ def test_every_setting_of_a_compat_key_separates_entries() -> None:
     }
     assert len(keys) == 7
     assert compat_key("fp-1", replace(SHAPE, steps=50, guidance_scale=3.0), " blurry ") == COMPAT
+
+
+def test_a_requested_sampler_is_part_of_the_key_and_the_configured_one_keeps_the_stored_key() -> None:
+    settings = Settings()  # configured: dpm-solver++
+    same = resolve_request(settings, prompt="a cat", width=512, height=512, scheduler="dpm-solver++")
+    assert same.shape.scheduler == "" and compat_key("fp-1", same.shape, "") == digest("compat", "fp-1", 512, 512, "")
+    others = {name: resolve_request(settings, prompt="a cat", width=512, height=512, scheduler=name).shape
+              for name in ("euler-ancestral", "euler", "ddim", "unipc")}
+    assert compat_key("fp-1", others["euler"], "") == digest("compat", "fp-1", 512, 512, "", "sampler", "euler")
+    assert len({compat_key("fp-1", shape, "") for shape in [same.shape, *others.values()]}) == 5
+    with pytest.raises(InvalidField) as unknown:
+        resolve_request(settings, prompt="a cat", scheduler="lms")
+    assert unknown.value.field == "scheduler"
+    assert "dpm-solver++, euler-ancestral, euler, ddim, unipc" in unknown.value.message
 
 
 def test_request_seeds_and_embedding_text() -> None:
@@ -261,6 +277,11 @@ def test_reuse_is_allowed_only_for_seedless_auto_requests_on_a_resumable_schedul
     assert not Decider(Settings(reuse_schedule=[]), index).reuse_allowed(request("x"))
     assert not Decider(Settings(scheduler="default"), index).reuse_allowed(request("x"))
     assert Decider(Settings(scheduler="ddim"), index).reuse_allowed(request("x"))
+    # A request's own sampler decides: reuse only where resuming is exact (DPM-Solver++, DDIM).
+    for sampler, allowed in [("ddim", True), ("euler", False), ("euler-ancestral", False), ("unipc", False)]:
+        assert decider.reuse_allowed(request("x", shape=replace(SHAPE, scheduler=sampler))) is allowed
+    assert Decider(Settings(scheduler="default"), index).reuse_allowed(request("x", shape=replace(
+        SHAPE, scheduler="dpm-solver++")))
 
 
 def test_skippable_fraction_follows_the_schedule(decider: Decider) -> None:

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from dreamcache.generation import (
     resolve_device,
 )
 from dreamcache.generation.pipeline import Generator, load_generator
-from dreamcache.generation.spec import tiny_corpus_text
+from dreamcache.generation.spec import SAMPLERS, tiny_corpus_text
 from dreamcache.generation.text import (
     _train_clip_vocab,
     count_prompt_tokens,
@@ -145,6 +146,20 @@ def test_scheduler_setting_picks_the_sampler(data_dir: Path, scheduler: str, exp
     total = calls[-1][1]  # PNDM runs one step more than asked
     assert total >= SMALL.steps
     assert calls == [(step, total) for step in range(1, total + 1)]
+
+
+def test_a_batch_may_name_its_sampler_and_the_configured_one_comes_back(generator: Generator) -> None:
+    dog = PromptItem(prompt="a dog on a beach", negative_prompt="", seed=3)
+    configured = generator.generate(SMALL, [CAT])[0]
+    pictures = {}
+    for name in SAMPLERS:
+        shape = replace(SMALL, scheduler=name)
+        alone, (_, with_mate) = generator.generate(shape, [CAT])[0], generator.generate(shape, [dog, CAT])
+        assert max_diff(alone, with_mate) <= 1  # seeded per picture, the stochastic Euler a too
+        pictures[name] = alone
+        assert type(generator.pipeline.scheduler) is DPMSolverMultistepScheduler  # put back after the batch
+    assert max_diff(pictures["dpm-solver++"], configured) == 0  # the configured sampler by name: the same picture
+    assert len({p.tobytes() for p in pictures.values()}) == len(SAMPLERS)
 
 
 def test_tiny_unet_has_the_sd_block_layout() -> None:

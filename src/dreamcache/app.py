@@ -12,7 +12,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI
 
 from dreamcache import __version__
-from dreamcache.api import admin, errors, openai_compat, routes, web
+from dreamcache.api import a1111, admin, errors, openai_compat, routes, web
 from dreamcache.api.deps import Services
 from dreamcache.api.guards import BodyGuard
 from dreamcache.api.views import Views
@@ -164,6 +164,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(openai_compat.OpenAIErrorShape)  # outermost: the guards' errors under /v1/ too
     app.include_router(routes.router)
     app.include_router(openai_compat.router)
+    app.include_router(a1111.router)
     app.include_router(admin.router)
     app.include_router(web.router)
     return app

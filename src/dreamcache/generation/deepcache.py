@@ -389,6 +389,10 @@ class DeepCacheUNet:
             raise ValueError(f"DeepCache forwards do not support: {', '.join(given or ['added_cond_kwargs'])}")
         if not torch.is_tensor(timestep):
             timestep = torch.tensor(timestep, device=sample.device)
+        # One dtype for every sampler (DPM-Solver++ and DDIM step on int64 timesteps, Euler and UniPC on float32): a
+        # compiled graph is specialised on its inputs' dtypes, so this keeps one graph per shape whatever the
+        # sampler. The UNet's time embedding computes in float32 anyway: the pictures do not change.
+        timestep = timestep.to(torch.float32)
         kwargs = {"timestep_cond": timestep_cond, "cross_attention_kwargs": cross_attention_kwargs}
         if self.cached is None or self.step % self.interval == 0:
             out, feature = self.forwards.run_full(sample, timestep, encoder_hidden_states, **kwargs)
