@@ -216,4 +216,4 @@ def test_native_generate_takes_a_sampler_too(service: Service) -> None:
     assert euler.headers["X-Cache"] == "MISS"
     unknown = httpx.post(f"{service.server.url}/generate", json={**body, "scheduler": "lms"}, headers=headers)
     assert unknown.status_code == 422 and unknown.json()["error"]["field"] == "scheduler"
-    assert "dpm-solver++, euler-ancestral, euler, ddim, unipc" in unknown.json()["error"]["message"]
+    assert "'dpm-solver++', 'euler-ancestral', 'euler', 'ddim' or 'unipc'" in unknown.json()["error"]["message"]

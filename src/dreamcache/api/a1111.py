@@ -67,11 +67,14 @@ class Txt2ImgRequest(BaseModel):
     scheduler: str | None = Field(None, description="Only `automatic` (each sampler's own schedule).")
     batch_size: int = Field(1, ge=1, le=MAX_PICTURES)
     n_iter: int = Field(1, ge=1, le=MAX_PICTURES)
-    steps: int | None = Field(None, ge=1)
+    steps: int | None = Field(None, ge=1, description="Denoising steps (1-150 by default).",
+                              json_schema_extra={"maximum": 150})
     cfg_scale: float | None = Field(None, ge=0.0, le=30.0)
     distilled_cfg_scale: float | None = None
-    width: int | None = None
-    height: int | None = None
+    width: int | None = Field(None, multiple_of=8, description="Pixels, a multiple of 8 (64-1024 by default).",
+                              json_schema_extra={"minimum": 64, "maximum": 1024})
+    height: int | None = Field(None, multiple_of=8, description="Pixels, a multiple of 8 (64-1024 by default).",
+                               json_schema_extra={"minimum": 64, "maximum": 1024})
     restore_faces: bool | None = Field(None, description="Refused when true (no face restoration).")
     tiling: bool | None = Field(None, description="Refused when true.")
     do_not_save_samples: bool = False

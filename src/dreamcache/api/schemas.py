@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from dreamcache.generation.spec import SAMPLERS
+from dreamcache.generation.spec import SAMPLERS, SamplerName
 
 
 def unicode_text(value: str) -> str:
@@ -101,11 +101,11 @@ class GenerateRequest(BaseModel):
     response_format: Literal["url", "b64_json"] = Field(
         "url", description="`url`: images as URLs; `b64_json`: the PNG bytes inline, base64 (as OpenAI's images API)."
     )
-    scheduler: str | None = Field(
+    scheduler: SamplerName | None = Field(
         None, description="The sampler: " + "; ".join(f"`{name}`: {what}" for name, what in SAMPLERS.items())
         + ". Absent: the service's (DREAMCACHE_SCHEDULER, `dpm-solver++` by default). Part of the cache key: a "
         "picture made with another sampler is another picture. Near-miss reuse only with `dpm-solver++` and `ddim` "
-        "(their state resumes exactly).", json_schema_extra={"enum": list(SAMPLERS)},
+        "(their state resumes exactly).",
     )
     webhook: str | None = Field(None, max_length=2048, json_schema_extra={"pattern": WEBHOOK_URL},
                                 description="URL that receives this request's events, signed (Standard Webhooks). "

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -40,6 +40,10 @@ SAMPLERS: dict[str, str] = {
     "ddim": "DDIM (DDIMScheduler, eta 0)",
     "unipc": "UniPC (UniPCMultistepScheduler)",
 }
+
+
+SamplerName = Literal["dpm-solver++", "euler-ancestral", "euler", "ddim", "unipc"]
+assert set(get_args(SamplerName)) == set(SAMPLERS)
 
 
 @dataclass(frozen=True)
