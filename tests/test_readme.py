@@ -1,7 +1,8 @@
 """Every `curl` example in README.md runs against a server on the tiny model with the demo's cache, and answers
 with the status and the JSON keys the README promises (`# -> STATUS {...}` right below a command; without one,
 any 2xx). Placeholders: JOB_ID (the last job seen), KEY.png / ENTRY_ID (the last image seen), $KEY (an API key,
-made just before the one example that needs it, which runs last since keys close the open service)."""
+made just before the one example that needs it, which runs last since keys close the open service). Every
+```python block (the client libraries' snippets) runs too, while the service is open."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -23,6 +25,7 @@ from dreamcache.keys import KeyStore
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 _BLOCK = re.compile(r"^\s*```bash\n(.*?)^\s*```", re.S | re.M)
+_PYTHON = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 _ARROW = re.compile(r"->\s*(.*)")
 _STATUS = re.compile(r"\b([1-5]\d\d)\b")
 _KEYS = re.compile(r'"(\w+)":')
@@ -75,6 +78,26 @@ def run(example: Example, base: str, substitutions: dict[str, str], cwd: Path) -
     return int(status or 0), body
 
 
+def run_python_examples(base: str, cwd: Path) -> list[str]:
+    """Run every ```python block of the README (the client libraries' snippets) against the server at `base`; a
+    block that says `second run: HIT` runs twice and its second run must print HIT."""
+    blocks = _PYTHON.findall(README.read_text(encoding="utf-8"))
+    assert len(blocks) >= 2, "the README's Python examples were not found"
+    port = base.rsplit(":", 1)[1]
+    failures = []
+    for block in blocks:
+        code = block.replace("localhost:8000", f"127.0.0.1:{port}").replace(
+            'host="localhost", port=8000', f'host="127.0.0.1", port={port}')
+        runs = 2 if "second run: HIT" in code else 1
+        for attempt in range(runs):
+            result = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True,
+                                    timeout=120, check=False)
+            if result.returncode != 0 or (attempt == 1 and "HIT" not in result.stdout):
+                failures.append(f"{block.splitlines()[0]} ...\n  run {attempt + 1}: exit {result.returncode}, "
+                                 f"out {result.stdout[-300:]!r}, err {result.stderr[-600:]!r}")
+    return failures
+
+
 def all_keys(value: Any) -> set[str]:
     if isinstance(value, dict):
         return set(value) | {k for v in value.values() for k in all_keys(v)}
@@ -94,6 +117,8 @@ def test_every_readme_curl_example_does_what_the_readme_says(tmp_path: Path) -> 
         prompt_list, _, _ = read_prompts(text.splitlines())
         report = asyncio.run(warm(server.url, prompt_list, progress=False))
         assert report.failed == 0
+        python_failures = run_python_examples(server.url, tmp_path)  # the service is still open: any key works
+        assert not python_failures, "README Python examples that fail:\n" + "\n".join(python_failures)
         substitutions: dict[str, str] = {}
         keyed = [e for e in found if "$KEY" in e.command]
         failures = []
