@@ -138,7 +138,7 @@ def test_every_readme_curl_example_does_what_the_readme_says(tmp_path: Path) -> 
                 if body.get("job_id"):
                     substitutions["JOB_ID"] = body["job_id"]
                 images = body.get("images") or []
-                if images:
+                if images and isinstance(images[0], dict):  # A1111's txt2img answers base64 strings
                     substitutions["KEY.png"] = f"{images[0]['id']}.png"
                     substitutions["ENTRY_ID"] = images[0]["id"]
         assert not failures, "README examples that do not do what the README says:\n" + "\n".join(failures)

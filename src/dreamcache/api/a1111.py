@@ -20,11 +20,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dreamcache.api.answers import Cached, answer, client_of, finished
 from dreamcache.api.deps import CallerDep, Services, ServicesDep
 from dreamcache.api.errors import ERROR_RESPONSES, ApiError, invalid
+from dreamcache.api.schemas import non_blank_text, unicode_text
 from dreamcache.api.tenancy import NamespaceHeader, request_namespace
 from dreamcache.cache.waiters import NotCancelable
 from dreamcache.jobs import Job
@@ -118,6 +119,17 @@ class Txt2ImgRequest(BaseModel):
     alwayson_scripts: dict[str, Any] = Field(default_factory=dict, description="Accepted only disabled (args "
                                              "empty or [false]).")
     infotext: str | None = Field(None, description="Refused when set.")
+
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_is_text(cls, value: str) -> str:
+        return non_blank_text(value)
+
+    @field_validator("negative_prompt")
+    @classmethod
+    def _negative_is_text(cls, value: str) -> str:
+        return unicode_text(value)
 
 
 class Txt2ImgResponse(BaseModel):
