@@ -11,6 +11,7 @@ import queue
 import re
 import shutil
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import torch
 from apphelpers import running_app, tiny_settings
 from dreamcache.generation import BatchShape, PromptItem
 from dreamcache.generation.pipeline import Generator, load_generator
-from dreamcache.generation.spec import pipeline_fingerprint
+from dreamcache.generation.spec import SAMPLERS, pipeline_fingerprint
 from dreamcache.worker.process import BatchDone, CompileChanged, Ready, RunBatch, worker_main
 
 CAT = PromptItem(prompt="a photo of a cat sitting on a windowsill", negative_prompt="", seed=7)
@@ -68,6 +69,17 @@ def test_inductor_on_cpu_compiles_both_forwards_and_matches_eager(tmp_path: Path
     assert compiled.compile_status == "ok"  # no fallback hid a failure behind eager results
     reference = np.stack(eager_twin(tmp_path).generate(SHAPE, [CAT, DRAGON]))
     assert max_diff(mine, reference) <= 1  # measured: 1 (inductor's fused kernels round differently)
+    assert_one_graph_per_shape_for_every_sampler(compiled)
+
+
+def assert_one_graph_per_shape_for_every_sampler(compiled: Generator) -> None:
+    """Per-request samplers run on the graphs compiled for the configured one: nothing recompiles (before the
+    timestep entered the UNet as float32, Euler's float timesteps compiled a second full and shallow graph)."""
+    graphs = torch._dynamo.utils.counters["stats"]["unique_graphs"]
+    for name in SAMPLERS:
+        compiled.generate(replace(SHAPE, scheduler=name), [CAT, DRAGON])
+        assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == graphs, name
+    assert compiled.compile_status == "ok"
 
 
 def failing_compile_for(width: int, real: Callable[..., Any] = torch.compile) -> Callable[..., Any]:
@@ -143,3 +155,4 @@ def test_cuda_graphs_compile_matches_eager(tmp_path: Path) -> None:
     assert np.array_equal(first, again)
     reference = np.stack(eager_twin(tmp_path, device="cuda").generate(shape, [CAT, DRAGON]))
     assert max_diff(first, reference) <= 4  # fp16: compiled kernels round differently (not measured yet)
+    assert_one_graph_per_shape_for_every_sampler(compiled)

@@ -65,7 +65,12 @@ class CacheMode(StrEnum):
 class GenerateRequest(BaseModel):
     """POST /generate. Omitted generation settings take the service's defaults."""
 
-    model_config = ConfigDict(extra="forbid")
+    # `max_results` is an alias of `n`: given together, their values must be equal (the rule the service checks,
+    # stated in the schema so that clients and schema-driven tests know it).
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": [
+        {"not": {"required": ["n", "max_results"]}},
+        *({"properties": {"n": {"const": k}, "max_results": {"const": k}}} for k in range(1, 10)),
+    ]})
 
     # The documented bounds are the defaults (DREAMCACHE_MIN_SIDE, _MAX_SIDE, _MAX_STEPS, _MAX_PROMPT_CHARS); the
     # service checks the configured ones and answers 422 naming the field.
@@ -101,18 +106,19 @@ class GenerateRequest(BaseModel):
     response_format: Literal["url", "b64_json"] = Field(
         "url", description="`url`: images as URLs; `b64_json`: the PNG bytes inline, base64 (as OpenAI's images API)."
     )
-    scheduler: SamplerName | None = Field(
-        None, description="The sampler: " + "; ".join(f"`{name}`: {what}" for name, what in SAMPLERS.items())
-        + ". Absent: the service's (DREAMCACHE_SCHEDULER, `dpm-solver++` by default). Part of the cache key: a "
-        "picture made with another sampler is another picture. Near-miss reuse only with `dpm-solver++` and `ddim` "
-        "(their state resumes exactly).",
-    )
     webhook: str | None = Field(None, max_length=2048, json_schema_extra={"pattern": WEBHOOK_URL},
                                 description="URL that receives this request's events, signed (Standard Webhooks). "
                                 "An ASCII host name (IDN as punycode), IPv4 or bracketed IPv6 address, port "
                                 "0-65535. Public http(s) hosts only, unless allowlisted (else 403 webhook_refused).")
     webhook_events_filter: list[Literal["start", "progress", "completed"]] = Field(
         ["completed"], max_length=3, description="Which events go to `webhook` (progress at most once a second)."
+    )
+
+    scheduler: SamplerName | None = Field(
+        None, description="The sampler: " + "; ".join(f"`{name}`: {what}" for name, what in SAMPLERS.items())
+        + ". Absent: the service's (DREAMCACHE_SCHEDULER, `dpm-solver++` by default). Part of the cache key: a "
+        "picture made with another sampler is another picture. Near-miss reuse only with `dpm-solver++` and `ddim` "
+        "(their state resumes exactly).",
     )
 
     @field_validator("prompt")
