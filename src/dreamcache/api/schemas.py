@@ -69,7 +69,7 @@ class GenerateRequest(BaseModel):
     # stated in the schema so that clients and schema-driven tests know it).
     model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": [
         {"not": {"required": ["n", "max_results"]}},
-        *({"properties": {"n": {"const": k}, "max_results": {"const": k}}} for k in range(1, 10)),
+        *[{"properties": {"n": {"const": k}, "max_results": {"const": k}}} for k in range(1, 10)],
     ]})
 
     # The documented bounds are the defaults (DREAMCACHE_MIN_SIDE, _MAX_SIDE, _MAX_STEPS, _MAX_PROMPT_CHARS); the
