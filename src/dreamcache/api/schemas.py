@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 from dreamcache.generation.spec import SAMPLERS, SamplerName
 
@@ -62,15 +62,21 @@ class CacheMode(StrEnum):
     ONLY = "only"
 
 
+def _n_and_max_results_equal(k: int) -> JsonValue:
+    return {"properties": {"n": {"const": k}, "max_results": {"const": k}}}
+
+
+_N_ALIAS_RULE: list[JsonValue] = [
+    {"not": {"required": ["n", "max_results"]}}, *[_n_and_max_results_equal(k) for k in range(1, 10)],
+]
+
+
 class GenerateRequest(BaseModel):
     """POST /generate. Omitted generation settings take the service's defaults."""
 
     # `max_results` is an alias of `n`: given together, their values must be equal (the rule the service checks,
     # stated in the schema so that clients and schema-driven tests know it).
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": [
-        {"not": {"required": ["n", "max_results"]}},
-        *[{"properties": {"n": {"const": k}, "max_results": {"const": k}}} for k in range(1, 10)],
-    ]})
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": _N_ALIAS_RULE})
 
     # The documented bounds are the defaults (DREAMCACHE_MIN_SIDE, _MAX_SIDE, _MAX_STEPS, _MAX_PROMPT_CHARS); the
     # service checks the configured ones and answers 422 naming the field.
