@@ -280,9 +280,14 @@ def keys_command(args: argparse.Namespace, settings: Settings) -> int:
     store = KeyStore(settings.keys_path)
     try:
         if args.keys_command == "add":
-            key, record = store.add(args.namespace, args.role, args.label)
+            if not args.namespace and not args.all_namespaces:
+                raise KeysFileError("give the key's namespaces (--namespace NAME, repeatable; '' = the shared "
+                                    "pool), or --all-namespaces for an operator's admin key")
+            key, record = store.add(args.namespace or [], args.role, args.label, all_namespaces=args.all_namespaces)
             print(key)
             shown = ", ".join(repr(n) if n else "'' (shared pool)" for n in record.namespaces)
+            if record.all_namespaces:
+                shown = f"every namespace, current and future; default {shown}"
             print(f"key {record.id} ({record.role}, namespaces {shown}) added to {store.path}. This is the only "
                   "time the key is shown: store it now.", file=sys.stderr)
             return 0
@@ -292,7 +297,8 @@ def keys_command(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         records = sorted(store.records().values(), key=lambda r: r.created_at)
         if args.json:
-            print(json.dumps([{"id": r.id, "role": r.role, "namespaces": list(r.namespaces), "label": r.label,
+            print(json.dumps([{"id": r.id, "role": r.role, "namespaces": list(r.namespaces),
+                               "all_namespaces": r.all_namespaces, "label": r.label,
                                "created_at": rfc3339(r.created_at)}
                               for r in records], indent=2))
             return 0
@@ -300,7 +306,8 @@ def keys_command(args: argparse.Namespace, settings: Settings) -> int:
             print(f"no keys in {store.path}: the service is open", file=sys.stderr)
         for r in records:
             created = datetime.fromtimestamp(r.created_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            print(f"{r.id}  {r.role:<5}  {','.join(r.namespaces) or '(shared)':<24}  {created}  {r.label}")
+            names = "* (all)" if r.all_namespaces else ",".join(r.namespaces) or "(shared)"
+            print(f"{r.id}  {r.role:<5}  {names:<24}  {created}  {r.label}")
         return 0
     except KeysFileError as exc:
         print(f"dreamcache keys: {exc}", file=sys.stderr)
@@ -397,10 +404,13 @@ def _parser() -> argparse.ArgumentParser:
     ksub = k.add_subparsers(dest="keys_command", required=True)
     ka = ksub.add_parser("add", help="make a key; prints it once (only its hash is stored)",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    ka.add_argument("--namespace", action="append", required=True,
+    ka.add_argument("--namespace", action="append",
                     help="namespace the key works in (repeat for several; the first is its default; '' = the "
                     "shared pool)")
     ka.add_argument("--role", choices=["user", "admin"], default="user", help="admin: also /metrics and admin routes")
+    ka.add_argument("--all-namespaces", action="store_true",
+                    help="an operator key: every namespace, current and future (takedowns across tenants; "
+                    "needs --role admin; --namespace then only sets its default)")
     ka.add_argument("--label", default="", help="a note for `keys list` (whose key it is)")
     kl = ksub.add_parser("list", help="every key: id, role, namespaces, label, created (never the key)")
     kl.add_argument("--json", action="store_true")

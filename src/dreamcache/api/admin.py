@@ -41,16 +41,10 @@ class PurgeBody(BaseModel):
     fingerprint: str = Field(min_length=1, max_length=64, description="Model fingerprint whose entries all go.")
 
 
-def _scope(caller: Caller) -> list[str] | None:
-    """The namespaces an admin manages: its key's, or all (None) when the service is open."""
-    return list(caller.key.namespaces) if caller.key is not None else None
-
-
 def _namespace_for(caller: Caller, namespace: str | None) -> str:
-    scope = _scope(caller)
     if namespace is None:
-        return scope[0] if scope else ""
-    if scope is not None and namespace not in scope:
+        return caller.key.namespaces[0] if caller.key is not None and caller.key.namespaces else ""
+    if not caller.may_read(namespace):
         raise ApiError(403, "forbidden_namespace", f"this key does not manage namespace {namespace!r}", "namespace")
     return namespace
 
@@ -79,7 +73,7 @@ async def list_entries(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> dict[str, Any]:
-    namespaces = [_namespace_for(caller, namespace)] if namespace is not None else _scope(caller)
+    namespaces = [_namespace_for(caller, namespace)] if namespace is not None else caller.scope
     entries = await asyncio.to_thread(
         services.curator.entries, namespaces=namespaces, text=q,
         created_after=created_after.timestamp() if created_after else None,
@@ -114,7 +108,7 @@ async def delete_prompt(body: PromptBody, services: ServicesDep, caller: AdminDe
              summary="Delete every entry made by a model fingerprint (admin)")
 async def purge(body: PurgeBody, services: ServicesDep, caller: AdminDep) -> dict[str, int]:
     return {"deleted": await asyncio.to_thread(services.curator.purge_fingerprint, body.fingerprint,
-                                               _scope(caller))}
+                                               caller.scope)}
 
 
 @router.post("/admin/sweep", responses=ERROR_RESPONSES,
@@ -127,7 +121,7 @@ async def sweep(services: ServicesDep, caller: AdminDep) -> dict[str, int]:
 async def list_reports(
     services: ServicesDep, caller: AdminDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> dict[str, Any]:
-    reports = await asyncio.to_thread(services.curator.reports, _scope(caller), limit)
+    reports = await asyncio.to_thread(services.curator.reports, caller.scope, limit)
     return {"reports": [asdict(r) for r in reports]}
 
 

@@ -97,7 +97,7 @@ def request_namespace(value: str | None, caller: Caller) -> str:
         return value or ""
     if value is None:
         return caller.key.namespaces[0]
-    if value not in caller.key.namespaces:
+    if not caller.key.has_namespace(value):
         raise ApiError(403, "forbidden_namespace", f"this API key may not use namespace {value!r}",
                        NAMESPACE_HEADER)
     return value
