@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 PACKAGED = "wordnet_words.txt.gz"
 WORDNET_DIR = Path("/usr/share/wordnet")
 _PARTS_OF_SPEECH = ("noun", "verb", "adj", "adv")
-_WORD = re.compile(r"^[a-z0-9]{2,}$")  # a single letter or digit is never the join of two typed pieces
+_WORD = re.compile(r"^[a-z]{2,}$")  # no digits: `3 d` / `3d`, `4 k` / `4k` are typing; one letter is no join
 
 
 def from_wordnet(directory: Path = WORDNET_DIR) -> frozenset[str]:
@@ -60,21 +60,27 @@ def read_packaged(path: Path) -> frozenset[str]:
         return frozenset(line.strip() for line in handle if line.strip())
 
 
+def packaged_path() -> Path:
+    return Path(str(resources.files("dreamcache") / "data" / PACKAGED))
+
+
+def load(packaged: Path, wordnet: Path) -> frozenset[str] | None:
+    """The word list: the packaged file, else a WordNet database directory, else None (logged)."""
+    if packaged.is_file():
+        return read_packaged(packaged)
+    system = from_wordnet(wordnet)
+    if system:
+        log.info("words: the packaged word list %s is missing; using WordNet from %s", packaged, wordnet)
+        return system
+    log.warning("words: no English word list (neither %s nor WordNet in %s): words split or joined "
+                "differently are never taken for the same text (fewer hits, no wrong ones)", packaged, wordnet)
+    return None
+
+
 @lru_cache(maxsize=1)
 def lexicon() -> frozenset[str] | None:
-    """The word list: the packaged one, else WordNet from the system, else None (logged once)."""
-    packaged = resources.files("dreamcache") / "data" / PACKAGED
-    if packaged.is_file():
-        with resources.as_file(packaged) as path:
-            return read_packaged(path)
-    system = from_wordnet()
-    if system:
-        log.info("words: the packaged word list is missing; using WordNet from %s", WORDNET_DIR)
-        return system
-    log.warning("words: no English word list (neither the packaged %s nor WordNet in %s): words split or "
-                "joined differently are never taken for the same text (fewer hits, no wrong ones)",
-                PACKAGED, WORDNET_DIR)
-    return None
+    """The service's word list (`load` of the packaged file and Debian's WordNet), read once."""
+    return load(packaged_path(), WORDNET_DIR)
 
 
 def is_word(word: str, words: frozenset[str]) -> bool:
@@ -106,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     if not words:
         print(f"no WordNet database in {directory} (Debian: apt-get install wordnet-base)", file=sys.stderr)
         return 1
-    target = Path(str(resources.files("dreamcache") / "data" / PACKAGED))
+    target = packaged_path()
     write_packaged(words, target)
     print(f"{len(words)} words from {directory} -> {target}", file=sys.stderr)
     return 0
