@@ -179,8 +179,9 @@ def demo(settings: Settings) -> None:
     def populate() -> None:
         try:
             wait_ready(base_url, settings.worker_start_timeout_s)
-            print(f"\n  dreamcache demo: {base_url}  (docs: {base_url}/docs)\n  warming the cache with "
-                  f"{len(prompt_list)} prompts in the background; the page and {base_url}/stats show how far\n",
+            print(f"\n  dreamcache demo: {base_url}  (API docs, offline: {base_url}/docs and /redoc)\n"
+                  f"  warming the cache with {len(prompt_list)} prompts in the background; the page and "
+                  f"{base_url}/stats show how far\n",
                   flush=True)
             report = asyncio.run(warm(base_url, prompt_list, progress=False, tracker=tracker))
             print(f"\n  demo cache warm: {report.generated} generated, {report.cached} already cached, "
