@@ -373,7 +373,7 @@ class CacheService:
     # -- response bodies --
 
     def image_out(
-        self, entry: Entry, similarity: float, match: str | None = None, reuse: Reuse | None = None
+        self, entry: Entry, similarity: float | None, match: str | None = None, reuse: Reuse | None = None
     ) -> dict[str, Any]:
         return {
             "id": entry.id,
@@ -385,7 +385,7 @@ class CacheService:
             "url": self.image_url(entry.image_key),
             "prompt": entry.prompt,
             "negative_prompt": entry.negative_prompt,
-            "similarity": round(float(similarity), 6),
+            "similarity": round(float(similarity), 6) if similarity is not None else None,
             "width": entry.width,
             "height": entry.height,
             "num_inference_steps": entry.steps,
@@ -407,7 +407,7 @@ class CacheService:
         """The answer of a generation: the pictures that were cached first, then the generated ones."""
         queue_ms = ((job.started_at or job.created_at) - job.created_at) * 1000
         generated = [
-            {**self.image_out(entry, 1.0, reuse=job.task.reuse if i == 0 else None), "source": "generated"}
+            {**self.image_out(entry, None, reuse=job.task.reuse if i == 0 else None), "source": "generated"}
             for i, entry in enumerate(entries)
         ]
         return {

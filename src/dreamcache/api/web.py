@@ -70,7 +70,7 @@ async def gallery(
     entries = await asyncio.to_thread(services.index.browse, chosen, order_by=order, limit=offset + limit + 1)
     page = entries[offset : offset + limit]
     return {
-        "images": [services.cache.image_out(e, 1.0) for e in page],
+        "images": [services.cache.image_out(e, None) for e in page],
         "sort": sort, "limit": limit, "offset": offset, "more": len(entries) > offset + limit,
     }
 
