@@ -390,21 +390,23 @@ def _parser() -> argparse.ArgumentParser:
     original = sub.add_parser
 
     def add_parser(name: str, **kwargs: Any) -> argparse.ArgumentParser:
-        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        kwargs.setdefault("formatter_class", _DefaultsHelp)
         return original(name, **kwargs)
 
     sub.add_parser = add_parser  # type: ignore[method-assign]
     for name, text in (("serve", "run the service"), ("demo", "run the tiny-model demo with a warm cache")):
         cmd = sub.add_parser(name, help=text)
-        cmd.add_argument("--host", help="bind address (default: DREAMCACHE_HOST)")
-        cmd.add_argument("--port", type=int, help="port (default: DREAMCACHE_PORT)")
+        cmd.add_argument("--host", help="bind address (default: DREAMCACHE_HOST, else "
+                         f"{Settings.model_fields['host'].default})")
+        cmd.add_argument("--port", type=int, help="port (default: DREAMCACHE_PORT, else "
+                         f"{Settings.model_fields['port'].default})")
     sub.add_parser("openapi", help="print the OpenAPI document of the app (JSON)")
     j = sub.add_parser("judge", help="hit or miss per JSON line {query, candidate} on stdin, as the service decides")
     j.add_argument("--batch-size", type=int, default=256, help="lines embedded together")
     k = sub.add_parser("keys", help="API keys: add, list, revoke (no keys = an open service)")
     ksub = k.add_subparsers(dest="keys_command", required=True)
     ka = ksub.add_parser("add", help="make a key; prints it once (only its hash is stored)",
-                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                         formatter_class=_DefaultsHelp)
     ka.add_argument("--namespace", action="append",
                     help="namespace the key works in (repeat for several; the first is its default; '' = the "
                     "shared pool)")
@@ -436,7 +438,7 @@ def _parser() -> argparse.ArgumentParser:
     esub.add_parser("reports", help="wrong-picture reports, newest first")
     esub.add_parser("sweep", help="run retention and the vanished-image check now")
     r = sub.add_parser("replay", help="what the cache would save on a prompt stream (nothing is generated)",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=_DefaultsHelp)
     r.add_argument("file", type=Path, help="text (one prompt a line) or JSONL ({\"prompt\", \"user\", \"width\", "
                    "\"height\", \"seed\", ...}); .gz is read as gzip; - for stdin")
     r.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
@@ -457,6 +459,15 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--steps", type=int, dest="num_inference_steps")
     w.add_argument("--no-progress", action="store_true")
     return parser
+
+
+class _DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default, except None (such options say in their help where the value comes from)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
