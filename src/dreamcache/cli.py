@@ -153,7 +153,10 @@ def serve(settings: Settings, warm_up: dict[str, Any] | None = None) -> None:
 
     app = create_app(settings)
     app.state.warm_up = warm_up
-    uvicorn.Server(uvicorn_config(app, settings)).run()
+    try:
+        uvicorn.Server(uvicorn_config(app, settings)).run()
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl+C once it has shut down cleanly: nothing left to say
+        print("dreamcache: stopped", file=sys.stderr)
 
 
 def wait_ready(base_url: str, timeout_s: float) -> None:
