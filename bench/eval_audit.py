@@ -185,7 +185,7 @@ def measure(classes: Sequence[AuditClass], embed: Callable[[Sequence[str]], np.n
         below_floor = sum(s < RETRIEVAL_FLOOR for s in cosines)
         wrong = [pair for pair, h in zip(c.pairs, hits, strict=True) if h != c.should_hit][:3]
         rows.append({
-            "wrong": (" / ".join(f"`{a}` vs `{b}`" for a, b in wrong) if c.quotable
+            "wrong": (" / ".join(f"`{a}` vs `{b}`" for a, b in wrong) if c.quotable or not wrong
                       else f"{sum(h != c.should_hit for h in hits)} pair(s), not quoted (third-party stream)"),
             "class": c.name, "expected": "hit" if c.should_hit else "miss", "pairs": len(c.pairs),
             "hits": sum(hits), "correct": sum(h == c.should_hit for h in hits),
