@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_PIN ?= torch==2.13.0
 DATA ?= ../shared/data
 
-.PHONY: install web-deps cxx-deps bench-deps demo run test lint mutate openapi bench eval replay up down clean gpu-wheels
+.PHONY: install web-deps cxx-deps wordnet-deps wordlist bench-deps demo run test lint mutate openapi bench eval replay up down clean gpu-wheels
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,7 +39,17 @@ cxx-deps: ## what torch.compile on the CPU needs (tests/test_compile.py): a C++ 
 	    || echo "cxx-deps: installing g++ failed: the CPU compile test will skip"; \
 	else echo "cxx-deps: g++ missing and not root with apt-get: the CPU compile test will skip"; fi
 
-test: install web-deps cxx-deps ## the whole suite, offline
+wordnet-deps: ## Debian's WordNet (wordnet-base; root + apt-get only): the test checks the packaged word list against it
+	@if [ -d /usr/share/wordnet ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends wordnet-base \
+	    || echo "wordnet-deps: installing wordnet-base failed: the word-list check will use the packaged list only"; \
+	else echo "wordnet-deps: /usr/share/wordnet missing and not root with apt-get: the packaged list is used unchecked"; fi
+
+wordlist: install wordnet-deps ## regenerate src/dreamcache/data/wordnet_words.txt.gz from WordNet
+	$(BIN)/python -m dreamcache.words build
+
+test: install web-deps cxx-deps wordnet-deps ## the whole suite, offline
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 # Mutation testing (mutmut 3, slow: minutes): each deciding module against its own fast tests alone; fails below

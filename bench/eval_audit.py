@@ -11,7 +11,9 @@ default threshold) should be the same for every pair of a class:
   edit of the count leaves;
 - **split or joined** (should hit): a stream prompt with a number-letter token split (`4k` /
   `4 k`, `3d` / `3 d`), or two words joined where the stream itself has the joined word
-  (`chainsaw man` / `chainsawman`);
+  (`chainsaw man` / `chainsawman`) and the joined word is not an English word of its own;
+- **joined into a word of its own** (should miss): the same, where the joined word is an English
+  word (WordNet, `dreamcache.words`: `green house` / `greenhouse`), so the join changes the meaning;
 - **dropped leading article** (should hit): a COCO caption against itself without its first "A",
   "An" or "The".
 
@@ -39,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dreamcache import matching
+from dreamcache import matching, words
 from dreamcache.decision import RETRIEVAL_FLOOR
 from dreamcache.prompts import clean, embedding_text, normalize
 from dreamcache.settings import Settings
@@ -114,22 +116,28 @@ def count_pairs(captions: Sequence[str], rng: random.Random) -> list[tuple[str, 
     return pairs[:MAX_PAIRS]
 
 
-def split_joined_pairs(stream: Sequence[str], rng: random.Random) -> list[tuple[str, str]]:
-    """(prompt with a number-letter token split or two words joined, prompt)."""
+def split_joined_pairs(
+    stream: Sequence[str], rng: random.Random
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(prompt with a number-letter token split or two words joined, prompt): the typing variants, and the
+    joins whose joined word is an English word of its own."""
     vocabulary = {w for p in stream for w in normalize(p).split()}
-    pairs = []
+    lexicon = words.lexicon() or frozenset()
+    variants, words_of_their_own = [], []
     for prompt in sorted(set(stream)):
         if _NUMBER_LETTER.search(prompt):
-            pairs.append((_NUMBER_LETTER.sub(r"\1 \2", prompt, count=1), prompt))
+            variants.append((_NUMBER_LETTER.sub(r"\1 \2", prompt, count=1), prompt))
             continue
-        words = prompt.split()
-        for i in range(len(words) - 1):
-            a, b = words[i], words[i + 1]
+        split = prompt.split()
+        for i in range(len(split) - 1):
+            a, b = split[i], split[i + 1]
             if a.isalpha() and b.isalpha() and len(a) > 2 and len(b) > 2 and (a + b).lower() in vocabulary:
-                pairs.append((" ".join([*words[:i], a + b, *words[i + 2 :]]), prompt))
+                pair = (" ".join([*split[:i], a + b, *split[i + 2 :]]), prompt)
+                (words_of_their_own if words.is_word((a + b).lower(), lexicon) else variants).append(pair)
                 break
-    rng.shuffle(pairs)
-    return pairs[:MAX_PAIRS]
+    rng.shuffle(variants)
+    rng.shuffle(words_of_their_own)
+    return variants[:MAX_PAIRS], words_of_their_own[:MAX_PAIRS]
 
 
 def article_pairs(captions: Sequence[str], rng: random.Random) -> list[tuple[str, str]]:
@@ -154,8 +162,12 @@ def build(data: Path) -> list[AuditClass]:
         stream = read_stream(data / STREAM_FILE)
         classes.insert(0, AuditClass("nothing left after normalisation", False, empty_pairs(stream, rng),
                                      "different stream prompts of only emoji, symbols, punctuation", False))
-        classes.insert(2, AuditClass("split or joined words", True, split_joined_pairs(stream, rng),
-                                     "stream prompts with `4k`-style tokens split, or two words joined", False))
+        variants, words_of_their_own = split_joined_pairs(stream, rng)
+        classes.insert(2, AuditClass("split or joined words", True, variants,
+                                     "stream prompts with `4k`-style tokens split, or two words joined (not into "
+                                     "an English word)", False))
+        classes.insert(3, AuditClass("joined into a word of its own", False, words_of_their_own,
+                                     "stream prompts with two words joined into an English word (WordNet)", False))
     return classes
 
 
@@ -173,7 +185,7 @@ def measure(classes: Sequence[AuditClass], embed: Callable[[Sequence[str]], np.n
         below_floor = sum(s < RETRIEVAL_FLOOR for s in cosines)
         wrong = [pair for pair, h in zip(c.pairs, hits, strict=True) if h != c.should_hit][:3]
         rows.append({
-            "wrong": (" / ".join(f"`{a}` vs `{b}`" for a, b in wrong) if c.quotable
+            "wrong": (" / ".join(f"`{a}` vs `{b}`" for a, b in wrong) if c.quotable or not wrong
                       else f"{sum(h != c.should_hit for h in hits)} pair(s), not quoted (third-party stream)"),
             "class": c.name, "expected": "hit" if c.should_hit else "miss", "pairs": len(c.pairs),
             "hits": sum(hits), "correct": sum(h == c.should_hit for h in hits),

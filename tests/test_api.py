@@ -52,6 +52,7 @@ def test_miss_is_generated_stored_indexed_then_same_and_paraphrase_hit(client: T
     assert body["job_id"]
     [image] = body["images"]
     assert (image["width"], image["height"]) == (64, 64)
+    assert image["similarity"] is None and image["match"] is None  # generated: matched against nothing
     assert fetch_png(client, image["url"]).size == (64, 64)
     assert services(client).index.count() == before + 1
     stored = services(client).index.get(image["id"])
@@ -121,7 +122,7 @@ def test_same_seed_generates_the_same_picture(client: TestClient) -> None:
 def test_cache_modes(client: TestClient) -> None:
     prompt = "a paper boat sailing across a puddle after the rain"
     only = client.post("/generate", json={"prompt": prompt, "cache": "only"})
-    assert only.status_code == 404
+    assert only.status_code == 404 and only.headers["X-Cache"] == "MISS"
     assert only.json()["error"]["type"] == "cache_miss"
     generate(client, prompt=prompt)
     refreshed = generate(client, prompt=prompt, cache="refresh")
@@ -185,6 +186,7 @@ def test_hits_are_counted_in_payload_and_metrics(client: TestClient) -> None:
         ({"prompt": "a cat", "cache": "sometimes"}, "cache", "auto"),
         ({"prompt": "a cat", "seed": -1}, "seed", "greater than or equal to 0"),
         ({"prompt": "a cat", "colour": "red"}, "colour", "unknown field"),
+        ({"promt": "a red fox"}, "promt", "unknown field (not part of the request schema); did you mean 'prompt'?"),
         ({"prompt": 42}, "prompt", "string"),
     ],
 )
@@ -197,6 +199,7 @@ def test_invalid_input_is_422_naming_field_and_rule(client: TestClient, body: di
     assert error["field"] == field
     assert error["message"].startswith(f"{field}:")
     assert words in error["message"]
+    assert response.headers["X-Cache"] == "MISS"  # every /generate answer says it, errors too
     assert services(client).index.count() == count
 
 

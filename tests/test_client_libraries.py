@@ -81,7 +81,7 @@ def test_openai_typed_errors_for_a_bad_size_a_bad_key_and_settings_that_would_be
     client = service.openai()
     with pytest.raises(openai.BadRequestError) as bad_size:
         client.images.generate(prompt="a cat", size="1792x1024")
-    assert bad_size.value.status_code == 400
+    assert bad_size.value.status_code == 400 and bad_size.value.response.headers["X-Cache"] == "MISS"
     assert bad_size.value.body["param"] == "size" and "1792" in bad_size.value.body["message"]
     assert bad_size.value.body["type"] == "invalid_request_error"
     with pytest.raises(openai.BadRequestError) as quality:

@@ -21,7 +21,7 @@ def write_data(root: Path) -> Path:
         "".join(json.dumps({"image_id": i, "captions": c}) + "\n" for i, c in enumerate(captions))
     )
     stream = ["🔥🔥", "💀", "!!!", "castle on a hill, 4k", "chainsaw man fan art", "chainsawman poster",
-              "a dog in a park"]
+              "a dog in a park", "a green house in the rain", "greenhouse interior"]
     with gzip.open(root / "sd_discord_dream-10.jsonl.gz", "wt", encoding="utf-8") as handle:
         handle.write("".join(json.dumps({"seq": i, "user": None, "prompt": p}) + "\n" for i, p in enumerate(stream)))
     return root
@@ -48,6 +48,7 @@ def test_every_audited_class_is_measured_and_decided_as_it_should(tmp_path: Path
     # "children" -> "child", "women" -> "woman"; "dogs" and "kites" have no singular in this vocabulary.
     assert table["changed count"][:4] == ["miss", "2", "0", "100.00%"]
     assert table["split or joined words"][:4] == ["hit", "2", "2", "100.00%"]
+    assert table["joined into a word of its own"][:4] == ["miss", "1", "0", "100.00%"]  # green house/greenhouse
     assert table["dropped leading article"][:4] == ["hit", "3", "3", "100.00%"]
 
 

@@ -71,6 +71,22 @@ def test_sigterm_stops_the_server_without_leaking_semaphores(tmp_path: Path) -> 
     text = "".join(stderr)
     assert "Application shutdown complete" in text, text[-3000:]
     assert "leaked" not in text and "resource_tracker" not in text, text[-3000:]
+def test_ctrl_c_stops_the_server_and_its_worker_without_a_traceback(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "DREAMCACHE_MODEL": "tiny", "DREAMCACHE_DATA_DIR": str(tmp_path), "HF_HUB_OFFLINE": "1",
+           "DREAMCACHE_PORT": str(port)}
+    # A terminal's Ctrl+C sends SIGINT to the whole foreground process group: server and worker alike.
+    server = subprocess.Popen([sys.executable, "-m", "dreamcache.cli", "serve"], env=env, cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", 120)
+        os.killpg(server.pid, signal.SIGINT)
+        output, _ = server.communicate(timeout=60)
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output, output[-3000:]
+    assert "worker" in output  # the worker did run and log (this is its output too)
 
 
 def test_readiness_fails_below_the_free_disk_floor(tmp_path: Path) -> None:

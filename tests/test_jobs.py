@@ -41,6 +41,19 @@ def test_subscribers_see_progress_and_end() -> None:
     asyncio.run(scenario())
 
 
+def test_a_job_canceled_at_a_step_never_shows_a_later_one() -> None:
+    async def scenario() -> None:
+        job = make_job("k")
+        job.mark_running()
+        job.progress(5, 25)
+        job.cancel()
+        changes = job.subscribe()
+        job.progress(6, 25)  # the worker reports the step it was on when the cancel reached it
+        assert (job.status, job.step) == (JobStatus.CANCELED, 5) and changes.empty()
+
+    asyncio.run(scenario())
+
+
 def test_finished_jobs_release_their_vector_and_checkpoint_and_canceled_ones_expire_fast() -> None:
     from dreamcache.jobs import CANCELED_TTL_S
 

@@ -16,7 +16,8 @@ from fastapi.testclient import TestClient
 from apphelpers import running_app, tiny_settings
 from dreamcache.api.deps import Services
 from dreamcache.cli import entries_command
-from dreamcache.keys import KeyStore
+from dreamcache.cli import main as cli_main
+from dreamcache.keys import KeysFileError, KeyStore
 
 
 def generate(client: TestClient, prompt: str, headers: dict[str, str] | None = None, **body: Any) -> Any:
@@ -198,6 +199,69 @@ def test_admin_routes_need_an_admin_key_of_the_namespace(tmp_path: Path) -> None
         assert c.post(f"/images/{image['id']}/report", json={"prompt": "x"}, headers=user_b).status_code == 404
         assert c.get("/admin/reports", headers=admin_b).json()["reports"] == []
         assert c.delete(f"/admin/entries/{image['id']}", headers=admin_a).json() == {"deleted": 1}
+
+
+def test_an_operator_key_takes_down_pictures_in_every_namespace_even_later_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = tiny_settings(tmp_path)
+    store = KeyStore(settings.keys_path)
+    monkeypatch.setenv("DREAMCACHE_KEYS_FILE", str(settings.keys_path))
+    # A user key can never be an operator key: the CLI refuses it, and so does the store.
+    assert cli_main(["keys", "add", "--all-namespaces"]) == 2
+    assert "--role admin" in capsys.readouterr().err
+    assert cli_main(["keys", "add", "--role", "user", "--all-namespaces"]) == 2
+    assert cli_main(["keys", "add", "--role", "admin"]) == 2  # neither namespaces nor --all-namespaces
+    capsys.readouterr()
+    assert cli_main(["keys", "add", "--role", "admin", "--all-namespaces", "--label", "abuse desk"]) == 0
+    out = capsys.readouterr()
+    operator = {"Authorization": f"Bearer {out.out.strip()}"}
+    assert "every namespace" in out.err
+    assert cli_main(["keys", "list", "--json"]) == 0
+    [listed] = json.loads(capsys.readouterr().out)
+    assert listed["all_namespaces"] is True and listed["role"] == "admin"
+    user_a = {"Authorization": f"Bearer {store.add(['a'])[0]}"}
+    admin_a = {"Authorization": f"Bearer {store.add(['a'], 'admin')[0]}"}
+    with running_app(settings) as c:
+        # A tenant made after the operator key: the key covers it too.
+        user_c = {"Authorization": f"Bearer {store.add(['c'])[0]}"}
+        time.sleep(1.1)  # the server re-reads the keys file within a second
+        in_a = generate(c, "a tenant a picture of a copyrighted mouse", headers=user_a)["images"][0]
+        in_c = generate(c, "a tenant c picture of a copyrighted mouse", headers=user_c)["images"][0]
+        listed_ids = {e["id"] for e in c.get("/admin/entries", params={"q": "copyrighted"}, headers=operator).json()
+                      ["entries"]}
+        assert listed_ids == {in_a["id"], in_c["id"]}
+        assert [e["id"] for e in c.get("/admin/entries", params={"namespace": "c"}, headers=operator).json()
+                ["entries"]] == [in_c["id"]]
+        assert c.get("/admin/entries", params={"namespace": "c"}, headers=admin_a).status_code == 403
+        assert c.get(f"/admin/entries/{in_c['id']}", headers=operator).json()["namespace"] == "c"
+        # Reports of every tenant, and /metrics.
+        assert c.post(f"/images/{in_c['id']}/report", json={"prompt": "a mouse"}, headers=user_c).status_code == 201
+        assert [r["entry_id"] for r in c.get("/admin/reports", headers=operator).json()["reports"]] == [in_c["id"]]
+        assert c.get("/admin/reports", headers=admin_a).json()["reports"] == []
+        assert c.get("/metrics", headers=operator).status_code == 200
+        # The takedown: one entry by id, every entry of a prompt in a named namespace, through the CLI too.
+        assert c.delete(f"/admin/entries/{in_c['id']}", headers=operator).json() == {"deleted": 1}
+        assert c.get(f"/images/{in_c['id']}.png", headers=user_c).status_code == 404
+        transport = httpx.MockTransport(lambda request: _forward(c, request))
+        args = argparse.Namespace(url="http://service", key=operator["Authorization"].split()[1],
+                                  entries_command="delete-prompt", prompt="a tenant a picture of a copyrighted mouse",
+                                  namespace="a")
+        assert entries_command(args, services(c).settings, transport=transport) == 0
+        assert json.loads(capsys.readouterr().out) == {"deleted": 1}
+        assert c.post("/generate", json={"prompt": "a tenant a picture of a copyrighted mouse", "cache": "only"},
+                      headers=user_a).status_code == 404
+        # A keys file that hands every namespace to a user key is not used at all: the service stays closed.
+        raw = json.loads(settings.keys_path.read_text())
+        raw["keys"][-1]["all_namespaces"] = True  # user_c
+        settings.keys_path.write_text(json.dumps(raw))
+        time.sleep(1.1)
+        with pytest.raises(KeysFileError, match="only admin keys"):
+            KeyStore(settings.keys_path).records()
+        closed = TestClient(c.app, raise_server_exceptions=False)  # the same running app, errors as a client sees them
+        for headers in (user_c, operator, {}):
+            assert closed.get("/admin/entries", headers=headers).status_code >= 401
+            assert closed.post("/generate", json={"prompt": "a cat"}, headers=headers).status_code >= 401
 
 
 def test_the_gallery_pages_recent_and_popular_pictures(tmp_path: Path) -> None:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import pytest
 
+from dreamcache import words
 from dreamcache.matching import (
     EMPTY_TEXT,
     accept,
     content,
     decide,
     reason,
+    refused_joins,
     same_tags,
     same_words_reordered,
     stem,
@@ -256,3 +261,40 @@ def test_report_keys_cover_retyped_variants_only() -> None:
     assert len(raw) == 1 and raw[0].startswith("raw:") and len(raw[0]) == 32
     assert raw == report_keys(" 🔥🔥 ") and raw != report_keys("💀")
     assert report_keys("the") != report_keys("a")  # only articles: raw text too
+@pytest.mark.parametrize(
+    ("query", "candidate"),
+    [
+        ("a green house", "a greenhouse"),
+        ("a black bird on a wire", "a blackbird on a wire"),
+        ("sun set over the sea, 4k", "sunset over the sea, 4k"),
+        ("green houses in the rain", "greenhouses in the rain"),
+        ("greenhouse plant", "green houseplant"),  # the same letters, two other words joined
+    ],
+)
+def test_a_join_that_is_a_word_of_its_own_is_another_picture(query: str, candidate: str) -> None:
+    assert canonical(query) == canonical(candidate)  # one lookup key, but not the same text
+    assert not same_tags(query, candidate) and not same_tags(candidate, query)
+    assert not decide(query, candidate, 0.99, 0.92)[0] and not decide(candidate, query, 0.99, 0.92)[0]
+    assert refused_joins(query, candidate)
+
+
+def test_typing_variants_stay_the_same_text_beside_a_refused_join() -> None:
+    assert refused_joins("castle, art station, 4 k", "castle, artstation, 4k") == []
+    assert refused_joins("a green house, 4 k", "a greenhouse, 4k") == ["greenhouse"]
+    assert same_tags("close-up of a fox", "closeup of a fox")  # punctuation joins are typing, as before
+
+
+def test_the_packaged_word_list_is_wordnet_and_its_absence_is_safe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    packaged = words.read_packaged(words.packaged_path())
+    assert {"greenhouse", "blackbird", "sunset"} <= packaged and not {"artstation", "4k", "chainsawman"} & packaged
+    if words.WORDNET_DIR.is_dir():  # Debian's wordnet-base (`make test` installs it): the list is its build
+        assert packaged == words.from_wordnet(words.WORDNET_DIR)
+    with caplog.at_level(logging.WARNING, logger="dreamcache.words"):
+        assert words.load(tmp_path / "missing.txt.gz", tmp_path) is None
+    assert "no English word list" in caplog.text
+    # Without any list every join is refused: fewer hits, never a wrong one.
+    monkeypatch.setattr(words, "lexicon", lambda: None)
+    assert not same_tags("castle, 4 k", "castle, 4k") and not same_tags("a green house", "a greenhouse")
+    assert same_tags("a dog", "Dog")

@@ -28,7 +28,8 @@ def test_an_unreachable_hub_fails_fast_and_kindly(tmp_path: Path) -> None:
     assert result.returncode == 2
     message = result.stderr.strip()
     assert "Traceback" not in message and len(message.splitlines()) == 1  # one paragraph
-    for words in ("acme/no-such-model", "cannot be reached", "huggingface-cli download", "DREAMCACHE_MODEL=tiny"):
+    for words in ("acme/no-such-model", "cannot be reached", "`hf download acme/no-such-model`",
+                  "DREAMCACHE_MODEL=tiny"):
         assert words in message
 
 
@@ -70,3 +71,26 @@ def test_offline_local_folders_and_tiny(tmp_path: Path, monkeypatch: pytest.Monk
     (folder / "model_index.json").write_text("{}")
     check_model(Settings(model=str(folder)))  # a diffusers folder: fine
     check_model(Settings(model="tiny"))
+
+
+def test_a_missing_local_folder_is_not_offered_for_download(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    for model in (str(tmp_path / "no-such-weights"), "./weights/sd15", "~/models/sd"):
+        with pytest.raises(ModelUnavailable) as caught:
+            check_model(Settings(model=model))
+        message = str(caught.value)
+        assert "no such folder" in message and "download" not in message and "DREAMCACHE_MODEL=tiny" in message
+
+
+def test_serve_and_demo_help_print_each_default_once_and_right(capsys: pytest.CaptureFixture[str]) -> None:
+    from dreamcache import cli
+
+    defaults = Settings.model_fields
+    for command in ("serve", "demo"):
+        with pytest.raises(SystemExit):
+            cli.main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert "None" not in text and text.count("(default:") == 2, text
+        assert f"(default: DREAMCACHE_HOST, else {defaults['host'].default})" in text
+        assert f"(default: DREAMCACHE_PORT, else {defaults['port'].default})" in text

@@ -1,6 +1,6 @@
 """Every `curl` example in README.md runs against a server on the tiny model with the demo's cache, and answers
 with the status and the JSON keys the README promises (`# -> STATUS {...}` right below a command; without one,
-any 2xx). Placeholders: JOB_ID (the last job seen), KEY.png / ENTRY_ID (the last image seen), $KEY (an API key,
+any 2xx). Placeholders: JOB_ID (the last job seen), KEY.png / ENTRY_ID / $URL (the last image seen), $KEY (an API key,
 made just before the one example that needs it, which runs last since keys close the open service). Every
 ```python block (the client libraries' snippets) runs too, while the service is open."""
 
@@ -140,6 +140,8 @@ def test_every_readme_curl_example_does_what_the_readme_says(tmp_path: Path) -> 
                 images = body.get("images") or []
                 if images and isinstance(images[0], dict):  # A1111's txt2img answers base64 strings
                     substitutions["KEY.png"] = f"{images[0]['id']}.png"
+                    if images[0].get("url"):
+                        substitutions["$URL"] = images[0]["url"]
                     substitutions["ENTRY_ID"] = images[0]["id"]
         assert not failures, "README examples that do not do what the README says:\n" + "\n".join(failures)
     print(f"{len(found)} README curl examples checked")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -28,6 +29,16 @@ def test_page_and_assets_are_served(tmp_path: Path) -> None:
             assert response.status_code == 200 and kind in response.headers["content-type"]
             assert "http://" not in response.text and "https://" not in response.text
         assert client.get("/static/nope.js").json()["error"]["type"] == "not_found"
+        # The API docs work offline: Swagger UI and ReDoc come from the package, not a CDN.
+        for path, script in (("/docs", "swagger-ui-bundle.js"), ("/redoc", "redoc.standalone.js")):
+            docs = client.get(path)
+            assert docs.status_code == 200 and script in docs.text
+            assert "http://" not in docs.text and "https://" not in docs.text, path
+            assets = re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""", docs.text)
+            assert any(a.endswith(script) for a in assets), assets
+            for asset in assets:
+                fetched = client.get(asset)
+                assert fetched.status_code == 200 and len(fetched.content) > 1000, (path, asset)
 
         stats = client.get("/stats").json()
         assert stats["hits"] == stats["misses"] == 0 and stats["hit_ratio"] == 0.0

@@ -97,6 +97,7 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
     log.info("dreamcache %s: index %s, store %s, embedder %s (%d-d), fingerprint %s", __version__, index.name,
              store.name, embedder.name, embedder.dimension, fingerprint)
     waiters = Waiters(jobs, cache.misses, index, metrics)
+    log.info("API docs (work offline): http://%s:%d/docs (Swagger UI) and /redoc", settings.host, settings.port)
     return Services(settings, cache, waiters, views, index, store, backend, jobs, metrics, tokenizer, keys, curator,
                     webhooks)
 
@@ -157,6 +158,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="A collaborative Stable Diffusion cache: similar prompts are answered from stored images.",
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc are web.py's: their assets come from the package, not a CDN
+        redoc_url=None,
     )
     errors.install(app)
     app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes, body_timeout_s=settings.body_timeout_s,

@@ -154,7 +154,10 @@ def serve(settings: Settings, warm_up: dict[str, Any] | None = None) -> None:
 
     app = create_app(settings)
     app.state.warm_up = warm_up
-    uvicorn.Server(uvicorn_config(app, settings)).run()
+    try:
+        uvicorn.Server(uvicorn_config(app, settings)).run()
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl+C once it has shut down cleanly: nothing left to say
+        print("dreamcache: stopped", file=sys.stderr)
 
 
 def wait_ready(base_url: str, timeout_s: float) -> None:
@@ -180,8 +183,9 @@ def demo(settings: Settings) -> None:
     def populate() -> None:
         try:
             wait_ready(base_url, settings.worker_start_timeout_s)
-            print(f"\n  dreamcache demo: {base_url}  (docs: {base_url}/docs)\n  warming the cache with "
-                  f"{len(prompt_list)} prompts in the background; the page and {base_url}/stats show how far\n",
+            print(f"\n  dreamcache demo: {base_url}  (API docs, offline: {base_url}/docs and /redoc)\n"
+                  f"  warming the cache with {len(prompt_list)} prompts in the background; the page and "
+                  f"{base_url}/stats show how far\n",
                   flush=True)
             report = asyncio.run(warm(base_url, prompt_list, progress=False, tracker=tracker))
             print(f"\n  demo cache warm: {report.generated} generated, {report.cached} already cached, "
@@ -281,9 +285,14 @@ def keys_command(args: argparse.Namespace, settings: Settings) -> int:
     store = KeyStore(settings.keys_path)
     try:
         if args.keys_command == "add":
-            key, record = store.add(args.namespace, args.role, args.label)
+            if not args.namespace and not args.all_namespaces:
+                raise KeysFileError("give the key's namespaces (--namespace NAME, repeatable; '' = the shared "
+                                    "pool), or --all-namespaces for an operator's admin key")
+            key, record = store.add(args.namespace or [], args.role, args.label, all_namespaces=args.all_namespaces)
             print(key)
             shown = ", ".join(repr(n) if n else "'' (shared pool)" for n in record.namespaces)
+            if record.all_namespaces:
+                shown = f"every namespace, current and future; default {shown}"
             print(f"key {record.id} ({record.role}, namespaces {shown}) added to {store.path}. This is the only "
                   "time the key is shown: store it now.", file=sys.stderr)
             return 0
@@ -296,7 +305,8 @@ def keys_command(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         records = sorted(store.records().values(), key=lambda r: r.created_at)
         if args.json:
-            print(json.dumps([{"id": r.id, "role": r.role, "namespaces": list(r.namespaces), "label": r.label,
+            print(json.dumps([{"id": r.id, "role": r.role, "namespaces": list(r.namespaces),
+                               "all_namespaces": r.all_namespaces, "label": r.label,
                                "created_at": rfc3339(r.created_at)}
                               for r in records], indent=2))
             return 0
@@ -307,7 +317,8 @@ def keys_command(args: argparse.Namespace, settings: Settings) -> int:
             print(f"no keys file {store.path}: the service is open", file=sys.stderr)
         for r in records:
             created = datetime.fromtimestamp(r.created_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            print(f"{r.id}  {r.role:<5}  {','.join(r.namespaces) or '(shared)':<24}  {created}  {r.label}")
+            names = "* (all)" if r.all_namespaces else ",".join(r.namespaces) or "(shared)"
+            print(f"{r.id}  {r.role:<5}  {names:<24}  {created}  {r.label}")
         return 0
     except KeysFileError as exc:
         print(f"dreamcache keys: {exc}", file=sys.stderr)
@@ -406,25 +417,30 @@ def _parser() -> argparse.ArgumentParser:
     original = sub.add_parser
 
     def add_parser(name: str, **kwargs: Any) -> argparse.ArgumentParser:
-        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        kwargs.setdefault("formatter_class", _DefaultsHelp)
         return original(name, **kwargs)
 
     sub.add_parser = add_parser  # type: ignore[method-assign]
     for name, text in (("serve", "run the service"), ("demo", "run the tiny-model demo with a warm cache")):
         cmd = sub.add_parser(name, help=text)
-        cmd.add_argument("--host", help="bind address (default: DREAMCACHE_HOST)")
-        cmd.add_argument("--port", type=int, help="port (default: DREAMCACHE_PORT)")
+        cmd.add_argument("--host", help="bind address (default: DREAMCACHE_HOST, else "
+                         f"{Settings.model_fields['host'].default})")
+        cmd.add_argument("--port", type=int, help="port (default: DREAMCACHE_PORT, else "
+                         f"{Settings.model_fields['port'].default})")
     sub.add_parser("openapi", help="print the OpenAPI document of the app (JSON)")
     j = sub.add_parser("judge", help="hit or miss per JSON line {query, candidate} on stdin, as the service decides")
     j.add_argument("--batch-size", type=int, default=256, help="lines embedded together")
     k = sub.add_parser("keys", help="API keys: add, list, revoke (no keys file = an open service)")
     ksub = k.add_subparsers(dest="keys_command", required=True)
     ka = ksub.add_parser("add", help="make a key; prints it once (only its hash is stored)",
-                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    ka.add_argument("--namespace", action="append", required=True,
+                         formatter_class=_DefaultsHelp)
+    ka.add_argument("--namespace", action="append",
                     help="namespace the key works in (repeat for several; the first is its default; '' = the "
                     "shared pool)")
     ka.add_argument("--role", choices=["user", "admin"], default="user", help="admin: also /metrics and admin routes")
+    ka.add_argument("--all-namespaces", action="store_true",
+                    help="an operator key: every namespace, current and future (takedowns across tenants; "
+                    "needs --role admin; --namespace then only sets its default)")
     ka.add_argument("--label", default="", help="a note for `keys list` (whose key it is)")
     kl = ksub.add_parser("list", help="every key: id, role, namespaces, label, created (never the key)")
     kl.add_argument("--json", action="store_true")
@@ -449,7 +465,7 @@ def _parser() -> argparse.ArgumentParser:
     esub.add_parser("reports", help="wrong-picture reports, newest first")
     esub.add_parser("sweep", help="run retention and the vanished-image check now")
     r = sub.add_parser("replay", help="what the cache would save on a prompt stream (nothing is generated)",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=_DefaultsHelp)
     r.add_argument("file", type=Path, help="text (one prompt a line) or JSONL ({\"prompt\", \"user\", \"width\", "
                    "\"height\", \"seed\", ...}); .gz is read as gzip; - for stdin")
     r.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
@@ -476,6 +492,15 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--steps", type=int, dest="num_inference_steps")
     w.add_argument("--no-progress", action="store_true")
     return parser
+
+
+class _DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default, except None (such options say in their help where the value comes from)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,6 +21,7 @@ from dreamcache.settings import Settings
 CANDIDATE_HEADROOM = 8  # retrieved beyond n: the verifier vetoes some
 RETRIEVAL_FLOOR = 0.85  # retrieved below the threshold: the same text retyped hits whatever its cosine
 REUSE_CANDIDATES = 4
+REPEAT_CANDIDATES = 8  # entries of one text key checked for the same text (a join that is a word is not)
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,11 @@ class Decider:
         if any(matching.same_tags(request.prompt, m.entry.prompt) for m in candidates):
             return True
         key = prompts.text_key(request.prompt)
-        return bool(key) and bool(self.index.find_text(key, compat_key=compat, limit=1))
+        if not key:
+            return False
+        # The text key also groups joins that are words of their own ("a greenhouse" / "a green house"): not repeats.
+        return any(matching.same_tags(request.prompt, e.prompt)
+                   for e in self.index.find_text(key, compat_key=compat, limit=REPEAT_CANDIDATES))
 
 
 # --- reuse depth by kind of edit ------------------------------------------------------------------

@@ -129,6 +129,8 @@ class Job:
         self._publish("status")
 
     def progress(self, step: int, total: int) -> None:
+        if self.status.terminal:  # the worker's next step report can arrive after a cancel: the job stays as it ended
+            return
         self.step, self.total_steps = step, total
         self._publish("progress")
 

@@ -12,6 +12,10 @@ never becomes open again by accident: a file whose last key was revoked lets nob
 one that cannot be read answers 503; both are logged loudly. Deleting the file is the one way back
 to an open service (and is logged too).
 
+An operator key (`dreamcache keys add --role admin --all-namespaces`) manages every namespace, those
+that exist and those made later (takedowns across tenants). Only admin keys can be one: the CLI
+refuses, and a keys file that gives it to a user key is refused as a whole (the service stays closed).
+
 The file is re-read when it changes on disk, so `dreamcache keys add/revoke` take effect in a
 running server within a second, without a restart.
 
@@ -84,6 +88,11 @@ class KeyRecord:
     namespaces: tuple[str, ...]
     created_at: float
     label: str = ""
+    all_namespaces: bool = False  # an operator key: every namespace, current and future (admin keys only)
+
+    def has_namespace(self, namespace: str) -> bool:
+        """Whether this key may use the namespace."""
+        return self.all_namespaces or namespace in self.namespaces
 
 
 @dataclass(frozen=True)
@@ -107,7 +116,14 @@ class Caller:
 
     def may_read(self, namespace: str) -> bool:
         """Whether this caller may see entries, prompts and pictures of the namespace."""
-        return self.key is None or namespace in self.key.namespaces
+        return self.key is None or self.key.has_namespace(namespace)
+
+    @property
+    def scope(self) -> list[str] | None:
+        """The namespaces this caller manages: its key's, or all (None) when open or an operator key."""
+        if self.key is None or self.key.all_namespaces:
+            return None
+        return list(self.key.namespaces)
 
 
 def _hash(key: str) -> str:
@@ -155,18 +171,19 @@ class KeyStore:
         except (OSError, ValueError) as exc:
             raise KeysFileError(f"cannot read the keys file {self.path}: {exc}") from None
         records = {}
-        try:
-            for item in raw.get("keys", []):
-                record = KeyRecord(
-                    id=str(item["id"]), hash=str(item["hash"]), role=item["role"],
-                    namespaces=tuple(str(n) for n in item["namespaces"]), created_at=float(item["created_at"]),
-                    label=str(item.get("label", "")),
-                )
-                records[record.id] = record
-            return records, str(raw.get("secret", ""))
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            raise KeysFileError(f"the keys file {self.path} is not a valid keys file "
-                                f"({type(exc).__name__}: {exc})") from None
+        for item in raw.get("keys", []):
+            every = item.get("all_namespaces", False)
+            if every is not False and (every is not True or item["role"] != "admin"):
+                # Fail closed: a file that hands every namespace to anything but an admin key is not used at all.
+                raise KeysFileError(f"the keys file {self.path} gives every namespace to key {item['id']!r} "
+                                    f"(role {item['role']!r}, all_namespaces {every!r}): only admin keys may have it")
+            record = KeyRecord(
+                id=str(item["id"]), hash=str(item["hash"]), role=item["role"],
+                namespaces=tuple(str(n) for n in item["namespaces"]), created_at=float(item["created_at"]),
+                label=str(item.get("label", "")), all_namespaces=every,
+            )
+            records[record.id] = record
+        return records, str(raw.get("secret", ""))
 
     def _current(self) -> _Loaded:
         """The keys file as last read, re-read when it changed (checked at most once a second); never raises."""
@@ -252,14 +269,18 @@ class KeyStore:
 
     # -- writing (the CLI) --
 
-    def add(self, namespaces: list[str], role: Role = "user", label: str = "") -> tuple[str, KeyRecord]:
-        """Make a key; returns (the key, shown once, its record)."""
+    def add(
+        self, namespaces: list[str], role: Role = "user", label: str = "", *, all_namespaces: bool = False
+    ) -> tuple[str, KeyRecord]:
+        """Make a key; returns (the key, shown once, its record). `all_namespaces`: an operator key (admins only)."""
         if role not in ROLES:
             raise KeysFileError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+        if all_namespaces and role != "admin":
+            raise KeysFileError("only an admin key may have every namespace (--all-namespaces needs --role admin)")
         names = tuple(dict.fromkeys(check_namespace(n) for n in namespaces)) or ("",)
         key_id = secrets.token_hex(6)
         key = f"{KEY_PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
-        record = KeyRecord(key_id, _hash(key), role, names, time.time(), label)
+        record = KeyRecord(key_id, _hash(key), role, names, time.time(), label, all_namespaces)
         with self._lock:
             records, secret = self._read_all()
             records[key_id] = record

@@ -6,7 +6,8 @@ is the request retyped (`same_tags`, whatever the cosine), or when `verify` says
 satisfies the request and the cosine reaches the threshold:
 
 - **same text** (`canonical`): equal up to case, punctuation, spacing (words split or joined
-  differently are one text: `4 k` = `4k`, `gta v` = `gtav`), the articles "a", "an", "the" and
+  differently are one text: `4 k` = `4k`, `gta v` = `gtav`, unless the joined form is an English word
+  of its own: `a green house` is not `a greenhouse`, see `words`), the articles "a", "an", "the" and
   "its", and the order of whole comma-separated tags. A prompt that normalises to nothing (only
   emoji, symbols or punctuation) is only the same text as exactly itself;
 - **verified** (`tokens`): both prompts reduced to content tokens: folded as above, a light
@@ -29,6 +30,7 @@ from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
 
+from dreamcache import words
 from dreamcache.prompts import (
     IGNORED,
     canonical,
@@ -152,6 +154,45 @@ def content(prompt: str) -> tuple[tuple[str, ...], ...]:
     return tuple(tuple(token[0] for token in tag) for tag in tokens(prompt))
 
 
+def _tag_words(prompt: str) -> list[tuple[str, ...]]:
+    """Per comma-separated tag, its folded words without articles, ordered by their joined text."""
+    parts = (tuple(w for w in fold(piece).split() if w not in IGNORED) for piece in split_tags(prompt))
+    return sorted((part for part in parts if part), key=lambda part: ("".join(part), part))
+
+
+def _split_words(own: Sequence[str], other: Sequence[str]) -> list[str]:
+    """The words of `own` that `other` (the same letters) splits into several pieces."""
+    cuts, at = set(), 0
+    for word in other:
+        at += len(word)
+        cuts.add(at)
+    split, start = [], 0
+    for word in own:
+        end = start + len(word)
+        if any(start < cut < end for cut in cuts):
+            split.append(word)
+        start = end
+    return split
+
+
+def refused_joins(query: str, candidate: str) -> list[str]:
+    """For two prompts with the same `canonical` text: the joined words that are words of their own
+    (`greenhouse` against `green house`); every joined word when no word list is available (the safe side)."""
+    lexicon = words.lexicon()
+    refused: list[str] = []
+    for a, b in zip(_tag_words(query), _tag_words(candidate), strict=False):
+        if a != b:
+            joined = _split_words(a, b) + _split_words(b, a)
+            refused += [w for w in joined if lexicon is None or words.is_word(w, lexicon)]
+    return refused
+
+
+def joins_are_typing_variants(query: str, candidate: str) -> bool:
+    """For two prompts with the same `canonical` text: whether every word one joins and the other splits is
+    a typing variant (`4k` / `4 k`, `artstation` / `art station`), not a word of its own (`greenhouse`)."""
+    return not refused_joins(query, candidate)
+
+
 def _surface(prompt: str) -> dict[str, str]:
     """Stem -> the first word of prompt that has it (to name differences in words a user wrote)."""
     out: dict[str, str] = {}
@@ -185,7 +226,9 @@ def same_tags(query: str, candidate: str) -> bool:
     cq, cc = canonical(query), canonical(candidate)
     if not cq or not cc:
         return not cq and not cc and clean(query) == clean(candidate)
-    if cq == cc or normalize(query) == normalize(candidate) or sorted(tags(query)) == sorted(tags(candidate)):
+    if normalize(query) == normalize(candidate) or sorted(tags(query)) == sorted(tags(candidate)):
+        return True
+    if cq == cc and joins_are_typing_variants(query, candidate):
         return True
     return stripped(query) == stripped(candidate) or _joined_tags(query) == _joined_tags(candidate)
 

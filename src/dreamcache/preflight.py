@@ -24,12 +24,24 @@ class ModelUnavailable(RuntimeError):
     """The configured model cannot be loaded; the message is one paragraph for the operator."""
 
 
+def looks_like_path(model: str) -> bool:
+    """Whether the model names a local folder rather than a Hub id (`org/name`)."""
+    return model.startswith(("/", ".", "~")) or model.count("/") > 1 or "\\" in model
+
+
 def _advice(model: str, problem: str) -> str:
+    if looks_like_path(model):  # a folder: downloading it from the Hub makes no sense
+        return (
+            f"dreamcache cannot load the model {model!r}: {problem}. DREAMCACHE_MODEL names a local folder: point "
+            f"it at a diffusers folder (one with {MODEL_INDEX}), or at a Hugging Face id such as "
+            f"stable-diffusion-v1-5/stable-diffusion-v1-5 to use the Hub. To try dreamcache offline without "
+            f"weights, run with DREAMCACHE_MODEL=tiny (`make demo` does)."
+        )
     return (
         f"dreamcache cannot load the model {model!r}: {problem}. "
         f"Looked for it as a local folder and in the Hugging Face cache "
         f"({os.environ.get('HF_HOME', '~/.cache/huggingface')}). To get the weights, run "
-        f"`huggingface-cli download {model}` on a machine with internet access (copy the cache over if this one "
+        f"`hf download {model}` on a machine with internet access (copy the cache over if this one "
         f"has none), or point DREAMCACHE_MODEL at a local diffusers folder (one with {MODEL_INDEX}). "
         f"To try dreamcache offline without weights, run with DREAMCACHE_MODEL=tiny (`make demo` does)."
     )
@@ -45,6 +57,8 @@ def check_model(settings: Settings, timeout_s: float = PROBE_TIMEOUT_S) -> None:
         if not (local / MODEL_INDEX).is_file():
             raise ModelUnavailable(_advice(model, f"the folder has no {MODEL_INDEX}, so it is not a diffusers model"))
         return
+    if looks_like_path(model):
+        raise ModelUnavailable(_advice(model, "no such folder"))
     from huggingface_hub import try_to_load_from_cache
 
     try:
@@ -65,4 +79,4 @@ def check_model(settings: Settings, timeout_s: float = PROBE_TIMEOUT_S) -> None:
                                               f"be reached ({type(exc).__name__})")) from None
     if response.status_code in (401, 403, 404):
         raise ModelUnavailable(_advice(model, f"the Hub answered {response.status_code} (no such model, or a "
-                                              "gated one: log in with `huggingface-cli login`)"))
+                                              "gated one: log in with `hf auth login`)"))

@@ -173,7 +173,8 @@ class ImageOut(BaseModel):
     b64_json: str | None = Field(None, description="The PNG itself, base64 (with `response_format: b64_json`).")
     prompt: str
     negative_prompt: str
-    similarity: float = Field(description="Cosine between the request's prompt and this image's prompt.")
+    similarity: float | None = Field(description="On a hit: cosine between the request's prompt and this image's "
+                                     "prompt. Null for a generated image (and in the gallery).")
     width: int
     height: int
     num_inference_steps: int

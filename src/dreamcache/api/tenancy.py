@@ -32,7 +32,7 @@ def request_namespace(value: str | None, caller: Caller) -> str:
         return value or ""
     if value is None:
         return caller.key.namespaces[0]
-    if value not in caller.key.namespaces:
+    if not caller.key.has_namespace(value):
         raise ApiError(403, "forbidden_namespace", f"this API key may not use namespace {value!r}",
                        NAMESPACE_HEADER)
     return value
@@ -40,15 +40,14 @@ def request_namespace(value: str | None, caller: Caller) -> str:
 
 def namespaces_of(caller: Caller) -> list[str] | None:
     """The namespaces a caller's totals and management cover: its key's, or every one (None) when the service
-    is open (/stats, the admin routes)."""
-    return list(caller.key.namespaces) if caller.key is not None else None
+    is open or the key is an operator's (/stats, the admin routes)."""
+    return caller.scope
 
 
 def admin_namespace(caller: Caller, namespace: str | None) -> str:
     """The namespace an admin route acts on: the named one if the key manages it (else 403), or the key's first."""
-    scope = namespaces_of(caller)
     if namespace is None:
-        return scope[0] if scope else ""
-    if scope is not None and namespace not in scope:
+        return caller.key.namespaces[0] if caller.key is not None and caller.key.namespaces else ""
+    if not caller.may_read(namespace):
         raise ApiError(403, "forbidden_namespace", f"this key does not manage namespace {namespace!r}", "namespace")
     return namespace

@@ -52,7 +52,7 @@ class Views:
     # -- pictures --
 
     def image(
-        self, entry: Entry, similarity: float, match: str | None = None, reuse: Reuse | None = None
+        self, entry: Entry, similarity: float | None, match: str | None = None, reuse: Reuse | None = None
     ) -> dict[str, Any]:
         """One picture (`ImageOut` without `source`)."""
         return {
@@ -65,7 +65,7 @@ class Views:
             "url": self.image_url(entry.image_key),
             "prompt": entry.prompt,
             "negative_prompt": entry.negative_prompt,
-            "similarity": round(float(similarity), 6),
+            "similarity": round(float(similarity), 6) if similarity is not None else None,
             "width": entry.width,
             "height": entry.height,
             "num_inference_steps": entry.steps,
@@ -85,7 +85,7 @@ class Views:
         return view
 
     def gallery(self, entries: list[Entry]) -> list[dict[str, Any]]:
-        return [self.image(e, 1.0) for e in entries]
+        return [self.image(e, None) for e in entries]
 
     def _cached(self, pictures: list[CachedPicture]) -> list[dict[str, Any]]:
         return [{**self.image(p.entry, p.similarity, p.match), "source": "cache"} for p in pictures]
@@ -111,7 +111,7 @@ class Views:
         finished = job.finished_at if job.finished_at is not None else time.time()
         with signing_urls_for(job.task.client):  # its URLs end with the key of who asked for it
             generated = [
-                {**self.image(entry, 1.0, reuse=job.task.reuse if i == 0 else None), "source": "generated"}
+                {**self.image(entry, None, reuse=job.task.reuse if i == 0 else None), "source": "generated"}
                 for i, entry in enumerate(result.entries)
             ]
             images = self._cached(job.task.cached) + generated

@@ -1,5 +1,6 @@
-"""The web page: `/` serves the static UI shipped in the package, `/stats` a small JSON summary for it and
-`/gallery` the cache's pictures to browse."""
+"""The web page: `/` serves the static UI shipped in the package, `/stats` a small JSON summary for it,
+`/gallery` the cache's pictures to browse, and `/docs` / `/redoc` the API documentation, whose Swagger UI
+and ReDoc assets come from a pinned PyPI package (fastapi-offline), not a CDN: they work with no internet."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import asyncio
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import fastapi_offline
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse
 from starlette.staticfiles import StaticFiles
 
 from dreamcache.api.deps import CallerDep, ServicesDep
@@ -16,6 +19,8 @@ from dreamcache.api.errors import ERROR_RESPONSES
 from dreamcache.api.tenancy import NamespaceHeader, namespaces_of, request_namespace
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
+DOCS_ASSETS_DIR = Path(fastapi_offline.__file__).resolve().parent / "static"
+DOCS_ASSETS = "/docs-assets"
 
 router = APIRouter()
 
@@ -73,4 +78,23 @@ async def gallery(
     }
 
 
+@router.get("/docs", include_in_schema=False)
+async def swagger_ui(request: Request) -> HTMLResponse:
+    return get_swagger_ui_html(
+        openapi_url=request.app.openapi_url, title="dreamcache - API",
+        swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js", swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+        swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+    )
+
+
+@router.get("/redoc", include_in_schema=False)
+async def redoc(request: Request) -> HTMLResponse:
+    return get_redoc_html(
+        openapi_url=request.app.openapi_url, title="dreamcache - API",
+        redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js", redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+        with_google_fonts=False,
+    )
+
+
 router.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+router.mount(DOCS_ASSETS, StaticFiles(directory=DOCS_ASSETS_DIR), name="docs-assets")

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import queue as queue_mod
+import signal
 import threading
 import time
 import traceback
@@ -128,6 +129,9 @@ def worker_main(
     settings: Settings, tasks: Any, events: Any, parent_pid: int | None = None, controls: Any = None
 ) -> None:
     """Entry point of the worker process: load the pipeline, then run batches until told to stop."""
+    # Ctrl+C in a terminal reaches the whole process group: the server shuts down and stops this process
+    # (or `_exit_with_parent` does); a KeyboardInterrupt here would only print a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
     if parent_pid is not None:
         threading.Thread(target=_exit_with_parent, args=(parent_pid,), name="parent-watch", daemon=True).start()
