@@ -17,7 +17,7 @@ from dreamcache.generation.text import count_prompt_tokens
 from dreamcache.index import Entry
 from dreamcache.settings import Settings
 
-MAX_SEED = 2**63 - 1
+MAX_SEED = 2**53 - 1  # the largest integer every JSON client holds exactly (RFC 8259, section 6)
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,7 @@ def resolve_request(
                                f"max_results={max_results})")
         n = max_results
     if seed is not None and seed + n - 1 > MAX_SEED:
-        raise InvalidField("seed", f"with n={n} pictures (seeds seed .. seed + n - 1), must be at most 2**63 - {n}")
+        raise InvalidField("seed", f"with n={n} pictures (seeds seed .. seed + n - 1), must be at most 2**53 - {n}")
     return CacheRequest(
         prompt=prompt,
         negative_prompt=negative_prompt,

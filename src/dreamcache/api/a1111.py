@@ -30,7 +30,7 @@ from dreamcache.api.tenancy import NamespaceHeader, request_namespace
 from dreamcache.cache.waiters import NotCancelable
 from dreamcache.jobs import Job
 from dreamcache.keys import Caller
-from dreamcache.resolution import CacheRequest, InvalidField, effective_scheduler, resolve_request
+from dreamcache.resolution import MAX_SEED, CacheRequest, InvalidField, effective_scheduler, resolve_request
 
 router = APIRouter(prefix="/sdapi/v1", tags=["AUTOMATIC1111 API"])
 
@@ -57,7 +57,7 @@ class Txt2ImgRequest(BaseModel):
     prompt: str = Field("", description="What to draw (not blank here).")
     negative_prompt: str = ""
     styles: list[str] | None = Field(None, description="Refused unless empty (no saved styles here).")
-    seed: int = Field(-1, ge=-1, le=2**63 - 1, description="-1: any picture (a cached one may answer); else one "
+    seed: int = Field(-1, ge=-1, le=MAX_SEED, description="-1: any picture (a cached one may answer); else one "
                       "exact picture (batches: seed, seed + 1, ...).")
     subseed: int = -1
     subseed_strength: float = Field(0.0, description="Refused unless 0 (no variation seeds).")

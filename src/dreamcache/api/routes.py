@@ -8,12 +8,12 @@ import re
 import shutil
 import time
 from dataclasses import replace
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from dreamcache.api.answers import Cached, answer, client_of, finished
 from dreamcache.api.deps import CallerDep, Services, ServicesDep, authenticate, require_admin
@@ -50,10 +50,11 @@ _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+(?:\.\d+)?)", re.IGNORECA
 _SSE_KEEPALIVE_S = 15.0
 WARM_UP_HEADER = "X-Dreamcache-Warm-Up"
 WarmUpHeader = Annotated[
-    str | None,
+    Literal["0", "1"] | None,
+    WithJsonSchema({"type": "string", "enum": ["0", "1"]}),  # a header is absent or a string, never null
     Header(alias=WARM_UP_HEADER, description="`1` from an admin key (anyone on an open service): this request fills "
            "the cache (`dreamcache warm`, the demo): not user traffic in the hit ratio, not rate limited.",
-           json_schema_extra={"enum": ["0", "1"]}),
+           ),
 ]
 
 CLIENT_HEADER = "X-Dreamcache-Client"

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 from dreamcache.generation.spec import SAMPLERS, SamplerName
+from dreamcache.resolution import MAX_SEED
 
 
 def unicode_text(value: str) -> str:
@@ -92,7 +93,8 @@ class GenerateRequest(BaseModel):
                                             json_schema_extra={"maximum": 150})
     guidance_scale: float | None = Field(None, ge=0.0, le=30.0, description="Classifier-free guidance scale.")
     seed: int | None = Field(
-        None, ge=0, le=2**63 - 1, description="Asks for one exact picture: only an exact match is a hit."
+        None, ge=0, le=MAX_SEED, description="Asks for one exact picture: only an exact match is a hit. At most "
+        "2**53 - 1: the largest integer every JSON client holds exactly (a larger one may arrive rounded)."
     )
     n: int = Field(1, ge=1, le=9, description="Pictures wanted. Cached ones come first; when fewer are cached, "
                    "the missing ones are generated together (each image's `source` says which). With a `seed`, "
