@@ -372,6 +372,24 @@ def test_cli_version_and_defaults_in_help(capsys: pytest.CaptureFixture[str]) ->
     assert "(default: 8)" in " ".join(capsys.readouterr().out.split())  # argparse wraps lines
 
 
+def test_cli_runs_every_command_by_name_and_never_falls_through(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each command the parser offers has its own handler and is named in the help; one without is an error
+    (exit 2), not another command."""
+    import argparse
+
+    from dreamcache import cli
+
+    commands = next(a for a in cli._parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert set(commands) == set(cli.COMMANDS)
+    assert all(f"`{name}" in (cli.__doc__ or "") or f"`dreamcache {name}" in (cli.__doc__ or "") for name in commands)
+    monkeypatch.delitem(cli.COMMANDS, "openapi")
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["openapi"])
+    assert exited.value.code == 2 and "no handler for command 'openapi'" in capsys.readouterr().err
+
+
 def test_response_format_b64_json_inlines_the_png(client: TestClient) -> None:
     import base64
 
