@@ -76,8 +76,8 @@ def test_the_coverage_phase_finds_no_drift(server: LiveServer) -> None:
     seed range), which tests/test_api.py tests with the error each one gives."""
     run = subprocess.run(
         [sys.executable, "-m", "schemathesis.cli", "run", f"{server.url}/openapi.json", "--phases", "coverage",
-         "--checks", "all", "--exclude-checks", "positive_data_acceptance", "--exclude-path-regex", EXCLUDED_PATHS, "--generation-deterministic", "--no-color",
-         "--request-timeout", "30"],
+         "--checks", "all", "--exclude-checks", "positive_data_acceptance",
+         "--exclude-path-regex", EXCLUDED_PATHS, "--generation-deterministic", "--no-color", "--request-timeout", "30"],
         capture_output=True, text=True, timeout=600,
     )
     summary = run.stdout[run.stdout.rfind("SUMMARY"):]
