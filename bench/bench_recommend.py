@@ -108,7 +108,7 @@ def fill(settings: Settings, texts: list[str], vectors: dict[str, np.ndarray], s
             id=entry_id, prompt=text, negative_prompt="", width=512, height=512, steps=25, guidance_scale=7.5,
             seed=i, model=settings.model, fingerprint=fingerprint, image_key=f"{entry_id}.png",
             created_at=started + i, compat_key=compat, exact_key=entry_id, prompt_norm=prompts.normalize(text),
-            text_key=matching.text_key(text),
+            text_key=prompts.text_key(text),
         )
         batch.append((entry, vector.astype(np.float32).tolist()))
         if len(batch) == 1000:
@@ -383,7 +383,13 @@ def main() -> int:
             distinct = list(dict.fromkeys(head))
             print(f"embedding {len(distinct)} distinct prompts...", file=sys.stderr)
             began = time.perf_counter()
-            vectors = embed(OnnxMiniLMEmbedder(threads=os.cpu_count() or 1), [embedding_text(t) for t in distinct])
+            saved = data_dir / f"vectors-{len(distinct)}.npy"  # the slow part, kept should the fill fail
+            if saved.exists():
+                vectors = list(np.load(saved))
+            else:
+                vectors = embed(OnnxMiniLMEmbedder(threads=os.cpu_count() or 1), [embedding_text(t) for t in distinct])
+                data_dir.mkdir(parents=True, exist_ok=True)
+                np.save(saved, np.asarray(vectors, dtype=np.float32))
             fill(Settings(model="tiny", data_dir=data_dir), texts, dict(zip(distinct, vectors, strict=True)))
             marker.touch()
             print(f"{len(texts)} entries indexed in {time.perf_counter() - began:.0f} s", file=sys.stderr)
