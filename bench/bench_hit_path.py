@@ -44,8 +44,12 @@ from dreamcache.embedding import OnnxMiniLMEmbedder
 from dreamcache.generation.spec import BatchShape, pipeline_fingerprint
 from dreamcache.generation.text import count_prompt_tokens, load_tokenizer
 from dreamcache.index import Entry, open_index
-from dreamcache.prompts import embedding_text
-from dreamcache.resolution import compat_key, exact_key
+
+try:  # their homes since issue 18; the benches' baselines (older checkouts) import this module too
+    from dreamcache.prompts import embedding_text
+    from dreamcache.resolution import compat_key, exact_key
+except ImportError:
+    from dreamcache.decision import compat_key, embedding_text, exact_key  # type: ignore[attr-defined,no-redef]
 from dreamcache.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

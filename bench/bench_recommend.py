@@ -52,8 +52,12 @@ from dreamcache import matching, prompts  # noqa: E402
 from dreamcache.cli import wait_ready  # noqa: E402
 from dreamcache.generation.spec import BatchShape, pipeline_fingerprint  # noqa: E402
 from dreamcache.index import Entry, open_index  # noqa: E402
-from dreamcache.prompts import embedding_text  # noqa: E402
-from dreamcache.resolution import compat_key  # noqa: E402
+
+try:  # their homes since issue 18; the baseline (an older checkout) runs this script too
+    from dreamcache.prompts import embedding_text
+    from dreamcache.resolution import compat_key
+except ImportError:
+    from dreamcache.decision import compat_key, embedding_text  # type: ignore[attr-defined,no-redef]
 from dreamcache.settings import Settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
