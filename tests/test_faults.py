@@ -125,20 +125,6 @@ def test_canceled_jobs_are_no_traffic_and_do_not_pile_up(tmp_path: Path) -> None
         assert services.jobs.sweep(now=time.time() + 61) == 20 and len(services.jobs) == 0
 
 
-def test_failures_are_counted_by_type(tmp_path: Path) -> None:
-    with running_app(tiny_settings(tmp_path)) as client:
-        services = client.app.state.services  # type: ignore[attr-defined]
-        # The image directory turns into a file: storing fails, the job fails with store_failed.
-        images = services.settings.images_dir
-        for child in images.iterdir():
-            child.unlink()
-        images.rmdir()
-        images.write_text("not a directory")
-        failed = client.post("/generate", json={"prompt": "a tugboat in a harbour at dawn"})
-        assert failed.status_code == 500 and failed.json()["error"]["type"] == "store_failed"
-        assert 'dreamcache_jobs_failed_total{type="store_failed"} 1.0' in client.get("/metrics").text
-
-
 @pytest.mark.without_cuda  # on a CUDA host the load would succeed
 def test_a_model_that_fails_to_load_answers_generator_unavailable(tmp_path: Path) -> None:
     """Through HTTP: the worker cannot load its pipeline (device cuda on a machine without one), so a generation
@@ -224,3 +210,17 @@ def test_an_unhandled_error_answers_a_bare_500(lenient_app: TestClient) -> None:
         loop.unlink()
     assert answer.status_code == 500, answer.text
     assert answer.json() == {"error": {"type": "internal_error", "message": "internal server error", "field": None}}
+
+
+def test_failures_are_counted_by_type(lenient_app: TestClient) -> None:
+    """Last of the tests on lenient_app: it breaks the image store for good."""
+    services = lenient_app.app.state.services  # type: ignore[attr-defined]
+    # The image directory turns into a file: storing fails, the job fails with store_failed.
+    images = services.settings.images_dir
+    for child in images.iterdir():
+        child.unlink()
+    images.rmdir()
+    images.write_text("not a directory")
+    failed = lenient_app.post("/generate", json={"prompt": "a tugboat in a harbour at dawn"})
+    assert failed.status_code == 500 and failed.json()["error"]["type"] == "store_failed"
+    assert 'dreamcache_jobs_failed_total{type="store_failed"} 1.0' in lenient_app.get("/metrics").text
