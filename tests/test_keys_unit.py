@@ -173,3 +173,49 @@ def test_signed_urls_are_bound_to_a_current_key_and_expire(store: KeyStore) -> N
     sign_urls_for("")
     store.revoke(record.id)
     assert not store.check_signature("x.png", later, signature)  # revoked: its URLs stop working
+
+
+def _reread(store: KeyStore) -> None:
+    """Wait (bounded) past the once-a-second re-check, then read: the store sees the file as it is now."""
+    checked = store._loaded.checked
+    deadline = time.monotonic() + 30
+    while time.monotonic() - checked < 1.05:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    _ = store.enabled  # reads the file
+
+
+def test_the_operator_is_told_when_the_service_closes_or_opens(store: KeyStore, caplog: pytest.LogCaptureFixture
+                                                               ) -> None:
+    """Each change is logged once, at its level: unreadable (503), emptied (401) and deleted (open)."""
+    key, record = store.add(["a"])
+    assert store.authenticate(key) is not None
+    with caplog.at_level(logging.INFO, logger="dreamcache.keys"):
+        store.path.write_text("{not json")
+        _reread(store)
+        _reread(store)  # the same error again: not logged twice
+        errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+        assert len(errors) == 1 and errors[0].getMessage().startswith("API keys: cannot read the keys file")
+        assert errors[0].getMessage().endswith("Every route but /healthz, /readyz and the page answers 503 until it "
+                                               "is fixed.")
+        caplog.clear()
+        store.path.write_text(json.dumps({"secret": "s", "keys": []}))
+        _reread(store)
+        [emptied] = caplog.records
+        assert emptied.levelno == logging.ERROR and emptied.getMessage() == (
+            f"API keys: the keys file {store.path} holds no keys: every route but /healthz, /readyz and the page "
+            "answers 401 to everybody. Add a key (`dreamcache keys add`), or delete the file to run the service "
+            "open.")
+        caplog.clear()
+        store.path.unlink()
+        _reread(store)
+        [opened] = caplog.records
+        assert opened.levelno == logging.WARNING and opened.getMessage() == (
+            f"API keys: the keys file {store.path} was deleted: the service is OPEN to anybody who reaches it.")
+        assert not store.enabled
+        caplog.clear()
+        _ = KeyStore(store.path).enabled  # no file from the start: open, nothing to say
+        store.path.write_text(json.dumps({"secret": "s", "keys": []}))
+        _ = KeyStore(store.path).enabled  # an empty file from the start: closed, said once
+        assert [r.getMessage().split(":")[1].strip() for r in caplog.records] == [
+            f"the keys file {store.path} holds no keys"]
