@@ -139,15 +139,18 @@ def test_an_unreadable_or_overreaching_file_is_not_used_at_all(store: KeyStore, 
     assert KeyStore(store.path).records()[record.id].all_namespaces is True
 
 
-def test_the_file_is_reread_when_another_process_changes_it(store: KeyStore) -> None:
+def test_the_file_is_reread_once_a_second_when_another_process_changes_it(tmp_path: Path) -> None:
+    clock = Clock()
+    store = KeyStore(tmp_path / "keys.json", clock=clock)
     key, _ = store.add(["a"])
     assert store.authenticate(key) is not None
-    writer = KeyStore(store.path)  # `dreamcache keys add` in another process
-    added, _ = writer.add(["b"])
-    deadline = time.monotonic() + 30  # re-read when the file changed, checked at most once a second
-    while store.authenticate(added) is None:
-        assert time.monotonic() < deadline, "the new key was never seen"
-        time.sleep(0.1)
+    added, _ = KeyStore(store.path).add(["b"])  # `dreamcache keys add` in another process
+    clock.now = 1000.999
+    assert store.authenticate(added) is None  # not checked again yet
+    clock.now = 1001.0
+    assert store.authenticate(added) is not None  # a second later: re-read
+    clock.now += 5
+    assert store.authenticate(added) is not None  # unchanged file: still the same keys
 
 
 def test_signed_urls_are_bound_to_a_current_key_and_expire(store: KeyStore) -> None:
@@ -175,32 +178,38 @@ def test_signed_urls_are_bound_to_a_current_key_and_expire(store: KeyStore) -> N
     assert not store.check_signature("x.png", later, signature)  # revoked: its URLs stop working
 
 
-def _reread(store: KeyStore) -> None:
-    """Wait (bounded) past the once-a-second re-check, then read: the store sees the file as it is now."""
-    checked = store._loaded.checked
-    deadline = time.monotonic() + 30
-    while time.monotonic() - checked < 1.05:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _reread(store: KeyStore, clock: Clock) -> None:
+    """Let the once-a-second re-check come due, then read: the store sees the file as it is now."""
+    clock.now += 1.0
     _ = store.enabled  # reads the file
 
 
-def test_the_operator_is_told_when_the_service_closes_or_opens(store: KeyStore, caplog: pytest.LogCaptureFixture
+def test_the_operator_is_told_when_the_service_closes_or_opens(tmp_path: Path, caplog: pytest.LogCaptureFixture
                                                                ) -> None:
     """Each change is logged once, at its level: unreadable (503), emptied (401) and deleted (open)."""
+    clock = Clock()
+    store = KeyStore(tmp_path / "keys.json", clock=clock)
     key, record = store.add(["a"])
     assert store.authenticate(key) is not None
     with caplog.at_level(logging.INFO, logger="dreamcache.keys"):
         store.path.write_text("{not json")
-        _reread(store)
-        _reread(store)  # the same error again: not logged twice
+        _reread(store, clock)
+        _reread(store, clock)  # the same error again: not logged twice
         errors = [r for r in caplog.records if r.levelno == logging.ERROR]
         assert len(errors) == 1 and errors[0].getMessage().startswith("API keys: cannot read the keys file")
         assert errors[0].getMessage().endswith("Every route but /healthz, /readyz and the page answers 503 until it "
                                                "is fixed.")
         caplog.clear()
         store.path.write_text(json.dumps({"secret": "s", "keys": []}))
-        _reread(store)
+        _reread(store, clock)
         [emptied] = caplog.records
         assert emptied.levelno == logging.ERROR and emptied.getMessage() == (
             f"API keys: the keys file {store.path} holds no keys: every route but /healthz, /readyz and the page "
@@ -208,7 +217,7 @@ def test_the_operator_is_told_when_the_service_closes_or_opens(store: KeyStore, 
             "open.")
         caplog.clear()
         store.path.unlink()
-        _reread(store)
+        _reread(store, clock)
         [opened] = caplog.records
         assert opened.levelno == logging.WARNING and opened.getMessage() == (
             f"API keys: the keys file {store.path} was deleted: the service is OPEN to anybody who reaches it.")
