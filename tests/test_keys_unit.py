@@ -145,6 +145,7 @@ def test_the_file_is_reread_once_a_second_when_another_process_changes_it(tmp_pa
     key, _ = store.add(["a"])
     assert store.authenticate(key) is not None
     added, _ = KeyStore(store.path).add(["b"])  # `dreamcache keys add` in another process
+    _changed(store.path, 1)
     clock.now = 1000.999
     assert store.authenticate(added) is None  # not checked again yet
     clock.now = 1001.0
@@ -186,6 +187,13 @@ class Clock:
         return self.now
 
 
+def _changed(path: Path, step: int) -> None:
+    """Give the file a modification time of its own: two writes within one tick of the file system's clock
+    (milliseconds on some) look the same to the re-check, which compares modification times."""
+    stamp = path.stat().st_mtime_ns + step * 10**9
+    os.utime(path, ns=(stamp, stamp))
+
+
 def _reread(store: KeyStore, clock: Clock) -> None:
     """Let the once-a-second re-check come due, then read: the store sees the file as it is now."""
     clock.now += 1.0
@@ -201,6 +209,7 @@ def test_the_operator_is_told_when_the_service_closes_or_opens(tmp_path: Path, c
     assert store.authenticate(key) is not None
     with caplog.at_level(logging.INFO, logger="dreamcache.keys"):
         store.path.write_text("{not json")
+        _changed(store.path, 1)
         _reread(store, clock)
         _reread(store, clock)  # the same error again: not logged twice
         errors = [r for r in caplog.records if r.levelno == logging.ERROR]
@@ -209,6 +218,7 @@ def test_the_operator_is_told_when_the_service_closes_or_opens(tmp_path: Path, c
                                                "is fixed.")
         caplog.clear()
         store.path.write_text(json.dumps({"secret": "s", "keys": []}))
+        _changed(store.path, 2)
         _reread(store, clock)
         [emptied] = caplog.records
         assert emptied.levelno == logging.ERROR and emptied.getMessage() == (
