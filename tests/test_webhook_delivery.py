@@ -42,12 +42,20 @@ def guarded(**overrides: Any) -> Settings:
         # multicast
         "http://[64:ff9b::10.0.0.1]/hook", "http://[64:ff9b:1::8.8.8.8]/hook", "http://[2002:a00:1::1]/hook",
         "http://[2002:e000:1::1]/hook", "http://[::10.0.0.1]/hook", "http://[fec0::1]/hook", "http://[ff0e::1]/hook",
-        "http://224.0.0.1/hook",
+        "http://224.0.0.1/hook", "http://[::2]/hook",
     ],
 )
 def test_the_guard_refuses_private_addresses(url: str) -> None:
     with pytest.raises(WebhookRefused, match="non-public address"):
         check_destination(url, guarded())
+
+
+def test_the_refusal_says_which_address_and_how_to_allow_it() -> None:
+    with pytest.raises(WebhookRefused) as refused:
+        check_destination("http://10.1.2.3:8080/hook", guarded())
+    assert str(refused.value) == (
+        "host '10.1.2.3' resolves to a non-public address (10.1.2.3): loopback, link-local, site-local, private and "
+        "addresses embedding them need DREAMCACHE_WEBHOOK_ALLOWED_HOSTS")
 
 
 @pytest.mark.parametrize("url", ["http://172.32.0.1/hook", "http://172.15.255.254/hook", "https://8.8.8.8/hook",
