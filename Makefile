@@ -54,7 +54,7 @@ test: install web-deps cxx-deps wordnet-deps ## the whole suite, offline
 
 # Mutation testing (mutmut 3, slow: minutes): each deciding module against its own fast tests alone; fails below
 # 90% killed for matching.py and decision.py. Scores and the equivalent mutants: docs/testing.md.
-mutate: install ## mutation score of matching.py, decision.py and the webhook address check
+mutate: install ## mutation score of matching.py, decision.py, the webhook address check, keys.py, limits.py
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,mutate]'
 	HF_HUB_OFFLINE=1 $(BIN)/python tests/mutate.py $(MUTATE_ARGS)
 

@@ -49,9 +49,12 @@ def wait_ready(client: Any, timeout_s: float = READY_TIMEOUT_S) -> None:
 
 
 @contextmanager
-def running_app(settings: Settings, *, ready: bool = True) -> Iterator[TestClient]:
-    """The app with its lifespan running (worker process included)."""
-    with TestClient(create_app(settings)) as client:
+def running_app(
+    settings: Settings, *, ready: bool = True, raise_server_exceptions: bool = True
+) -> Iterator[TestClient]:
+    """The app with its lifespan running (worker process included); with raise_server_exceptions=False an unhandled
+    error is answered as a client sees it (500) instead of raised in the test."""
+    with TestClient(create_app(settings), raise_server_exceptions=raise_server_exceptions) as client:
         if ready:
             wait_ready(client)
         yield client

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from qdrant_client import QdrantClient
 
-from dreamcache import prompts
-from dreamcache.decision import CANDIDATE_HEADROOM, Decider
+from dreamcache import matching, prompts
+from dreamcache.decision import CANDIDATE_HEADROOM, Decider, reuse_depth_limit
 from dreamcache.generation.spec import BatchShape
 from dreamcache.index import Entry, Index, Match, QdrantServerIndex
 from dreamcache.prompts import embedding_text, normalize
@@ -368,3 +368,26 @@ def test_same_text_entries_only_fill_the_room_left(index: Index, decider: Decide
     same_text = [Match(store(index, "a red fox sleeps", 0.3, seed=s), 0.3) for s in (1, 2)]
     matches, kinds = decider.lookup(request("a red fox sleeps", n=2), COMPAT, QUERY, same_text=same_text)
     assert [m.entry.id for m in matches] == [verified.id, same_text[0].entry.id] and kinds == ["verified", "exact"]
+
+
+def test_reuse_depth_limit_by_kind_of_edit() -> None:
+    settings = Settings(reuse_layout_edit_max_skip=0.1, reuse_colour_edit_max_skip=0.3)
+    for layout in (matching.EDIT_COUNT, matching.EDIT_ORDER, matching.EDIT_SUBJECT):
+        assert reuse_depth_limit(layout, settings) == 0.1
+    assert reuse_depth_limit(matching.EDIT_COLOUR, settings) == 0.3
+    assert reuse_depth_limit(matching.EDIT_STYLE, settings) == 1.0
+    assert reuse_depth_limit(matching.EDIT_NONE, settings) == 1.0
+
+
+def test_the_kind_of_edit_caps_the_reuse_depth_and_is_reported(index: Index, decider: Decider) -> None:
+    """Default settings: a layout edit starts from noise, a colour edit from the shallowest checkpoint (0.2 of the
+    steps), a style edit as deep as the similarity allows (0.4 at cosine >= 0.95)."""
+    source = resumable(index, "a red fox in the snow at dawn", 0.97, (5, 10))
+
+    def options(prompt: str) -> list[tuple[str, int, str]]:
+        return [(o.match.entry.id, o.step, o.edit) for o in decider.reuse_options(request(prompt), COMPAT, QUERY)]
+
+    assert options("a blue fox in the snow at dawn") == [(source.id, 5, matching.EDIT_COLOUR)]
+    assert options("a red fox in the snow at dawn, oil painting") == [(source.id, 10, matching.EDIT_STYLE)]
+    assert options("a red wolf in the snow at dawn") == []
+    assert options("two red foxes in the snow at dawn") == []

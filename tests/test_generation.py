@@ -281,9 +281,8 @@ def test_load_generator_from_a_local_checkpoint(
     assert all(torch.equal(a, b) for a, b in zip(encoder.parameters(), expected.parameters(), strict=True))
 
 
+@pytest.mark.without_cuda
 def test_device_cuda_without_cuda_fails_clearly(tmp_path: Path) -> None:
-    if torch.cuda.is_available():
-        pytest.skip("this machine has CUDA")
     with pytest.raises(RuntimeError, match="no CUDA device"):
         load_generator(tiny_settings(tmp_path, device="cuda"))
 

@@ -37,6 +37,12 @@ def guarded(**overrides: Any) -> Settings:
         "http://192.168.0.1/hook", "http://192.168.255.254/hook",
         "http://0.0.0.0/hook", "http://127.0.0.1/hook", "http://[::ffff:127.0.0.1]/hook", "http://[::1]/hook",
         "http://169.254.169.254/latest/meta-data", "https://[fd00::1]:8443/hook", "http://100.64.0.1/hook",
+        # IPv6 addresses that are global themselves but carry a private or multicast IPv4 address, and the rest
+        # of the IPv6 non-public kinds: NAT64, NAT64 for local use (RFC 8215), 6to4, IPv4-compatible, site-local,
+        # multicast
+        "http://[64:ff9b::10.0.0.1]/hook", "http://[64:ff9b:1::8.8.8.8]/hook", "http://[2002:a00:1::1]/hook",
+        "http://[2002:e000:1::1]/hook", "http://[::10.0.0.1]/hook", "http://[fec0::1]/hook", "http://[ff0e::1]/hook",
+        "http://224.0.0.1/hook", "http://[::2]/hook",
     ],
 )
 def test_the_guard_refuses_private_addresses(url: str) -> None:
@@ -44,14 +50,25 @@ def test_the_guard_refuses_private_addresses(url: str) -> None:
         check_destination(url, guarded())
 
 
+def test_the_refusal_says_which_address_and_how_to_allow_it() -> None:
+    with pytest.raises(WebhookRefused) as refused:
+        check_destination("http://10.1.2.3:8080/hook", guarded())
+    assert str(refused.value) == (
+        "host '10.1.2.3' resolves to a non-public address (10.1.2.3): loopback, link-local, site-local, private and "
+        "addresses embedding them need DREAMCACHE_WEBHOOK_ALLOWED_HOSTS")
+
+
 @pytest.mark.parametrize("url", ["http://172.32.0.1/hook", "http://172.15.255.254/hook", "https://8.8.8.8/hook",
-                                 "http://192.169.0.1/hook", "http://11.0.0.1:8080/hook"])
+                                 "http://192.169.0.1/hook", "http://11.0.0.1:8080/hook",
+                                 "http://[64:ff9b::8.8.8.8]/hook", "http://[2002:808:808::1]/hook",
+                                 "http://[::8.8.8.8]/hook", "http://[2606:4700::1111]/hook"])
 def test_the_guard_lets_public_addresses_through(url: str) -> None:
     check_destination(url, guarded())  # raises nothing
 
 
 def test_the_guard_needs_a_secret_a_scheme_and_a_host() -> None:
-    with pytest.raises(WebhookRefused, match="disabled"):
+    with pytest.raises(WebhookRefused, match=r"^webhooks are disabled on this service \(DREAMCACHE_WEBHOOK_SECRET is "
+                                             r"not set\)$"):
         check_destination("https://8.8.8.8/hook", Settings())
     for url in ["ftp://8.8.8.8/hook", "https:///hook", "8.8.8.8/hook"]:
         with pytest.raises(WebhookUrlInvalid, match="http:// or https:// URL with a host"):

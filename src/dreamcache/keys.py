@@ -36,7 +36,7 @@ import secrets
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -153,8 +153,10 @@ class _Loaded:
 class KeyStore:
     """The keys file: add, list, revoke, and authenticate (thread-safe; re-read when the file changes)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, clock: Callable[[], float] = time.monotonic) -> None:
+        """`clock` times the once-a-second re-check of the file (tests pass a fake one)."""
         self.path = Path(path)
+        self.clock = clock
         self._lock = threading.Lock()
         self._loaded = _Loaded()
 
@@ -188,7 +190,7 @@ class KeyStore:
     def _current(self) -> _Loaded:
         """The keys file as last read, re-read when it changed (checked at most once a second); never raises."""
         with self._lock:
-            now = time.monotonic()
+            now = self.clock()
             if now - self._loaded.checked < _RECHECK_S and self._loaded.mtime_ns != -1:
                 return self._loaded
             try:

@@ -11,6 +11,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 
 
 class TokenBucket:
@@ -33,8 +34,11 @@ class TokenBucket:
 class RateLimiter:
     """One token bucket per client; a rate of 0 means no limit."""
 
-    def __init__(self, rate: float, burst: float, max_clients: int = 100_000) -> None:
+    def __init__(
+        self, rate: float, burst: float, max_clients: int = 100_000, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.rate, self.burst, self.max_clients = rate, max(1.0, burst), max_clients
+        self.clock = clock
         self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -42,7 +46,7 @@ class RateLimiter:
         """Take a token for the client: 0 when allowed, else whole seconds to wait (at least 1)."""
         if self.rate <= 0:
             return 0
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             bucket = self._buckets.get(client)
             if bucket is None:

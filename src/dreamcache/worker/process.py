@@ -179,7 +179,7 @@ def worker_main(
             continue
         except Exception as exc:
             log.error("batch %s failed: %s", task.batch_id, traceback.format_exc())
-            events.put(BatchFailed(task.batch_id, _error_type(exc), f"{type(exc).__name__}: {exc}"))
+            events.put(BatchFailed(task.batch_id, error_type(exc), f"{type(exc).__name__}: {exc}"))
             _free_accelerator_memory()
             continue
         finally:
@@ -192,9 +192,18 @@ def worker_main(
         events.put(BatchDone(task.batch_id, results, seconds))
 
 
-def _error_type(exc: BaseException) -> str:
-    name = type(exc).__name__
-    return "out_of_memory" if "OutOfMemory" in name or "out of memory" in str(exc) else "generation_failed"
+# How torch words a refused allocation: CUDA and MPS say "out of memory" (CUDA's is torch.OutOfMemoryError), the
+# CPU allocator raises a plain RuntimeError ("DefaultCPUAllocator: can't allocate memory" / "not enough memory").
+_OUT_OF_MEMORY_WORDS = ("out of memory", "can't allocate memory", "not enough memory")
+
+
+def error_type(exc: BaseException) -> str:
+    """The failure type clients see for a batch that raised: `out_of_memory` when the device (GPU or, on a CPU
+    worker, the host) refused an allocation, else `generation_failed`."""
+    if "OutOfMemory" in type(exc).__name__:
+        return "out_of_memory"
+    text = str(exc).lower()
+    return "out_of_memory" if any(words in text for words in _OUT_OF_MEMORY_WORDS) else "generation_failed"
 
 
 def _free_accelerator_memory() -> None:
