@@ -193,7 +193,7 @@ async def quality(engine: Any, known: set[str], tail: list[str], settle: bool) -
             "engine_p50_ms": float(np.percentile(latency, 50)), "engine_p99_ms": float(np.percentile(latency, 99))}
 
 
-def engine_report(data_dir: Path, data: Path) -> dict[str, Any]:
+def engine_report(data_dir: Path, data: Path, semantic_quality: bool = True) -> dict[str, Any]:
     """Memory and load time of the suggestion index, and its quality on the stream (lexical only, and with the
     background semantic lookups where this version has them)."""
     from dreamcache.embedding import OnnxMiniLMEmbedder
@@ -214,7 +214,7 @@ def engine_report(data_dir: Path, data: Path) -> dict[str, Any]:
         known = {e.prompt_norm for e in entries}
         out: dict[str, Any] = {"load_s": load_s, "memory_mb": memory_mb, "prompts": len(engine)}
         out["lexical"] = asyncio.run(quality(engine, set(known), tail, settle=False))
-        if hasattr(engine, "semantic"):
+        if semantic_quality and hasattr(engine, "semantic"):
             embedder = OnnxMiniLMEmbedder(threads=1)
 
             async def embed_text(text: str) -> np.ndarray:
@@ -364,9 +364,11 @@ def main() -> int:
     parser.add_argument("--baseline", default=BASELINE_REF, help="git ref of 'before' (empty: skip it)")
     parser.add_argument("--keep", type=Path, default=None, help="data directory to fill once and reuse")
     parser.add_argument("--engine-report", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--lexical-quality-only", action="store_true",
+                        help="skip the quality replay with background semantic lookups (long: it embeds as users type)")
     args = parser.parse_args()
     if args.engine_report is not None:  # the child process of one configuration
-        print(json.dumps(engine_report(args.engine_report, args.data)))
+        print(json.dumps(engine_report(args.engine_report, args.data, not args.lexical_quality_only)))
         return 0
     if not (args.data / STREAM).exists():
         print(f"skipped: {args.data / STREAM} is absent", file=sys.stderr)
@@ -414,7 +416,9 @@ def main() -> int:
                 if ref_dir is not None:
                     env["PYTHONPATH"] = str(ref_dir / "src")
                 child = subprocess.run([sys.executable, __file__, "--engine-report", str(data_dir), "--data",
-                                        str(args.data)], env=env, capture_output=True, text=True, check=True)
+                                        str(args.data)] + (["--lexical-quality-only"] if args.lexical_quality_only
+                                                           else []), env=env, capture_output=True, text=True,
+                                       check=True)
                 engine = json.loads(child.stdout.strip().splitlines()[-1])
                 print(f"{name}: {engine}", file=sys.stderr)
                 print(f"{name}: HTTP...", file=sys.stderr)
