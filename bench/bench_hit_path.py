@@ -31,9 +31,10 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -96,9 +97,14 @@ def base_prompts(data_dir: Path) -> list[str]:
 def fill(settings: Settings, size: int, texts: list[str], vectors: np.ndarray, seed: int = 0) -> None:
     """Index `size` entries: every text once with its own vector, the rest noisy neighbours (20% other sizes)."""
     rng = np.random.default_rng(seed)
-    fingerprint = pipeline_fingerprint(settings, "cpu")
     index = open_index(settings, embedder_name="minilm", dimension=vectors.shape[1])
-    batch: list[tuple[Entry, list[float]]] = []
+    store_all(index, _entries(settings, size, texts, vectors, rng))
+
+
+def _entries(
+    settings: Settings, size: int, texts: list[str], vectors: np.ndarray, rng: np.random.Generator
+) -> Iterator[tuple[Entry, list[float]]]:
+    fingerprint = pipeline_fingerprint(settings, "cpu")
     for i in range(size):
         base = i % len(texts)
         shape = SHAPE if i < len(texts) or i % 5 else OTHER_SHAPES[i % 2]
@@ -113,15 +119,23 @@ def fill(settings: Settings, size: int, texts: list[str], vectors: np.ndarray, s
             exact_key=exact_key(compat, prompt, shape, i), prompt_norm=prompts.normalize(prompt),
             text_key=prompts.text_key(prompt),
         )
-        batch.append((entry, vector.astype(np.float32).tolist()))
-        if len(batch) == 1000:
+        yield entry, vector.astype(np.float32).tolist()
+
+
+def store_all(index: Any, pairs: Iterable[tuple[Entry, list[float]]], chunk: int = 1000) -> None:
+    """Upsert (entry, vector) pairs in chunks, optimize the index as a long-running service has it (HNSW; the
+    service optimizes at start-up by default), then close it."""
+    batch: list[tuple[Entry, list[float]]] = []
+    for pair in pairs:
+        batch.append(pair)
+        if len(batch) == chunk:
             index.upsert_many(batch)
             batch = []
     if batch:
         index.upsert_many(batch)
     optimize = getattr(index, "optimize", None)
     if optimize is not None:
-        optimize()  # HNSW, as a long-running service has it (the service optimizes at start-up by default)
+        optimize()
     index.close()
 
 

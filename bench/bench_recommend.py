@@ -39,6 +39,7 @@ import time
 import tracemalloc
 import urllib.parse
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_hit_path import embed, rss_mb, spawn  # noqa: E402
+from bench_hit_path import embed, rss_mb, spawn, store_all  # noqa: E402
 
 from dreamcache import matching, prompts  # noqa: E402
 from dreamcache.cli import wait_ready  # noqa: E402
@@ -94,12 +95,16 @@ def corpus(head: list[str], size: int) -> list[str]:
 
 def fill(settings: Settings, texts: list[str], vectors: dict[str, np.ndarray], seed: int = 0) -> None:
     """Index every text (512x512, created in stream order); a text without its own vector gets its base's + noise."""
-    rng = np.random.default_rng(seed)
+    index = open_index(settings, embedder_name="minilm", dimension=len(next(iter(vectors.values()))))
+    store_all(index, _entries(settings, texts, vectors, np.random.default_rng(seed)))
+
+
+def _entries(
+    settings: Settings, texts: list[str], vectors: dict[str, np.ndarray], rng: np.random.Generator
+) -> Iterator[tuple[Entry, list[float]]]:
     fingerprint = pipeline_fingerprint(settings, "cpu")
     shape = BatchShape(512, 512, 25, 7.5)
     compat = compat_key(fingerprint, shape, "")
-    index = open_index(settings, embedder_name="minilm", dimension=len(next(iter(vectors.values()))))
-    batch: list[tuple[Entry, list[float]]] = []
     started = time.time() - len(texts)
     for i, text in enumerate(texts):
         vector = vectors.get(text)
@@ -108,22 +113,12 @@ def fill(settings: Settings, texts: list[str], vectors: dict[str, np.ndarray], s
             vector = base + rng.normal(0, 0.08, base.shape[0])
         vector = vector / np.linalg.norm(vector)
         entry_id = str(uuid.uuid4())
-        entry = Entry(
+        yield Entry(
             id=entry_id, prompt=text, negative_prompt="", width=512, height=512, steps=25, guidance_scale=7.5,
             seed=i, model=settings.model, fingerprint=fingerprint, image_key=f"{entry_id}.png",
             created_at=started + i, compat_key=compat, exact_key=entry_id, prompt_norm=prompts.normalize(text),
             text_key=prompts.text_key(text),
-        )
-        batch.append((entry, vector.astype(np.float32).tolist()))
-        if len(batch) == 1000:
-            index.upsert_many(batch)
-            batch = []
-    if batch:
-        index.upsert_many(batch)
-    optimize = getattr(index, "optimize", None)
-    if optimize is not None:
-        optimize()
-    index.close()
+        ), vector.astype(np.float32).tolist()
 
 
 def keystroke_paths(tail: list[str], limit: int = 5) -> list[str]:
