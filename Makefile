@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_PIN ?= torch==2.13.0
 DATA ?= ../shared/data
 
-.PHONY: install web-deps cxx-deps wordnet-deps wordlist bench-deps demo run test lint mutate openapi bench eval replay up down clean gpu-wheels
+.PHONY: install web-deps cxx-deps wordnet-deps redis-deps wordlist bench-deps demo run test lint mutate openapi bench eval replay up down clean gpu-wheels
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,7 +49,14 @@ wordnet-deps: ## Debian's WordNet (wordnet-base; root + apt-get only): the test 
 wordlist: install wordnet-deps ## regenerate src/dreamcache/data/wordnet_words.txt.gz from WordNet
 	$(BIN)/python -m dreamcache.words build
 
-test: install web-deps cxx-deps wordnet-deps ## the whole suite, offline
+redis-deps: ## Debian's redis-server (root + apt-get only): the multi-replica tests start their own on a free port
+	@if command -v redis-server >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server \
+	    || echo "redis-deps: installing redis-server failed: the Redis tests will skip"; \
+	else echo "redis-deps: redis-server missing and not root with apt-get: the Redis tests will skip"; fi
+
+test: install web-deps cxx-deps wordnet-deps redis-deps ## the whole suite, offline
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 # Mutation testing (mutmut 3, slow: minutes): each deciding module against its own fast tests alone; fails below

@@ -53,6 +53,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "webhook_secret", "webhook_allowed_hosts", "webhook_timeout_s", "webhook_max_attempts",
         "webhook_backoff_scale",
     ),
+    "cluster": ("redis_url", "worker", "redis_prefix", "redis_visibility_timeout_s", "redis_max_deliveries",),
 }
 
 
@@ -255,8 +256,29 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(5, ge=1, le=6, description="Attempts per webhook event (backoff 1, 2, 4, 8 s).")
     webhook_backoff_scale: float = Field(1.0, gt=0, description="Multiplies the retry backoff (tests shorten it).")
 
+    # --- cluster: many replicas and GPU workers sharing one queue, job table and limits on Redis ----------
+    redis_url: str | None = Field(
+        None, description="`redis://host:6379/0` (Valkey too): jobs, the GPU queue, single flight, limits and "
+        "autocomplete are shared by every replica and worker on it. Unset: all of it stays in this process."
+    )
+    worker: Literal["local", "none"] = Field(
+        "local", description="`local`: this process runs a GPU worker child (with Redis it takes part in the "
+        "shared queue); `none`: a web replica without a GPU (needs redis_url)."
+    )
+    redis_prefix: str = Field("dreamcache", pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+                              description="Prefix of every Redis key (two deployments may share one Redis).")
+    redis_visibility_timeout_s: float = Field(
+        30.0, ge=2.0, le=3600.0, description="A job taken by a worker that stops renewing it (killed, frozen, cut "
+        "off) for this long is handed to another worker."
+    )
+    redis_max_deliveries: int = Field(3, ge=1, le=100, description="A job whose worker died this many times fails "
+                                      "with worker_crashed instead of being handed out again.")
+
     @model_validator(mode="after")
     def _check(self) -> Settings:
+        if self.worker == "none" and not self.redis_url:
+            raise ValueError("worker=none (a web replica without a GPU worker) needs redis_url: the GPU workers "
+                             "take its jobs from the shared queue on Redis")
         if self.webhook_secret is not None:
             import base64
             import binascii
