@@ -72,7 +72,7 @@ def test_a_setting_of_every_group_is_read_from_its_variable(monkeypatch: pytest.
     values = {"queue_size": "7", "default_steps": "11", "similarity_threshold": "0.97", "retention_interval_s": "9.5",
               "webhook_timeout_s": "2.5", "max_body_bytes": "2048", "qdrant_collection": "other",
               "request_burst": "3", "job_ttl_s": "5.0", "metrics_public": "true", "s3_region": "eu-west-1",
-              "fp16": "false", "embed_batch_size": "5", "reuse": "false"}
+              "fp16": "false", "embed_batch_size": "5", "reuse": "false", "redis_prefix": "dc-two"}
     assert {group for group, names in GROUPS.items() if set(names) & set(values)} == set(GROUPS)
     for name, value in values.items():
         monkeypatch.setenv(f"DREAMCACHE_{name.upper()}", value)
