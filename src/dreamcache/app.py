@@ -16,9 +16,14 @@ from dreamcache.api import a1111, admin, errors, openai_compat, routes, web
 from dreamcache.api.deps import Services
 from dreamcache.api.guards import BodyGuard
 from dreamcache.api.views import Views
+from dreamcache.backend import GenerationBackend
 from dreamcache.cache import CacheService
 from dreamcache.cache.waiters import Waiters
 from dreamcache.cache.writeback import PictureWriter
+from dreamcache.cluster import RedisLink
+from dreamcache.cluster.backend import SharedBackend
+from dreamcache.cluster.jobs import SharedJobs
+from dreamcache.cluster.worker import QueueWorker
 from dreamcache.embedding import BatchingEmbedder, VectorCache, open_embedder
 from dreamcache.generation.spec import pipeline_fingerprint, resolve_device
 from dreamcache.generation.text import load_tokenizer
@@ -65,11 +70,26 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
     store = open_store(settings)
     tokenizer = await asyncio.to_thread(load_tokenizer, settings.model)
 
-    jobs = JobTable(settings.job_ttl_s, settings.max_jobs)
     metrics = Metrics()
-    backend = GpuWorker(settings, PictureWriter(store, metrics).store_all, fingerprint)
+    link: RedisLink | None = None
+    jobs: JobTable
+    backend: GenerationBackend
+    if settings.redis_url:  # many replicas and workers: jobs, queue and single flight on Redis
+        link = RedisLink(settings.redis_url, settings.redis_prefix)
+        await link.start()
+        stack.push_async_callback(link.close)
+        jobs = SharedJobs(link, ttl_s=settings.job_ttl_s, max_jobs=settings.max_jobs, queue_size=settings.queue_size,
+                          max_queued_per_client=settings.max_queued_per_client, flight_ttl_s=settings.job_ttl_s)
+        worker = QueueWorker(settings, link, store, fingerprint, metrics) if settings.worker == "local" else None
+        backend = SharedBackend(link, jobs, worker)
+    else:
+        jobs = JobTable(settings.job_ttl_s, settings.max_jobs)
+        backend = GpuWorker(settings, PictureWriter(store, metrics).store_all, fingerprint)
     metrics.watch(backend)
     cache = CacheService(settings, batching, index, store, jobs, metrics, backend, fingerprint)
+    if isinstance(jobs, SharedJobs):
+        jobs.index_pictures = cache.misses.index_generated
+        jobs.suggest = lambda entry: cache.suggestions.of(entry.namespace).add(entry)
     keys = KeyStore(settings.keys_path)
     views = Views(settings, store, keys, backend)
     _announce_access(settings, keys)

@@ -7,7 +7,8 @@ already in the image store: keys, never bytes), `Failed` (a typed `FailureReason
 above this module sees processes, queues or batches; every event is a plain frozen dataclass of strings and
 numbers, so a backend whose workers run on other machines can carry them as they are.
 
-Implementations: `worker.GpuWorker` (a spawned worker process and its dispatcher in this process).
+Implementations: `worker.GpuWorker` (a spawned worker process and its dispatcher in this process); with Redis,
+`cluster.backend.SharedBackend` (the shared queue; GPU workers on any machine take the jobs).
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ class ClientQueueFull(QueueFull):
     def __init__(self, queued: int) -> None:
         super().__init__(f"{queued} jobs of this client are waiting")
         self.queued = queued
+
+
+class QueueUnavailable(Exception):
+    """The shared queue (Redis) does not answer: a miss cannot be queued now; hits still are served."""
 
 
 class WorkerUnavailable(Exception):

@@ -252,3 +252,23 @@ class JobTable:
 
     def __len__(self) -> int:
         return len(self._jobs)
+
+    # -- what the service awaits: the same table here; with Redis (`cluster.jobs.SharedJobs`), every replica's --
+
+    shared = False
+
+    async def fetch(self, ticket: str) -> Job | None:
+        """The job a ticket waits on, wherever it was submitted."""
+        return self.get(ticket)
+
+    async def fetch_in_flight(self, flight_key: str) -> Job | None:
+        """The unfinished job generating exactly this request, wherever it was submitted."""
+        return self.in_flight(flight_key)
+
+    async def new_ticket(self, job: Job) -> str:
+        """A ticket for one more request waiting on the job."""
+        return self.join(job)
+
+    async def release_ticket(self, job: Job, ticket: str) -> bool:
+        """Stop one waiter waiting; True while others still wait."""
+        return self.detach(job, ticket)

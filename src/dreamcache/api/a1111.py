@@ -312,7 +312,7 @@ async def interrupt(services: ServicesDep, caller: CallerDep, http: Request) -> 
     runs = list(_runs(http).by_owner.get(_owner(caller, http), []))
     for run in runs:
         with contextlib.suppress(NotCancelable):  # finished meanwhile: nothing to stop
-            services.waiters.cancel(run.job, run.ticket)
+            await services.waiters.cancel(run.job, run.ticket)
         run.interrupted.set()
     return {"interrupted": len(runs)}
 

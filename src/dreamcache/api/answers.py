@@ -15,7 +15,7 @@ from fastapi import Request
 
 from dreamcache.api.deps import Services
 from dreamcache.api.errors import ApiError
-from dreamcache.backend import ClientQueueFull, QueueFull, WorkerUnavailable
+from dreamcache.backend import ClientQueueFull, QueueFull, QueueUnavailable, WorkerUnavailable
 from dreamcache.cache import CacheMiss, Hit, Pending, RateLimited
 from dreamcache.jobs import Job, JobStatus
 from dreamcache.keys import Caller
@@ -60,6 +60,10 @@ async def outcome(request: CacheRequest, services: Services) -> Hit | Pending:
         raise ApiError(
             429, "queue_full", f"the GPU queue is full; retry in {retry} s", headers={"Retry-After": retry}
         ) from None
+    except QueueUnavailable as exc:
+        retry = str(services.settings.retry_after_s)
+        raise ApiError(503, "queue_unavailable", f"the shared GPU queue cannot take a generation now ({exc}); cached "
+                       f"pictures are still served; retry in {retry} s", headers={"Retry-After": retry}) from None
     except WorkerUnavailable as exc:
         raise ApiError(503, "generator_unavailable", f"the image generator could not be loaded: {exc}") from None
 

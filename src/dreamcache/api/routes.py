@@ -114,8 +114,8 @@ def _parse_prefer(prefer: str | None, services: Services) -> tuple[bool, float]:
     return respond_async, wait
 
 
-def _job_or_404(job_id: str, services: Services, caller: Caller) -> Job:
-    job = services.jobs.get(job_id)
+async def _job_or_404(job_id: str, services: Services, caller: Caller) -> Job:
+    job = await services.jobs.fetch(job_id)
     # Another tenant's job does not exist for this caller (a 403 would confirm that it does).
     if job is None or not caller.may_read(job.task.namespace):
         raise ApiError(404, "not_found", f"no job with id {job_id!r} (unknown or expired)", "job_id")
@@ -178,16 +178,16 @@ async def generate(
 
 @router.get("/jobs/{job_id}", response_model=JobView, responses=ERROR_RESPONSES, summary="A job's state")
 async def get_job(job_id: str, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
-    return services.views.job(_job_or_404(job_id, services, caller), job_id)
+    return services.views.job(await _job_or_404(job_id, services, caller), job_id)
 
 
 @router.delete("/jobs/{job_id}", response_model=JobView, responses=ERROR_RESPONSES,
                summary="Stop waiting for a job; the job is canceled (queued or between denoising steps) once nobody "
                "waits for it")
 async def cancel_job(job_id: str, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
-    job = _job_or_404(job_id, services, caller)
+    job = await _job_or_404(job_id, services, caller)
     try:
-        services.waiters.cancel(job, job_id)
+        await services.waiters.cancel(job, job_id)
     except NotCancelable as exc:
         raise ApiError(409, "not_cancelable", str(exc)) from None
     return services.views.job(job, job_id)
@@ -196,7 +196,7 @@ async def cancel_job(job_id: str, services: ServicesDep, caller: CallerDep) -> d
 @router.get("/jobs/{job_id}/related", responses=ERROR_RESPONSES,
             summary="Up to 9 stored pictures near a job's prompt (related, not answers), while it generates")
 async def related_pictures(job_id: str, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
-    job = _job_or_404(job_id, services, caller)
+    job = await _job_or_404(job_id, services, caller)
     return {"job_id": job_id, "images": services.views.matches(await services.waiters.related(job))}
 
 
@@ -210,7 +210,7 @@ class AdoptBody(BaseModel):
              summary="Use a related picture instead: this request stops waiting (its generation is canceled when "
              "nobody else waits), and the saved steps count as GPU time saved")
 async def adopt_picture(job_id: str, body: AdoptBody, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
-    job = _job_or_404(job_id, services, caller)
+    job = await _job_or_404(job_id, services, caller)
     try:
         entry = await services.waiters.adopt(job, job_id, body.image_id)
     except NoSuchPicture as exc:
@@ -226,7 +226,7 @@ async def adopt_picture(job_id: str, body: AdoptBody, services: ServicesDep, cal
     summary="Progress of a job as Server-Sent Events",
 )
 async def job_events(job_id: str, services: ServicesDep, caller: CallerDep) -> StreamingResponse:
-    job = _job_or_404(job_id, services, caller)
+    job = await _job_or_404(job_id, services, caller)
     ticket = job_id
 
     async def stream() -> Any:

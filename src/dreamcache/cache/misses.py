@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 
 from dreamcache import prompts
-from dreamcache.backend import Canceled, Done, Failed, GenerationBackend, Progress, Started
+from dreamcache.backend import Canceled, Done, Failed, GenerationBackend, Progress, Started, StoredPicture
 from dreamcache.cache.writeback import WriteBack
+from dreamcache.cluster.jobs import SharedJobs
 from dreamcache.decision import Decider
 from dreamcache.generation.checkpoint import SCHEDULER_CLASSES, Checkpoint, check_fits, checkpoint_key
 from dreamcache.generation.spec import BatchShape, PromptItem
@@ -76,12 +77,9 @@ class MissPlanner:
         # Requests sharing a flight key share one generation: the cached part is in the key, so the
         # joiner's answer (cached + generated) is the one it would have got itself.
         flight = keys.flight(request.seed, len(seeds), tuple(m.entry.id for m in cached))
-        running = self.jobs.in_flight(flight)
+        running = await self.jobs.fetch_in_flight(flight)
         if running is not None:
-            self.metrics.joined.inc()
-            if not request.warm_up:
-                self.metrics.record_miss(request.namespace, request.api)
-            return Pending(running, True, timings, self.jobs.join(running))
+            return await self._joined(running, request, timings)
         if not request.warm_up and (wait := self.generation_limits.retry_after(request.client)):  # joins cost no GPU
             raise RateLimited("generation", wait)
         planned = time.perf_counter()
@@ -114,6 +112,17 @@ class MissPlanner:
             cached=[CachedPicture(m.entry, m.score, kind) for m, kind in zip(cached, kinds, strict=True)],
         )
         job = Job(task, on_failure=self.metrics.job_failed)
+        if isinstance(self.jobs, SharedJobs):
+            try:
+                queued, joined = await self.jobs.submit(job)
+            except Exception:
+                self.metrics.rejected.inc()
+                raise
+            if joined:  # an identical generation was queued by another replica a moment ago
+                return await self._joined(queued, request, timings)
+            if not request.warm_up:
+                self.metrics.record_miss(request.namespace, request.api)
+            return Pending(job, False, timings, job.id)
         try:
             events = self.backend.submit(task.request(job.id))
         except Exception:
@@ -126,6 +135,23 @@ class MissPlanner:
         if not request.warm_up:
             self.metrics.record_miss(request.namespace, request.api)
         return Pending(job, False, timings, job.id)
+
+    async def _joined(self, running: Job, request: CacheRequest, timings: dict[str, float]) -> Pending:
+        """This request waits on an identical generation already queued (single flight)."""
+        self.metrics.joined.inc()
+        if not request.warm_up:
+            self.metrics.record_miss(request.namespace, request.api)
+        return Pending(running, True, timings, await self.jobs.new_ticket(running))
+
+    async def index_generated(self, job_id: str, task: GenerationTask, pictures: tuple[StoredPicture, ...],
+                              seconds: float) -> list[Entry]:
+        """Write a finished generation's pictures back (the index, autocomplete) and count them."""
+        entries = await self.writeback.index_pictures(job_id, task, pictures)
+        self.metrics.generation_seconds.observe(seconds / max(1, len(entries)))
+        self.metrics.record_generated(len(entries), task.namespace)
+        if task.reuse is not None:
+            self.metrics.record_reuse(task.reuse.skipped_steps, task.namespace)
+        return entries
 
     async def _follow(self, job: Job, events: Any) -> None:
         """Apply the backend's events to the job; write the pictures back when they are done."""
@@ -142,18 +168,19 @@ class MissPlanner:
                 elif isinstance(event, Canceled):
                     job.cancel()
                 elif isinstance(event, Done):
-                    entries = await self.writeback.index_pictures(job.id, job.task, event.pictures)
-                    self.metrics.generation_seconds.observe(event.seconds / max(1, len(entries)))
-                    self.metrics.record_generated(len(entries), job.task.namespace)
-                    if job.task.reuse is not None:
-                        self.metrics.record_reuse(job.task.reuse.skipped_steps, job.task.namespace)
+                    entries = await self.index_generated(job.id, job.task, event.pictures, event.seconds)
                     job.succeed(GenerationResult(entries, event.seconds))
         finally:
             job.release()
             self.jobs.settle(job)
 
-    def stop_generation(self, job: Job) -> bool:
+    async def stop_generation(self, job: Job) -> bool:
         """Cancel the job's generation (nobody waits for it any more); True if it was queued or running."""
+        if isinstance(self.jobs, SharedJobs):
+            canceled = await self.jobs.cancel(job)
+            if canceled:
+                self.metrics.record_cancel(job.task.namespace)
+            return canceled
         canceled = self.backend.cancel(job.id)
         if canceled:
             job.cancel()

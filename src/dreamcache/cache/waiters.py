@@ -31,19 +31,19 @@ class Waiters:
         self.index = index
         self.metrics = metrics
 
-    def cancel(self, job: Job, ticket: str) -> None:
+    async def cancel(self, job: Job, ticket: str) -> None:
         """Stop the waiter `ticket` waiting (idempotent); NotCancelable once its job finished otherwise."""
         if ticket in job.detached or job.status is JobStatus.CANCELED:
             return  # canceled already
         if job.status.terminal:
             raise NotCancelable(f"job {ticket} already {job.status.value}")
-        self._stop_waiting(job, ticket)
+        await self._stop_waiting(job, ticket)
 
-    def _stop_waiting(self, job: Job, ticket: str) -> bool:
+    async def _stop_waiting(self, job: Job, ticket: str) -> bool:
         """Detach one waiter; cancel the generation when nobody else waits. True if the generation was canceled."""
-        if self.jobs.detach(job, ticket):
+        if await self.jobs.release_ticket(job, ticket):
             return False  # others joined this generation: it goes on for them
-        return self.misses.stop_generation(job)
+        return await self.misses.stop_generation(job)
 
     async def adopt(self, job: Job, ticket: str, image_id: str) -> Entry:
         """Use a related picture instead: this waiter stops waiting, the steps saved count as GPU time saved."""
@@ -53,7 +53,7 @@ class Waiters:
         if job.status is JobStatus.SUCCEEDED and ticket not in job.detached:
             raise NotCancelable(f"job {ticket} already succeeded: its own picture is ready")
         steps_left = max(0, (job.total_steps or job.task.shape.steps) - job.step)
-        if ticket not in job.detached and not job.status.terminal and self._stop_waiting(job, ticket):
+        if ticket not in job.detached and not job.status.terminal and await self._stop_waiting(job, ticket):
             self.metrics.record_adoption(steps_left, job.task.namespace)
         return entry
 

@@ -26,6 +26,11 @@ from dreamcache.storage import ImageStore
 log = logging.getLogger(__name__)
 
 
+def picture_id(job_id: str, index: int) -> str:
+    """The entry id (a UUID) of a job's `index`-th picture."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"dreamcache:{job_id}/{index}"))
+
+
 class PictureWriter:
     """Stores generated pictures: each image, then its checkpoints (blocking: call in a thread)."""
 
@@ -33,12 +38,13 @@ class PictureWriter:
         self.store = store
         self.metrics = metrics
 
-    def store_all(self, images: list[GeneratedImage]) -> list[StoredPicture]:
-        """Every picture of one generation, in order; raises when an image cannot be stored."""
-        return [self.store_one(image) for image in images]
+    def store_all(self, job_id: str, images: list[GeneratedImage]) -> list[StoredPicture]:
+        """Every picture of one generation, in order; raises when an image cannot be stored. The entry ids follow
+        from the job's id: a generation run again (a worker died after storing) overwrites, never duplicates."""
+        return [self.store_one(image, picture_id(job_id, i)) for i, image in enumerate(images)]
 
-    def store_one(self, image: GeneratedImage) -> StoredPicture:
-        entry_id = str(uuid.uuid4())
+    def store_one(self, image: GeneratedImage, entry_id: str | None = None) -> StoredPicture:
+        entry_id = entry_id or str(uuid.uuid4())
         key = f"{entry_id}.png"
         png = image.png or image.encoded()
         self.store.put(key, png)

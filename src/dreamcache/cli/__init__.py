@@ -16,11 +16,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from dreamcache.cli.admin import entries_command, keys_command
 from dreamcache.cli.judge import judge
 from dreamcache.cli.replay import replay_command
 from dreamcache.cli.serve import demo, openapi_json, serve, serve_command, wait_ready
 from dreamcache.cli.warm import MIN_PROMPT_WORDS, WarmReport, read_prompts, warm, warm_command
+from dreamcache.cli.worker import worker_command
 from dreamcache.settings import Settings
 
 __all__ = [
@@ -61,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
                          f"{Settings.model_fields['host'].default})")
         cmd.add_argument("--port", type=int, help="port (default: DREAMCACHE_PORT, else "
                          f"{Settings.model_fields['port'].default})")
+        if name == "serve":
+            cmd.add_argument("--worker", choices=["local", "none"],
+                             help="local: run a GPU worker in this process (with Redis it takes part in the shared "
+                             "queue); none: a web replica without a GPU, needs DREAMCACHE_REDIS_URL (default: "
+                             "DREAMCACHE_WORKER, else local)")
+    sub.add_parser("worker", help="a GPU worker on the shared queue (needs DREAMCACHE_REDIS_URL)")
     sub.add_parser("openapi", help="print the OpenAPI document of the app (JSON)")
     j = sub.add_parser("judge", help="hit or miss per JSON line {query, candidate} on stdin, as the service decides")
     j.add_argument("--batch-size", type=int, default=256, help="lines embedded together")
@@ -150,6 +159,7 @@ def _demo(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
 # Each command and what runs it, given the parsed arguments and the --host/--port overrides.
 COMMANDS: dict[str, Callable[[argparse.Namespace, dict[str, Any]], int]] = {
     "serve": lambda args, overrides: serve_command(Settings(**overrides)),
+    "worker": lambda args, overrides: worker_command(Settings(**overrides)),
     "demo": _demo,
     "warm": lambda args, overrides: warm_command(args, Settings(**overrides)),
     "judge": lambda args, overrides: judge(sys.stdin, sys.stdout, batch_size=args.batch_size),
@@ -165,8 +175,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per warm-up request drowns the rest
-    overrides = {k: v for k in ("host", "port") if (v := getattr(args, k, None)) is not None}
+    overrides = {k: v for k in ("host", "port", "worker") if (v := getattr(args, k, None)) is not None}
     run = COMMANDS.get(args.command)
     if run is None:  # a command the parser knows but nothing runs: never fall through to another one
         parser.error(f"no handler for command {args.command!r}")
-    return run(args, overrides)
+    try:
+        return run(args, overrides)
+    except ValidationError as exc:  # settings that cannot work together: one line each, no traceback
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"])
+            print(f"dreamcache: invalid settings{' (' + where + ')' if where else ''}: "
+                  f"{error['msg'].removeprefix('Value error, ')}", file=sys.stderr)
+        return 2

@@ -458,7 +458,7 @@ class GpuWorker:
         """Store a finished job's pictures (off the GPU's critical path), then report them done."""
         self._jobs.pop(job.id, None)
         try:
-            pictures = await asyncio.to_thread(self._store_pictures, images)
+            pictures = await asyncio.to_thread(self._store_pictures, job.id, images)
         except Exception as exc:
             log.exception("storing the pictures of job %s failed", job.id)
             job.fail(FailureReason.STORE_FAILED, f"the generated image could not be stored ({type(exc).__name__})")

@@ -9,8 +9,9 @@ from enum import Enum
 from dreamcache.backend import Canceled, Done, EventStream, Failed, GenerationRequest, Progress, Started, StoredPicture
 from dreamcache.generation.spec import BatchShape, GeneratedImage, PromptItem
 
-# Stores one job's generated pictures (image, then checkpoints) and says where: run in a thread.
-PictureSink = Callable[[list[GeneratedImage]], list[StoredPicture]]
+# Stores one job's generated pictures (image, then checkpoints) and says where: run in a thread. Given the job's
+# id, so a job generated twice (its worker died after storing, and another ran it again) stores under the same keys.
+PictureSink = Callable[[str, list[GeneratedImage]], list[StoredPicture]]
 
 
 class State(Enum):
