@@ -16,7 +16,6 @@ from dreamcache.api import a1111, admin, errors, openai_compat, routes, web
 from dreamcache.api.deps import Services
 from dreamcache.api.guards import BodyGuard
 from dreamcache.api.views import Views
-from dreamcache.backend import GenerationBackend
 from dreamcache.cache import CacheService
 from dreamcache.cache.waiters import Waiters
 from dreamcache.cache.writeback import PictureWriter
@@ -73,7 +72,7 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
     metrics = Metrics()
     link: RedisLink | None = None
     jobs: JobTable
-    backend: GenerationBackend
+    backend: GpuWorker | SharedBackend
     if settings.redis_url:  # many replicas and workers: jobs, queue and single flight on Redis
         link = RedisLink(settings.redis_url, settings.redis_prefix)
         await link.start()

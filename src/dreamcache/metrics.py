@@ -26,9 +26,14 @@ class WorkerStats(Protocol):
     @property
     def compile_fell_back(self) -> bool: ...
 
-    batches_run: int
-    images_generated: int
-    restarts: int
+    @property
+    def batches_run(self) -> int: ...
+
+    @property
+    def images_generated(self) -> int: ...
+
+    @property
+    def restarts(self) -> int: ...
 
 
 class _Idle:

@@ -18,6 +18,9 @@ REDIS_ERRORS: tuple[type[BaseException], ...] = (redis.exceptions.ConnectionErro
                                                   redis.exceptions.BusyLoadingError, OSError)
 
 
+_PING_ERRORS: tuple[type[BaseException], ...] = (*REDIS_ERRORS, TimeoutError)
+
+
 class RedisUnavailable(Exception):
     """Redis did not answer: the shared queue cannot take work now."""
 
@@ -28,7 +31,8 @@ class RedisLink:
     def __init__(self, url: str, prefix: str, *, socket_timeout_s: float = 5.0) -> None:
         self.url = url
         self.prefix = prefix
-        self.redis: aioredis.Redis = aioredis.Redis.from_url(
+        # decode_responses: every reply is a str (redis-py's annotations say bytes | str), hence Any.
+        self.redis: Any = aioredis.Redis.from_url(
             url, decode_responses=True, socket_timeout=socket_timeout_s, socket_connect_timeout=2.0,
             health_check_interval=10, retry_on_timeout=False,
         )
@@ -64,7 +68,7 @@ class RedisLink:
         """Ping Redis now; updates `healthy`."""
         try:
             await asyncio.wait_for(self.redis.ping(), 2.0)
-        except (*REDIS_ERRORS, TimeoutError) as exc:
+        except _PING_ERRORS as exc:
             self._set(False, f"{type(exc).__name__}: {exc}".strip())
         else:
             self._set(True, None)

@@ -288,7 +288,7 @@ class SharedQueue:
         stream = self.stream(shape, client)
         keys = [self.flight(flight_key), self.job(job_id), self.waiters(job_id), stream, self.streams, self.smeta,
                 self.waiting, self.depth, self.client_depth(client), self.line, self.lineseq, self.events]
-        args = [job_id, task, n, queue_size, max_per_client, client_key(client),
+        args: list[Any] = [job_id, task, n, queue_size, max_per_client, client_key(client),
                 f"{client_key(client)}\t{shape_key(shape)}", time.time(), int(flight_ttl_s * 1000), int(job_ttl_s),
                 self.link.key("job", "")]
         outcome, detail = await self._submit(keys=keys, args=args)
