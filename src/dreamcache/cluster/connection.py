@@ -92,7 +92,7 @@ class RedisLink:
                 callback(healthy)
 
     async def _ping_forever(self) -> None:
-        while True:
+        while self._pinger is not None and not self._pinger.cancelling():
             await asyncio.sleep(1.0)
             await self.check()
 

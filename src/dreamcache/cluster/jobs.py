@@ -58,10 +58,12 @@ class SharedJobs(JobTable):
         self.suggest: Callable[[Entry], None] | None = None
         self._indexed_here: set[str] = set()  # entries this replica wrote back (already in its autocomplete)
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
 
     # -- lifecycle --
 
     async def start(self) -> None:
+        self._stopping = False
         with contextlib.suppress(*REDIS_ERRORS):
             await self._create_group()
         self._tasks = [asyncio.create_task(coro, name=name) for coro, name in (
@@ -69,6 +71,9 @@ class SharedJobs(JobTable):
             (self._refresh_forever(), "jobs-positions"))]
 
     async def stop(self) -> None:
+        # redis-py may turn a cancellation during a blocking read into a connection error: the loops also look
+        # at this flag, so they end either way.
+        self._stopping = True
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -161,7 +166,7 @@ class SharedJobs(JobTable):
         except REDIS_ERRORS as exc:
             self.link.failed(exc)
             raise QueueUnavailable(f"Redis does not answer ({type(exc).__name__})") from exc
-        if outcome != "canceled":
+        if outcome != "ok":
             return False
         if not job.status.terminal:
             job.cancel()
@@ -218,7 +223,7 @@ class SharedJobs(JobTable):
 
     async def _tail_forever(self) -> None:
         last = "$"
-        while True:
+        while not self._stopping:
             try:
                 if last == "$":
                     newest = await self.link.redis.xrevrange(self.queue.events, count=1)
@@ -289,7 +294,7 @@ class SharedJobs(JobTable):
 
     async def _refresh_forever(self) -> None:
         """Queue positions of the queued copies, and the shared queue's depth, every second."""
-        while True:
+        while not self._stopping:
             await asyncio.sleep(1.0)
             queued = [job.id for job in self._jobs.values() if job.status is JobStatus.QUEUED]
             try:
@@ -303,7 +308,7 @@ class SharedJobs(JobTable):
 
     async def _writeback_forever(self) -> None:
         claimed_at = 0.0
-        while True:
+        while not self._stopping:
             try:
                 if time.monotonic() - claimed_at > WRITEBACK_CLAIM_S / 3:
                     claimed_at = time.monotonic()

@@ -166,7 +166,7 @@ redis.call('HSET', KEYS[1], 'status', 'canceled', 'finished', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', 100000, '*', 'job', ARGV[1], 'kind', 'canceled', 'data', '{}')
-return 'canceled'
+return 'ok'
 """
 
 _UPDATE = """
@@ -295,7 +295,7 @@ class SharedQueue:
         return Submitted(outcome, detail)
 
     async def cancel(self, job_id: str, canceled_ttl_s: float) -> str:
-        """Cancel a queued or running job: 'canceled', else the status it already had ('gone' if none)."""
+        """Cancel a queued or running job: 'ok', else the status it already had ('gone' if none)."""
         record = await self.link.redis.hget(self.job(job_id), "task")
         flight = json.loads(record)["flight_key"] if record else ""
         keys = [self.job(job_id), self.flight(flight), self.events, self.depth, self.line, self.waiting, self.streams]

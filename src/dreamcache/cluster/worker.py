@@ -64,6 +64,7 @@ class QueueWorker:
         self._flights: dict[str, str] = {}
         self._handed_back: set[str] = set()
         self._taking = True
+        self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
         self._reports: set[asyncio.Task[None]] = set()
         self.visibility_ms = int(settings.redis_visibility_timeout_s * 1000)
@@ -87,6 +88,7 @@ class QueueWorker:
         deadline = time.monotonic() + finish_s
         while self._reports and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
+        self._stopping = True  # redis-py may turn a cancellation into a connection error: the loops end anyway
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -102,7 +104,7 @@ class QueueWorker:
     # -- taking jobs --
 
     async def _take_forever(self) -> None:
-        while True:
+        while self._taking:
             room = self.settings.max_batch_size - self.gpu.depth
             if not self._taking or not self.gpu.ready or not self.link.healthy or room <= 0:
                 await asyncio.sleep(_IDLE_POLL_S)
@@ -193,7 +195,7 @@ class QueueWorker:
     # -- holding them, and taking over the jobs of dead workers --
 
     async def _renew_forever(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(max(0.25, self.visibility_ms / 4000))
             by_stream: dict[str, list[str]] = defaultdict(list)
             for job_id, taken in list(self.held.items()):
@@ -206,7 +208,7 @@ class QueueWorker:
                 self.link.failed(exc)
 
     async def _reclaim_forever(self) -> None:
-        while True:
+        while self._taking:
             await asyncio.sleep(max(0.5, self.visibility_ms / 4000))
             if not self._taking or not self.gpu.ready or not self.link.healthy:
                 continue
@@ -264,7 +266,7 @@ class QueueWorker:
 
     async def _cancels_forever(self) -> None:
         last = "$"
-        while True:
+        while not self._stopping:
             try:
                 if last == "$":
                     newest = await self.link.redis.xrevrange(self.queue.events, count=1)
