@@ -64,7 +64,7 @@ class RedisLink:
         """Ping Redis now; updates `healthy`."""
         try:
             await asyncio.wait_for(self.redis.ping(), 2.0)
-        except (*REDIS_ERRORS, TimeoutError) as exc:
+        except REDIS_ERRORS as exc:  # wait_for's TimeoutError is an OSError
             self._set(False, f"{type(exc).__name__}: {exc}".strip())
         else:
             self._set(True, None)
