@@ -14,10 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from apphelpers import running_app, tiny_settings
 from qdrant_client import QdrantClient
-from redisserver import RedisServer, redis_server
 
+from apphelpers import running_app, tiny_settings
 from dreamcache import prompts
 from dreamcache.cluster.connection import RedisLink, RedisUnavailable
 from dreamcache.cluster.lease import Lease
@@ -28,6 +27,7 @@ from dreamcache.metrics import Metrics
 from dreamcache.settings import Settings
 from dreamcache.storage.local import LocalStore
 from dreamcache.suggest import SuggestionIndex
+from redisserver import RedisServer, redis_server
 
 DIM = 4
 

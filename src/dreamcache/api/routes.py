@@ -348,7 +348,7 @@ async def readyz(services: ServicesDep) -> JSONResponse:
         checks["compile"] = worker.compile_status
     if services.link is not None:
         # Detail, not a problem: Redis is shared, so when it is down it is down for every replica, and pulling
-        # them all out of the load balancer would stop the hits they still serve (misses answer 503 meanwhile).
+        # them all out of the load balancer would stop the hits they still serve.
         link = services.link
         checks["redis"] = "ok" if link.healthy else f"unreachable: {link.error or 'no answer'}"
     if not problems:
