@@ -66,6 +66,13 @@ def test_one_holder_at_a_time_a_dead_holders_lease_expires_and_only_the_holder_l
             assert not await on_b.extend() and not await on_b.release()
             assert await on_a.holder() == on_a.owner
             assert await on_a.extend(60) and await a.redis.pttl(on_a.key) > 30_000
+            # Work longer than the TTL: `keep` renews it (every third of the TTL) for as long as it runs.
+            short = Lease(b, "sweep", 1.0)
+            assert await short.acquire()
+            keeper = asyncio.create_task(short.keep())
+            await asyncio.sleep(2.5)
+            assert await on_a.holder() == on_a.owner and await short.holder() == short.owner
+            keeper.cancel()
 
     asyncio.run(scenario())
 

@@ -270,7 +270,7 @@ async def sweep_turn(curator: Curator, every_s: float, lease: Lease | None) -> d
         log.warning("retention skipped this time: Redis does not answer (%s)", exc)
         return None
     began = time.monotonic()
-    renewer = asyncio.create_task(_renew(lease), name="retention-lease")
+    renewer = asyncio.create_task(lease.keep(), name="retention-lease")
     try:
         counts = await asyncio.to_thread(curator.sweep)
     except BaseException:
@@ -285,18 +285,6 @@ async def sweep_turn(curator: Curator, every_s: float, lease: Lease | None) -> d
     with contextlib.suppress(*REDIS_ERRORS):
         await (lease.extend(rest) if rest > 0 else lease.release())
     return counts
-
-
-async def _renew(lease: Lease) -> None:
-    """Keep the lease while the sweep runs (a sweep of a large index may outlast one TTL)."""
-    while True:
-        await asyncio.sleep(lease.ttl_s / 3)
-        try:
-            if not await lease.extend():
-                log.warning("the retention lease was lost during a sweep (Redis restarted, or this replica froze)")
-                return
-        except REDIS_ERRORS as exc:
-            log.warning("renewing the retention lease failed: %s", exc)
 
 
 async def retention_forever(curator: Curator, every_s: float, lease: Lease | None = None) -> None:

@@ -8,12 +8,16 @@ here (retention, the vanished-image sweep) is idempotent, so an overlap costs a 
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import socket
 import uuid
 from typing import Any
 
-from dreamcache.cluster.connection import RedisLink
+from dreamcache.cluster.connection import REDIS_ERRORS, RedisLink
+
+log = logging.getLogger(__name__)
 
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -52,6 +56,18 @@ class Lease:
     async def release(self) -> bool:
         """Let go, if this process still holds the lease (never someone else's)."""
         return bool(await self._release(keys=[self.key], args=[self.owner]))
+
+    async def keep(self) -> None:
+        """Renew the lease every third of its TTL until cancelled, or until it is lost (work that may outlast one
+        TTL runs beside this task)."""
+        while True:
+            await asyncio.sleep(self.ttl_s / 3)
+            try:
+                if not await self.extend():
+                    log.warning("lease %s was lost while held (Redis restarted, or this process froze)", self.key)
+                    return
+            except REDIS_ERRORS as exc:
+                log.warning("renewing lease %s failed: %s", self.key, exc)
 
     async def holder(self) -> str | None:
         """Who holds the lease now (None: nobody)."""
