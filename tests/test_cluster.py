@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from redisserver import redis_server
 
 from dreamcache.backend import ClientQueueFull, QueueFull, QueueUnavailable, StoredPicture
 from dreamcache.cluster import RedisLink, codec
@@ -25,6 +24,7 @@ from dreamcache.cluster.queue import GROUP, SharedQueue
 from dreamcache.generation.spec import BatchShape, PromptItem
 from dreamcache.index import Entry
 from dreamcache.jobs import GenerationResult, GenerationTask, Job, JobStatus
+from redisserver import redis_server
 
 SHAPE = BatchShape(64, 64, 4, 7.5)
 OTHER_SHAPE = BatchShape(96, 64, 4, 7.5)
@@ -242,7 +242,6 @@ def test_redis_away_makes_submitting_unavailable_not_an_error(tmp_path: Path) ->
 def test_a_job_that_killed_its_workers_too_often_fails_instead_of_looping(tmp_path: Path) -> None:
     """Three workers took the job and died (never renewed, never acknowledged); the next claim fails it."""
     from apphelpers import tiny_settings
-
     from dreamcache.cluster.worker import QueueWorker
     from dreamcache.storage import open_store
 

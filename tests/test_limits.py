@@ -4,7 +4,9 @@ against limits.py)."""
 
 from __future__ import annotations
 
-from dreamcache.limits import RateLimiter, TokenBucket
+import asyncio
+
+from dreamcache.limits import RateLimiter, TokenBucket, local_limiter
 
 
 class Clock:
@@ -68,3 +70,10 @@ def test_the_least_recently_seen_client_is_forgotten_first() -> None:
     limiter.retry_after("c")  # three clients: b, the least recently seen, is forgotten
     assert limiter.retry_after("a") > 0  # a was kept, bucket still empty
     assert limiter.retry_after("b") == 0  # b starts again with a full bucket
+
+
+def test_the_awaitable_check_is_the_same_bucket_and_the_local_factory_builds_one() -> None:
+    limiter = local_limiter("requests", 0.5, 2)
+    assert isinstance(limiter, RateLimiter) and (limiter.rate, limiter.burst) == (0.5, 2.0)
+    assert [asyncio.run(limiter.take("a")) for _ in range(3)] == [0, 0, 2]
+    assert limiter.retry_after("a") == 2  # the same bucket as the synchronous check

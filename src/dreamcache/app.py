@@ -19,9 +19,12 @@ from dreamcache.api.views import Views
 from dreamcache.cache import CacheService
 from dreamcache.cache.waiters import Waiters
 from dreamcache.cache.writeback import PictureWriter
-from dreamcache.cluster import RedisLink
 from dreamcache.cluster.backend import SharedBackend
+from dreamcache.cluster.connection import RedisLink
 from dreamcache.cluster.jobs import SharedJobs
+from dreamcache.cluster.lease import Lease
+from dreamcache.cluster.limits import SharedLimits
+from dreamcache.cluster.reports import SharedReportLog
 from dreamcache.cluster.worker import QueueWorker
 from dreamcache.embedding import BatchingEmbedder, VectorCache, open_embedder
 from dreamcache.generation.spec import pipeline_fingerprint, resolve_device
@@ -29,7 +32,8 @@ from dreamcache.generation.text import load_tokenizer
 from dreamcache.index import open_index
 from dreamcache.jobs import JobTable
 from dreamcache.keys import KeysFileError, KeyStore
-from dreamcache.management import Curator
+from dreamcache.limits import local_limiter
+from dreamcache.management import SWEEP_LEASE, SWEEP_LEASE_TTL_S, Curator, retention_forever
 from dreamcache.metrics import Metrics
 from dreamcache.settings import Settings
 from dreamcache.storage import open_store
@@ -70,10 +74,12 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
     tokenizer = await asyncio.to_thread(load_tokenizer, settings.model)
 
     metrics = Metrics()
+    # Redis (DREAMCACHE_REDIS_URL): one link per process; jobs, the queue, single flight, limits, the retention
+    # turn and the reports log on it.
     link: RedisLink | None = None
     jobs: JobTable
     backend: GpuWorker | SharedBackend
-    if settings.redis_url:  # many replicas and workers: jobs, queue and single flight on Redis
+    if settings.redis_url:
         link = RedisLink(settings.redis_url, settings.redis_prefix)
         await link.start()
         stack.push_async_callback(link.close)
@@ -84,8 +90,11 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
     else:
         jobs = JobTable(settings.job_ttl_s, settings.max_jobs)
         backend = GpuWorker(settings, PictureWriter(store, metrics).store_all, fingerprint)
+    limiters = SharedLimits(link, metrics).limiter if link is not None else local_limiter
+    sweep_lease = Lease(link, SWEEP_LEASE, SWEEP_LEASE_TTL_S) if link is not None else None
+    report_log = SharedReportLog(link) if link is not None else None
     metrics.watch(backend)
-    cache = CacheService(settings, batching, index, store, jobs, metrics, backend, fingerprint)
+    cache = CacheService(settings, batching, index, store, jobs, metrics, backend, fingerprint, limiters=limiters)
     if isinstance(jobs, SharedJobs):
         jobs.index_pictures = cache.misses.index_generated
         jobs.suggest = lambda entry: cache.suggestions.of(entry.namespace).add(entry)
@@ -97,12 +106,12 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
     await backend.start()
     stack.push_async_callback(backend.stop)
 
-    curator = Curator(settings, index, store, metrics, cache.suggestions.of)
+    curator = Curator(settings, index, store, metrics, cache.suggestions.of, report_log)
     webhooks = WebhookSender(settings)
     stack.push_async_callback(webhooks.close)
     sweepers = [
         asyncio.create_task(_sweep_forever(jobs), name="job-sweeper"),
-        asyncio.create_task(_retention_forever(curator, settings.retention_interval_s), name="retention"),
+        asyncio.create_task(retention_forever(curator, settings.retention_interval_s, sweep_lease), name="retention"),
     ]
 
     async def _stop_sweepers() -> None:
@@ -118,7 +127,7 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
     waiters = Waiters(jobs, cache.misses, index, metrics)
     log.info("API docs (work offline): http://%s:%d/docs (Swagger UI) and /redoc", settings.host, settings.port)
     return Services(settings, cache, waiters, views, index, store, backend, jobs, metrics, tokenizer, keys, curator,
-                    webhooks)
+                    webhooks, link)
 
 
 _LOOPBACK = ("127.", "::1", "localhost")
@@ -140,20 +149,6 @@ def _announce_access(settings: Settings, keys: KeyStore) -> None:
         log.warning("!" * 100)
         log.warning(message, keys.path, settings.host, settings.port)
         log.warning("!" * 100)
-
-
-async def _retention_forever(curator: Curator, every_s: float) -> None:
-    """Retention and the vanished-image check, in a thread so the hit path never waits for them."""
-    while True:
-        await asyncio.sleep(every_s)
-        try:
-            counts = await asyncio.to_thread(curator.sweep)
-        except Exception:
-            log.exception("retention sweep failed; trying again in %.0f s", every_s)
-            continue
-        if counts["evicted"] or counts["vanished"]:
-            log.info("retention: %(evicted)d evicted, %(vanished)d with vanished images dropped, %(entries)d kept",
-                     counts)
 
 
 async def _sweep_forever(jobs: JobTable) -> None:

@@ -7,26 +7,34 @@ the vector is gone leaves orphan files, never a vector without its image.
 Retention runs in the background (`sweep`, off the event loop): entries past the TTL go, then the
 least recently hit (never hit: the oldest) until the entry and byte caps hold. The same sweep checks
 a slice of the entries' images against the store and drops entries whose image vanished (a bucket
-emptied outside the service), so a dead URL is not served for long.
+emptied outside the service), so a dead URL is not served for long. With Redis, replicas take turns
+(`sweep_turn`: a lease), and the reports log is shared (`cluster.reports`); without it, `data/reports.jsonl`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import json
 import logging
 import threading
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dreamcache import prompts
+from dreamcache.cluster.connection import REDIS_ERRORS
 from dreamcache.generation.checkpoint import checkpoint_key
 from dreamcache.index import Entry, Index
 from dreamcache.metrics import Metrics
 from dreamcache.settings import Settings
 from dreamcache.storage import ImageStore
 from dreamcache.suggest import SuggestionIndex
+
+if TYPE_CHECKING:
+    from dreamcache.cluster.lease import Lease
 
 log = logging.getLogger(__name__)
 
@@ -45,18 +53,56 @@ class Report:
     at: float
 
 
+class ReportLog(Protocol):
+    """Where reports are kept: `ReportFile` (one replica) or `cluster.reports.SharedReportLog` (Redis)."""
+
+    async def append(self, report: Report) -> None: ...
+
+    async def newest(self, namespaces: list[str] | None, limit: int) -> list[Report]:
+        """The newest reports first (of the given namespaces; None: all)."""
+        ...
+
+
+class ReportFile:
+    """Reports as JSON lines in one file (`data/reports.jsonl`), appended under a lock."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+
+    async def append(self, report: Report) -> None:
+        await asyncio.to_thread(self._append, report)
+
+    async def newest(self, namespaces: list[str] | None, limit: int) -> list[Report]:
+        return await asyncio.to_thread(self._newest, namespaces, limit)
+
+    def _append(self, report: Report) -> None:
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(asdict(report)) + "\n")
+
+    def _newest(self, namespaces: list[str] | None, limit: int) -> list[Report]:
+        try:
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return []
+        found = [Report(**json.loads(line)) for line in lines if line.strip()]
+        found = [r for r in found if namespaces is None or r.namespace in namespaces]
+        return found[::-1][:limit]
+
+
 class Curator:
     """Deletes, reports and retention over one index and store, keeping autocomplete in step."""
 
     def __init__(self, settings: Settings, index: Index, store: ImageStore, metrics: Metrics,
-                 suggestions: Any) -> None:
+                 suggestions: Any, report_log: ReportLog | None = None) -> None:
         self.settings = settings
         self.index = index
         self.store = store
         self.metrics = metrics
         self._suggestions = suggestions  # namespace -> SuggestionIndex (cache.autocomplete.Suggestions.of)
-        self._reports_path = settings.data_dir / "reports.jsonl"
-        self._lock = threading.Lock()
+        self.report_log: ReportLog = report_log or ReportFile(settings.data_dir / "reports.jsonl")
         self._check_from = 0  # where the next sweep's existence checks start
 
     # -- finding --
@@ -123,27 +169,22 @@ class Curator:
 
     # -- reports --
 
-    def report(self, entry: Entry, prompt: str, reporter: str) -> Report:
-        """Never serve the entry for this prompt (and its retyped variants) again; keep the report."""
-        for key in prompts.report_keys(prompt):
-            self.index.report(entry.id, key)
+    async def report(self, entry: Entry, prompt: str, reporter: str) -> Report:
+        """Never serve the entry for this prompt (and its retyped variants) again; keep the report (a failure to
+        keep it raises after the entry is already excluded, so asking again is safe)."""
+        await asyncio.to_thread(self._exclude, entry, prompt)
         report = Report(entry.id, prompts.clean(prompt), entry.namespace, reporter, time.time())
-        with self._lock:
-            self._reports_path.parent.mkdir(parents=True, exist_ok=True)
-            with self._reports_path.open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps(asdict(report)) + "\n")
+        await self.report_log.append(report)
         self.metrics.reports.inc()
         return report
 
-    def reports(self, namespaces: list[str] | None, limit: int = 100) -> list[Report]:
+    async def reports(self, namespaces: list[str] | None, limit: int = 100) -> list[Report]:
         """The newest reports (of the given namespaces; None: all)."""
-        try:
-            lines = self._reports_path.read_text(encoding="utf-8").splitlines()
-        except FileNotFoundError:
-            return []
-        found = [Report(**json.loads(line)) for line in lines if line.strip()]
-        found = [r for r in found if namespaces is None or r.namespace in namespaces]
-        return found[::-1][:limit]
+        return await self.report_log.newest(namespaces, limit)
+
+    def _exclude(self, entry: Entry, prompt: str) -> None:
+        for key in prompts.report_keys(prompt):
+            self.index.report(entry.id, key)
 
     # -- retention --
 
@@ -208,3 +249,54 @@ class Curator:
         self.delete_many(gone)
         self.metrics.vanished.inc(len(gone))
         return len(gone)
+
+
+SWEEP_LEASE = "retention"
+SWEEP_LEASE_TTL_S = 30.0  # a sweeping replica renews it every third of this; one that died frees it this late
+
+
+async def sweep_turn(curator: Curator, every_s: float, lease: Lease | None) -> dict[str, int] | None:
+    """One retention sweep if it is this replica's turn; None when it is not. Without Redis (`lease` None) it
+    always is. With it, the replica that takes the lease sweeps, renews the lease while it does, and keeps it
+    until `every_s` after the sweep began: the whole deployment sweeps once per interval, one replica at a
+    time. Redis not answering: nobody sweeps (retention waits; nothing is lost)."""
+    if lease is None:
+        return await asyncio.to_thread(curator.sweep)
+    try:
+        if not await lease.acquire():
+            return None
+    except REDIS_ERRORS as exc:
+        lease.link.failed(exc)
+        log.warning("retention skipped this time: Redis does not answer (%s)", exc)
+        return None
+    began = time.monotonic()
+    renewer = asyncio.create_task(lease.keep(), name="retention-lease")
+    try:
+        counts = await asyncio.to_thread(curator.sweep)
+    except BaseException:
+        with contextlib.suppress(*REDIS_ERRORS):
+            await lease.release()
+        raise
+    finally:
+        renewer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewer
+    rest = every_s - (time.monotonic() - began)
+    with contextlib.suppress(*REDIS_ERRORS):
+        await (lease.extend(rest) if rest > 0 else lease.release())
+    return counts
+
+
+async def retention_forever(curator: Curator, every_s: float, lease: Lease | None = None) -> None:
+    """Retention and the vanished-image check every `every_s`, in a thread so the hit path never waits for them;
+    with Redis only on the replica whose turn it is."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            counts = await sweep_turn(curator, every_s, lease)
+        except Exception:
+            log.exception("retention sweep failed; trying again in %.0f s", every_s)
+            continue
+        if counts and (counts["evicted"] or counts["vanished"]):
+            log.info("retention: %(evicted)d evicted, %(vanished)d with vanished images dropped, %(entries)d kept",
+                     counts)

@@ -126,6 +126,14 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
             registry=self.registry,
         )
+        self.limits_degraded = Gauge(
+            "dreamcache_limits_degraded", "1 while Redis does not answer and this replica's rate limits use its own "
+            "buckets (a client may get one rate per replica), else 0", registry=self.registry,
+        )
+        self.degraded_limit_checks = Counter(
+            "dreamcache_limits_degraded_checks", "Rate-limit checks answered from this replica's own buckets because "
+            "Redis did not answer", registry=self.registry,
+        )
         hit_ratio = Gauge("dreamcache_hit_ratio", "Hits / (hits + misses) since start; canceled jobs are no misses",
                           registry=self.registry)
         hit_ratio.set_function(self.hit_ratio)

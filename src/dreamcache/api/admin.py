@@ -16,6 +16,7 @@ from dreamcache.api.deps import AdminDep, CallerDep, Services, ServicesDep
 from dreamcache.api.errors import ERROR_RESPONSES, ApiError
 from dreamcache.api.schemas import VISIBLE, non_blank_text
 from dreamcache.api.tenancy import admin_namespace, namespaces_of
+from dreamcache.cluster.connection import RedisUnavailable
 from dreamcache.index import Entry
 from dreamcache.keys import Caller
 from dreamcache.management import Report
@@ -120,7 +121,10 @@ async def sweep(services: ServicesDep, caller: AdminDep) -> dict[str, int]:
 async def list_reports(
     services: ServicesDep, caller: AdminDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> dict[str, Any]:
-    reports = await asyncio.to_thread(services.curator.reports, namespaces_of(caller), limit)
+    try:
+        reports = await services.curator.reports(namespaces_of(caller), limit)
+    except RedisUnavailable as exc:
+        raise _reports_unavailable(str(exc)) from None
     return {"reports": [asdict(r) for r in reports]}
 
 
@@ -128,5 +132,13 @@ async def list_reports(
              summary="Report a picture as wrong for a prompt: it is never served for that prompt again")
 async def report_picture(entry_id: str, body: PromptBody, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
     entry = await _entry_or_404(entry_id.removesuffix(".png"), services, caller)
-    report: Report = await asyncio.to_thread(services.curator.report, entry, body.prompt, caller.owner)
+    try:
+        report: Report = await services.curator.report(entry, body.prompt, caller.owner)
+    except RedisUnavailable as exc:  # the picture is excluded already; asking again keeps the record
+        raise _reports_unavailable(str(exc)) from None
     return asdict(report)
+
+
+def _reports_unavailable(message: str) -> ApiError:
+    """503 while the shared reports log (Redis) does not answer."""
+    return ApiError(503, "reports_unavailable", f"{message}; try again shortly", headers={"Retry-After": "5"})

@@ -13,6 +13,7 @@ from dreamcache.api.views import Views
 from dreamcache.backend import GenerationBackend
 from dreamcache.cache import CacheService
 from dreamcache.cache.waiters import Waiters
+from dreamcache.cluster.connection import RedisLink
 from dreamcache.index import Index
 from dreamcache.jobs import JobTable
 from dreamcache.keys import Caller, KeysFileError, KeyStore, sign_urls_for
@@ -26,7 +27,7 @@ from dreamcache.webhooks import WebhookSender
 @dataclass
 class Services:
     """What handlers call: the services (cache, waiters, curator, webhooks), the views that shape answers,
-    and the backends a few probes read (readiness, metrics, image bytes)."""
+    and the backends a few probes read (readiness, metrics, image bytes, Redis)."""
 
     settings: Settings
     cache: CacheService
@@ -41,6 +42,7 @@ class Services:
     keys: KeyStore
     curator: Curator
     webhooks: WebhookSender
+    link: RedisLink | None = None  # the Redis connection (DREAMCACHE_REDIS_URL); None: everything in-process
 
 
 # Every dependency is `async def`: FastAPI runs a plain `def` dependency in its thread pool, two thread hops per

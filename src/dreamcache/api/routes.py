@@ -346,6 +346,11 @@ async def readyz(services: ServicesDep) -> JSONResponse:
     if worker.ready and worker.compile_status is not None:
         # Detail, not a problem (added after `problems`): a worker that fell back to eager serves, slower.
         checks["compile"] = worker.compile_status
+    if services.link is not None:
+        # Detail, not a problem: Redis is shared, so when it is down it is down for every replica, and pulling
+        # them all out of the load balancer would stop the hits they still serve.
+        link = services.link
+        checks["redis"] = "ok" if link.healthy else f"unreachable: {link.error or 'no answer'}"
     if not problems:
         return JSONResponse({"status": "ready", "checks": checks})
     error = {"type": "not_ready", "message": "; ".join(problems), "field": None}

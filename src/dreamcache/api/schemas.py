@@ -286,5 +286,7 @@ class Health(BaseModel):
 
 class Readiness(BaseModel):
     status: Literal["ready", "not_ready"]
-    checks: dict[str, str] = Field(description="generator, index, store, disk: `ok` or what is wrong")
+    checks: dict[str, str] = Field(description="generator, index, store, disk: `ok` or what is wrong (each one not "
+                                   "`ok` makes it not ready). Details that do not: `compile`, and with Redis `redis` "
+                                   "(`ok` or `unreachable: ...`; hits are still served)")
     error: ErrorDetail | None = None

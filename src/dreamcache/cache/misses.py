@@ -22,7 +22,7 @@ from dreamcache.generation.checkpoint import SCHEDULER_CLASSES, Checkpoint, chec
 from dreamcache.generation.spec import BatchShape, PromptItem
 from dreamcache.index import Entry, Match
 from dreamcache.jobs import CachedPicture, GenerationResult, GenerationTask, Job, JobTable, Reuse
-from dreamcache.limits import RateLimiter
+from dreamcache.limits import Limiter, RateLimiter
 from dreamcache.metrics import Metrics
 from dreamcache.resolution import CacheRequest, RequestKeys, effective_scheduler, request_seeds
 from dreamcache.settings import Settings
@@ -52,7 +52,7 @@ class MissPlanner:
 
     def __init__(
         self, settings: Settings, decider: Decider, store: ImageStore, jobs: JobTable, backend: GenerationBackend,
-        writeback: WriteBack, metrics: Metrics,
+        writeback: WriteBack, metrics: Metrics, *, generation_limits: Limiter | None = None,
     ) -> None:
         self.settings = settings
         self.decider = decider
@@ -61,7 +61,8 @@ class MissPlanner:
         self.backend = backend
         self.writeback = writeback
         self.metrics = metrics
-        self.generation_limits = RateLimiter(settings.generation_rate_per_s, settings.generation_burst)
+        self.generation_limits: Limiter = generation_limits or RateLimiter(settings.generation_rate_per_s,
+                                                                           settings.generation_burst)
         self._followers: set[asyncio.Task[Any]] = set()
 
     async def enqueue(
@@ -80,7 +81,7 @@ class MissPlanner:
         running = await self.jobs.fetch_in_flight(flight)
         if running is not None:
             return await self._joined(running, request, timings)
-        if not request.warm_up and (wait := self.generation_limits.retry_after(request.client)):  # joins cost no GPU
+        if not request.warm_up and (wait := await self.generation_limits.take(request.client)):  # joins cost no GPU
             raise RateLimited("generation", wait)
         planned = time.perf_counter()
         plan = await self._plan_reuse(request, keys.compat, vector)

@@ -17,7 +17,7 @@ from dreamcache.decision import Decider
 from dreamcache.embedding import BatchingEmbedder
 from dreamcache.index import Index, Match
 from dreamcache.jobs import JobTable
-from dreamcache.limits import RateLimiter
+from dreamcache.limits import LimiterFactory, local_limiter
 from dreamcache.metrics import Metrics
 from dreamcache.resolution import CacheRequest, RequestKeys
 from dreamcache.settings import Settings
@@ -48,6 +48,8 @@ class CacheService:
         metrics: Metrics,
         backend: GenerationBackend,
         fingerprint: str,
+        *,
+        limiters: LimiterFactory = local_limiter,
     ) -> None:
         self.settings = settings
         self.embedder = embedder
@@ -57,13 +59,15 @@ class CacheService:
         self.suggestions = Suggestions(settings, index, embedder, fingerprint)
         self.lookup = Lookup(embedder, index, decider, self.suggestions, metrics)
         self.writeback = WriteBack(settings, index, self.suggestions, fingerprint)
-        self.misses = MissPlanner(settings, decider, store, jobs, backend, self.writeback, metrics)
-        self.request_limits = RateLimiter(settings.request_rate_per_s, settings.request_burst)
+        self.misses = MissPlanner(settings, decider, store, jobs, backend, self.writeback, metrics,
+                                  generation_limits=limiters("generations", settings.generation_rate_per_s,
+                                                             settings.generation_burst))
+        self.request_limits = limiters("requests", settings.request_rate_per_s, settings.request_burst)
 
     async def handle(self, request: CacheRequest) -> Hit | Pending:
         """Answer from the cache when a compatible entry is close enough, else queue (or join) a generation."""
         # Filling the cache (an admin's, or anyone's on an open service) must not use up the users' buckets.
-        if not request.warm_up and (wait := self.request_limits.retry_after(request.client)):
+        if not request.warm_up and (wait := await self.request_limits.take(request.client)):
             raise RateLimited("request", wait)
         keys = RequestKeys.of(request, self.fingerprint)
         timings: dict[str, float] = {}

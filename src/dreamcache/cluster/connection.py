@@ -18,7 +18,6 @@ REDIS_ERRORS: tuple[type[BaseException], ...] = (redis.exceptions.ConnectionErro
                                                   redis.exceptions.BusyLoadingError, OSError)
 
 
-_PING_ERRORS: tuple[type[BaseException], ...] = (*REDIS_ERRORS, TimeoutError)
 
 
 class RedisUnavailable(Exception):
@@ -68,7 +67,7 @@ class RedisLink:
         """Ping Redis now; updates `healthy`."""
         try:
             await asyncio.wait_for(self.redis.ping(), 2.0)
-        except _PING_ERRORS as exc:
+        except REDIS_ERRORS as exc:  # wait_for's TimeoutError is an OSError
             self._set(False, f"{type(exc).__name__}: {exc}".strip())
         else:
             self._set(True, None)
