@@ -41,7 +41,8 @@ async def replicas(url: str, count: int = 2, **limits: Any) -> AsyncIterator[lis
     """`count` replicas' job tables on one Redis, started (tailing the events, taking write-backs)."""
     links = [RedisLink(url, "test") for _ in range(count)]
     tables = [SharedJobs(link, ttl_s=60, max_jobs=1000, queue_size=limits.get("queue_size", 64),
-                         max_queued_per_client=limits.get("max_queued_per_client", 16), flight_ttl_s=60)
+                         max_queued_per_client=limits.get("max_queued_per_client", 16), flight_ttl_s=60,
+                         claim_after_s=0.5)
               for link in links]
     for link, table in zip(links, tables, strict=True):
         await link.start()
@@ -159,12 +160,7 @@ def test_cancel_on_one_replica_takes_the_job_out_of_the_line_everywhere(redis_ur
     asyncio.run(scenario())
 
 
-def test_a_write_back_left_by_a_dead_replica_is_finished_by_another(redis_url: str,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    import dreamcache.cluster.jobs as jobs_module
-
-    monkeypatch.setattr(jobs_module, "WRITEBACK_CLAIM_S", 0.5)
-
+def test_a_write_back_left_by_a_dead_replica_is_finished_by_another(redis_url: str) -> None:
     async def scenario() -> None:
         indexed: dict[str, list[str]] = {"a": [], "b": []}
         suggested: dict[str, list[str]] = {"a": [], "b": []}

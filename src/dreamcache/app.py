@@ -84,7 +84,8 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
         await link.start()
         stack.push_async_callback(link.close)
         jobs = SharedJobs(link, ttl_s=settings.job_ttl_s, max_jobs=settings.max_jobs, queue_size=settings.queue_size,
-                          max_queued_per_client=settings.max_queued_per_client, flight_ttl_s=settings.job_ttl_s)
+                          max_queued_per_client=settings.max_queued_per_client, flight_ttl_s=settings.job_ttl_s,
+                          claim_after_s=settings.redis_visibility_timeout_s)
         worker = QueueWorker(settings, link, store, fingerprint, metrics) if settings.worker == "local" else None
         backend = SharedBackend(link, jobs, worker)
     else:

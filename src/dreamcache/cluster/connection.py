@@ -18,8 +18,6 @@ REDIS_ERRORS: tuple[type[BaseException], ...] = (redis.exceptions.ConnectionErro
                                                   redis.exceptions.BusyLoadingError, OSError)
 
 
-
-
 class RedisUnavailable(Exception):
     """Redis did not answer: the shared queue cannot take work now."""
 

@@ -3,7 +3,7 @@ each replica keeps copies of the jobs its clients ask about, kept current by tai
 
 A replica also does its share of the write-back: generations whose pictures a worker stored wait in the
 `done` stream, and exactly one live replica (consumer group) indexes each and marks its job succeeded; if that
-replica dies half-way, another claims the entry after `WRITEBACK_CLAIM_S`. The same events carry every new
+replica dies half-way, another claims the entry after the visibility timeout (`claim_after_s`). The same events carry every new
 entry to every replica's autocomplete.
 """
 
@@ -29,7 +29,6 @@ from dreamcache.jobs import CANCELED_TTL_S, GenerationResult, Job, JobStatus, Jo
 
 log = logging.getLogger(__name__)
 
-WRITEBACK_CLAIM_S = 15.0  # a write-back left unacknowledged this long (its replica died) is taken over
 _TAIL_BLOCK_MS = 1000
 
 
@@ -43,13 +42,14 @@ class SharedJobs(JobTable):
     shared = True
 
     def __init__(self, link: RedisLink, *, ttl_s: float, max_jobs: int, queue_size: int, max_queued_per_client: int,
-                 flight_ttl_s: float) -> None:
+                 flight_ttl_s: float, claim_after_s: float = 30.0) -> None:
         super().__init__(ttl_s, max_jobs)
         self.link = link
         self.queue = SharedQueue(link)
         self.name = replica_name()
         self.queue_size, self.max_queued_per_client = queue_size, max_queued_per_client
         self.flight_ttl_s = flight_ttl_s
+        self.claim_after_s = claim_after_s  # a write-back left unacknowledged this long (its replica died) moves
         self.positions: dict[str, int | None] = {}
         self.depth = 0  # images waiting in the shared queue (refreshed every second)
         # Set by the service: index a generation's pictures (`WriteBack.index_pictures` plus metrics), and add a
@@ -310,10 +310,10 @@ class SharedJobs(JobTable):
         claimed_at = 0.0
         while not self._stopping:
             try:
-                if time.monotonic() - claimed_at > WRITEBACK_CLAIM_S / 3:
+                if time.monotonic() - claimed_at > self.claim_after_s / 3:
                     claimed_at = time.monotonic()
                     _, messages, _ = await self.link.redis.xautoclaim(
-                        self.queue.done, WRITEBACK_GROUP, self.name, int(WRITEBACK_CLAIM_S * 1000), "0-0", count=16)
+                        self.queue.done, WRITEBACK_GROUP, self.name, int(self.claim_after_s * 1000), "0-0", count=16)
                     for message_id, fields in messages:
                         await self._write_back(message_id, fields)
                 answer = await self.link.redis.xreadgroup(WRITEBACK_GROUP, self.name, {self.queue.done: ">"},
