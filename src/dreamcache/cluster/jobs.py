@@ -3,8 +3,8 @@ each replica keeps copies of the jobs its clients ask about, kept current by tai
 
 A replica also does its share of the write-back: generations whose pictures a worker stored wait in the
 `done` stream, and exactly one live replica (consumer group) indexes each and marks its job succeeded; if that
-replica dies half-way, another claims the entry after the visibility timeout (`claim_after_s`). The same events carry every new
-entry to every replica's autocomplete.
+replica dies half-way, another claims the entry after the visibility timeout (`claim_after_s`). The same
+events carry every new entry to every replica's autocomplete.
 """
 
 from __future__ import annotations
