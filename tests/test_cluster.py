@@ -282,3 +282,28 @@ def test_results_survive_the_trip_through_redis() -> None:
     t = task("round trip", n=2)
     assert codec.load_task(codec.dump_task(t)) == t
     assert SharedQueue  # the module's public names stay importable
+
+
+@pytest.mark.parametrize("aof", [True, False], ids=["with-aof", "without-persistence"])
+def test_a_redis_restart_keeps_the_queue_with_aof_and_loses_it_without(tmp_path: Path, aof: bool) -> None:
+    """With appendonly (fsync always), a restart keeps jobs, line and flights; without persistence everything is
+    gone, and a replica fails its unfinished jobs (`queue_lost`) instead of letting clients wait forever."""
+
+    async def scenario() -> None:
+        with redis_server(tmp_path / "redis", aof=aof) as server:
+            async with replicas(server.url, count=1) as (a,):
+                job, _ = await a.submit(Job(task("kept across a restart?")))
+                server.stop()
+                server.start()
+                await eventually(lambda: a.link.healthy, timeout=10)
+                if aof:
+                    assert [t.job_id for t in await a.queue.take("w", 4)] == [job.id]
+                    assert job.status is JobStatus.QUEUED
+                else:
+                    await eventually(lambda: job.status is JobStatus.FAILED, timeout=10)
+                    assert job.error is not None and job.error.type == "queue_lost"
+                    assert await a.queue.take("w", 4) == []
+                    again, joined = await a.submit(Job(task("kept across a restart?")))
+                    assert not joined and again.status is JobStatus.QUEUED
+
+    asyncio.run(scenario())

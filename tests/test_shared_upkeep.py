@@ -167,7 +167,11 @@ def test_a_report_filed_through_one_replica_is_listed_by_another(
     asyncio.run(scenario())
 
 
-def test_readyz_reports_redis_and_stays_ready_while_it_is_away(tmp_path: Path, server: RedisServer) -> None:
+def test_while_redis_is_away_hits_are_served_misses_answer_503_and_it_comes_back_without_a_restart(
+    tmp_path: Path, server: RedisServer
+) -> None:
+    """/readyz reports redis and stays ready; a cached prompt is still a hit; a miss is 503 `queue_unavailable` with
+    Retry-After (nothing queued, nothing lost); once Redis answers again, misses generate again (shared queue)."""
     settings = tiny_settings(tmp_path / "data", redis_url=server.url)
 
     def redis_check(client: object, wanted: str) -> dict[str, object]:
@@ -185,12 +189,22 @@ def test_readyz_reports_redis_and_stays_ready_while_it_is_away(tmp_path: Path, s
 
     with running_app(settings) as client:
         redis_check(client, "ok")
+        cached = {"prompt": "a paper boat on a puddle after the rain"}
+        first = client.post("/generate", json=cached)
+        assert first.status_code == 200 and first.headers["X-Cache"] == "MISS", first.text
         server.stop()
         body = redis_check(client, "unreachable: ")
         assert "error" not in body  # hits are still served: the load balancer keeps this replica
+        hit = client.post("/generate", json=cached)
+        assert hit.status_code == 200 and hit.headers["X-Cache"] == "HIT"
+        miss = client.post("/generate", json={"prompt": "a lantern festival over a river at night"})
+        assert miss.status_code == 503 and miss.headers["Retry-After"] == "5", miss.text
+        assert miss.json()["error"]["type"] == "queue_unavailable"
         listing = client.get("/admin/reports")
         assert listing.status_code == 503 and listing.headers["Retry-After"] == "5"
         assert listing.json()["error"]["type"] == "reports_unavailable"
         server.start()
         redis_check(client, "ok")  # back without a restart
         assert client.get("/admin/reports").json() == {"reports": []}
+        again = client.post("/generate", json={"prompt": "a lantern festival over a river at night"})
+        assert again.status_code == 200 and again.headers["X-Cache"] == "MISS", again.text

@@ -10,6 +10,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 import redis.exceptions
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +33,10 @@ class RedisLink:
         # decode_responses: every reply is a str (redis-py's annotations say bytes | str), hence Any.
         self.redis: Any = aioredis.Redis.from_url(
             url, decode_responses=True, socket_timeout=socket_timeout_s, socket_connect_timeout=2.0,
-            health_check_interval=10, retry_on_timeout=False,
+            health_check_interval=10,
+            # A pooled connection that died with a Redis restart fails once on its next use: retried once on a
+            # fresh connection, so the first command after the restart does not fail too.
+            retry=Retry(NoBackoff(), 1), retry_on_error=[redis.exceptions.ConnectionError],
         )
         self.healthy = False
         self.error: str | None = "not checked yet"
