@@ -16,8 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 DOCKERFILE = (ROOT / "docker" / "Dockerfile").read_text()
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
-APPS = ["app", "app-cpu"]
-STATEFUL = {"app": "/models", "app-cpu": "/models", "qdrant": "/qdrant/storage", "minio": "/data"}
+APPS = ["app", "app-cpu", "worker"]  # every service running our image
+STATEFUL = {"app": "/models", "app-cpu": "/models", "worker": "/models", "qdrant": "/qdrant/storage",
+            "minio": "/data", "redis": "/data"}
 _INTERPOLATION = re.compile(r"\$\{(\w+):-([^}]*)\}")
 
 
@@ -70,12 +71,15 @@ def test_app_talks_to_the_services_of_the_stack(app: str) -> None:
     public = urlparse(env["DREAMCACHE_S3_PUBLIC_BASE_URL"])
     assert public.port == published_ports("minio")[minio.port]
     assert public.path.strip("/") == env["DREAMCACHE_S3_BUCKET"]
-    assert int(env["DREAMCACHE_PORT"]) in published_ports(app)
+    if app != "worker":
+        assert int(env["DREAMCACHE_PORT"]) in published_ports(app)
+    assert urlparse(env["DREAMCACHE_REDIS_URL"]).hostname == "redis"
 
 
 @pytest.mark.parametrize("app", APPS)
 def test_app_waits_for_healthy_dependencies(app: str) -> None:
     depends = SERVICES[app]["depends_on"]
+    assert depends["redis"]["condition"] == "service_healthy"
     assert depends["qdrant"]["condition"] == "service_healthy"
     assert depends["minio"]["condition"] == "service_healthy"
     assert depends["createbucket"]["condition"] == "service_completed_successfully"
@@ -86,7 +90,8 @@ def test_app_waits_for_healthy_dependencies(app: str) -> None:
 
 
 def test_healthchecks_probe_the_ports_their_services_serve() -> None:
-    for app in APPS:
+    assert SERVICES["worker"]["healthcheck"] == {"disable": True} and SERVICES["worker"]["ports"] == []
+    for app in ("app", "app-cpu"):
         probe = " ".join(SERVICES[app]["healthcheck"]["test"])
         assert f"127.0.0.1:{environment(app)['DREAMCACHE_PORT']}/readyz" in probe
     qdrant_probe = " ".join(SERVICES["qdrant"]["healthcheck"]["test"])
@@ -97,11 +102,21 @@ def test_healthchecks_probe_the_ports_their_services_serve() -> None:
     assert int(console.lstrip(":")) in published_ports("minio")
 
 
-def test_gpu_is_reserved_for_the_gpu_profile_and_cpu_profile_exists() -> None:
-    assert SERVICES["app"]["profiles"] == ["gpu"] and SERVICES["app-cpu"]["profiles"] == ["cpu"]
-    [device] = SERVICES["app"]["deploy"]["resources"]["reservations"]["devices"]
-    assert device["driver"] == "nvidia" and "gpu" in device["capabilities"]
-    assert "deploy" not in SERVICES["app-cpu"]
+def test_gpu_is_reserved_for_the_workers_of_the_gpu_profile_and_cpu_profile_exists() -> None:
+    assert SERVICES["app"]["profiles"] == ["gpu"] == SERVICES["worker"]["profiles"]
+    assert SERVICES["app-cpu"]["profiles"] == ["cpu"]
+    [device] = SERVICES["worker"]["deploy"]["resources"]["reservations"]["devices"]
+    assert device["driver"] == "nvidia" and "gpu" in device["capabilities"] and device["count"] == 1
+    assert SERVICES["worker"]["command"] == ["dreamcache", "worker"]
+    # The GPU profile's app is a web replica without a GPU; the CPU profile's app runs its own worker.
+    assert SERVICES["app"]["command"] == ["dreamcache", "serve", "--worker", "none"] and "deploy" not in SERVICES["app"]
+    assert "command" not in SERVICES["app-cpu"] and "deploy" not in SERVICES["app-cpu"]
+
+
+def test_redis_keeps_an_append_only_file_in_a_volume() -> None:
+    command = SERVICES["redis"]["command"]
+    assert command[0] == "redis-server" and command[command.index("--appendonly") + 1] == "yes"
+    assert SERVICES["redis"]["healthcheck"]["test"][-2:] == ["redis-cli", "ping"]
     for name, service in SERVICES.items():
         if name not in APPS:
             assert "profiles" not in service, f"{name} must start in both profiles"
