@@ -1,9 +1,9 @@
-"""Command line: `dreamcache serve`, `demo`, `warm FILE`, `judge`, `replay FILE`, `openapi`, `keys add|list|revoke`,
-`entries list|show|delete|delete-prompt|purge|reports|sweep`.
+"""Command line: `dreamcache serve`, `worker`, `demo`, `warm FILE`, `judge`, `replay FILE`, `openapi`,
+`keys add|list|revoke`, `entries list|show|delete|delete-prompt|purge|reports|sweep`.
 
 The package: this module (the parser and `main`, which hands each command to its module), `serve`
-(serve, demo, openapi), `warm` (prompt lists, warming a running service), `judge`, `replay`, `admin`
-(keys, entries).
+(serve, demo, openapi), `worker` (a GPU worker on the shared queue), `warm` (prompt lists, warming a
+running service), `judge`, `replay`, `admin` (keys, entries).
 """
 
 from __future__ import annotations
