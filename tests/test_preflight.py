@@ -91,6 +91,8 @@ def test_serve_and_demo_help_print_each_default_once_and_right(capsys: pytest.Ca
         with pytest.raises(SystemExit):
             cli.main([command, "--help"])
         text = " ".join(capsys.readouterr().out.split())
-        assert "None" not in text and text.count("(default:") == 2, text
+        assert "None" not in text and text.count("(default:") == (3 if command == "serve" else 2), text
         assert f"(default: DREAMCACHE_HOST, else {defaults['host'].default})" in text
         assert f"(default: DREAMCACHE_PORT, else {defaults['port'].default})" in text
+        if command == "serve":
+            assert f"(default: DREAMCACHE_WORKER, else {defaults['worker'].default})" in text
