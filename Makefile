@@ -58,7 +58,7 @@ redis-deps: ## Debian's redis-server (root + apt-get only): the multi-replica te
 
 # The suite in TEST_WORKERS processes (pytest-xdist), each test file whole in one of them (--dist loadfile: module-
 # scoped servers are started once). Most of the time is spent starting app and worker processes (CPU-bound
-# imports), so more workers than cores gains nothing; `make test TEST_WORKERS=0` runs it in one process.
+# imports): on 2 cores -n 3 was no faster than -n 2 (docs/testing.md). `make test TEST_WORKERS=0`: one process.
 TEST_WORKERS ?= 2
 test: install web-deps cxx-deps wordnet-deps redis-deps ## the whole suite, offline, in TEST_WORKERS processes
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
