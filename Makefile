@@ -56,8 +56,12 @@ redis-deps: ## Debian's redis-server (root + apt-get only): the multi-replica te
 	    || echo "redis-deps: installing redis-server failed: the Redis tests will skip"; \
 	else echo "redis-deps: redis-server missing and not root with apt-get: the Redis tests will skip"; fi
 
-test: install web-deps cxx-deps wordnet-deps redis-deps ## the whole suite, offline
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+# The suite in TEST_WORKERS processes (pytest-xdist), each test file whole in one of them (--dist loadfile: module-
+# scoped servers are started once). Most of the time is spent starting app and worker processes (CPU-bound
+# imports): on 2 cores -n 3 was no faster than -n 2 (docs/testing.md). `make test TEST_WORKERS=0`: one process.
+TEST_WORKERS ?= 2
+test: install web-deps cxx-deps wordnet-deps redis-deps ## the whole suite, offline, in TEST_WORKERS processes
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # Mutation testing (mutmut 3, slow: minutes): each deciding module against its own fast tests alone; fails below
 # 90% killed for matching.py and decision.py. Scores and the equivalent mutants: docs/testing.md.

@@ -5,6 +5,10 @@ Skips never hide a failure: `make test` ends with a list of every skipped test a
 cannot silently stop running there. Two skips are allowed: a CUDA-only test (marked `gpu`) on a machine
 without CUDA, and a test of the no-CUDA behaviour (marked `without_cuda`, skipped here with
 WITHOUT_CUDA_REASON) on a machine with CUDA, so a CI run on a GPU host passes too.
+
+Under pytest-xdist (`make test` runs `-n 2`) tests run in worker processes: a skip is turned into a failure
+there, in the worker's report, and its reason travels to the controller in the report's user_properties,
+where pytest_runtest_logreport gathers the list the controller prints.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ for _name in [name for name in os.environ if name.startswith("DREAMCACHE_")]:
 
 ON_CI = os.environ.get("CI", "").lower() == "true"
 WITHOUT_CUDA_REASON = "tests a machine without CUDA, and this one has CUDA"
-_SKIPS: list[tuple[str, str]] = []
+SKIP_PROPERTY = "dreamcache_skipped"  # user_properties entry on a skipped test's report: the reason
+_SKIPS: list[tuple[str, str]] = []  # gathered where the reports are logged: the controller under xdist
 
 
 @functools.cache
@@ -59,11 +64,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if not report.skipped or hasattr(report, "wasxfail"):
         return
     reason = _skip_reason(report)
-    _SKIPS.append((item.nodeid, reason))
+    report.user_properties = [*report.user_properties, (SKIP_PROPERTY, reason)]  # not the item's list
     if ON_CI and not _may_skip_on_ci(item, reason):
         report.outcome = "failed"
         report.longrepr = (f"skipped on CI (CI=true), where only CUDA-only tests without CUDA and no-CUDA tests "
                            f"with CUDA may skip: {reason}")
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    for name, value in report.user_properties:
+        if name == SKIP_PROPERTY:
+            _SKIPS.append((report.nodeid, str(value)))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

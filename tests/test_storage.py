@@ -1,11 +1,18 @@
-"""Contract tests for the image stores: one suite over LocalStore and S3Store (moto over real HTTP)."""
+"""Contract tests for the image stores: one suite over LocalStore and S3Store.
+
+S3Store runs against two real S3 servers over HTTP: moto (fast, in this process) and SeaweedFS (`weed mini`,
+its own process, the S3 the multi-process tests share), so we know our store works with a real distributed
+object store that, unlike moto, checks signatures and the expiry of presigned URLs.
+"""
 
 from __future__ import annotations
 
 import os
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -26,40 +33,79 @@ from dreamcache.storage import (
     validate_key,
 )
 from s3server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, allow_public_reads, fetch, moto_s3_server
+from seaweed import seaweed_s3_server
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4  # every byte value, as an image would have
+S3_SERVERS = ["moto", "seaweedfs"]
+
+
+@dataclass(frozen=True)
+class S3Server:
+    """A running S3 server: which one, where, and the keys it accepts."""
+
+    kind: str
+    endpoint_url: str
+    access_key_id: str
+    secret_access_key: str
+    region: str
 
 
 @pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    """One moto S3 server for the module."""
+def moto_server() -> Iterator[S3Server]:
+    """One moto S3 server for the module (moto accepts any keys)."""
     with moto_s3_server() as url:
-        yield url
+        yield S3Server("moto", url, ACCESS_KEY_ID, SECRET_ACCESS_KEY, REGION)
+
+
+@pytest.fixture(scope="module")
+def seaweedfs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """One SeaweedFS for the module (it accepts only its configured keys)."""
+    with seaweed_s3_server(tmp_path_factory.mktemp("seaweedfs")) as seaweed:
+        yield S3Server("seaweedfs", seaweed.endpoint_url, seaweed.access_key_id, seaweed.secret_access_key,
+                       seaweed.region)
+
+
+@pytest.fixture(params=S3_SERVERS)
+def server(request: pytest.FixtureRequest) -> S3Server:
+    """Each S3 server in turn."""
+    return request.getfixturevalue(f"{request.param}_server")  # type: ignore[no-any-return]
 
 
 @pytest.fixture
-def client(endpoint: str) -> Any:
-    """A boto3 client for the moto server, built the way open_store builds one."""
-    return s3_client(
-        endpoint_url=endpoint, region=REGION, access_key_id=ACCESS_KEY_ID, secret_access_key=SECRET_ACCESS_KEY
-    )
+def endpoint(server: S3Server) -> str:
+    return server.endpoint_url
 
 
-@pytest.fixture
-def bucket(client: Any) -> str:
-    """A fresh, empty bucket."""
+def _client_for(server: S3Server) -> Any:
+    """A boto3 client for the server, built the way open_store builds one."""
+    return s3_client(endpoint_url=server.endpoint_url, region=server.region,
+                     access_key_id=server.access_key_id, secret_access_key=server.secret_access_key)
+
+
+def _new_bucket(client: Any) -> str:
     name = f"dreamcache-{uuid.uuid4().hex[:12]}"
     client.create_bucket(Bucket=name)
     return name
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture
+def client(server: S3Server) -> Any:
+    return _client_for(server)
+
+
+@pytest.fixture
+def bucket(client: Any) -> str:
+    """A fresh, empty bucket."""
+    return _new_bucket(client)
+
+
+@pytest.fixture(params=["local", *S3_SERVERS])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> ImageStore:
-    """Each store implementation, empty."""
+    """Each store implementation (S3Store on each S3 server), empty."""
     if request.param == "local":
         return LocalStore(tmp_path / "images")
-    client = request.getfixturevalue("client")
-    return S3Store(client, request.getfixturevalue("bucket"))
+    client = _client_for(request.getfixturevalue(f"{request.param}_server"))
+    return S3Store(client, _new_bucket(client))
 
 
 def test_implements_protocol(store: ImageStore) -> None:
@@ -266,14 +312,16 @@ def test_open_store_local_by_default(tmp_path: Path) -> None:
     assert store.url("k.png") == "https://dc.example.com/images/k.png"
 
 
-def test_open_store_s3_from_settings(endpoint: str, bucket: str, client: Any, tmp_path: Path) -> None:
+def test_open_store_s3_from_settings(
+    server: S3Server, endpoint: str, bucket: str, client: Any, tmp_path: Path
+) -> None:
     settings = Settings(
         data_dir=tmp_path,
         s3_bucket=bucket,
         s3_endpoint_url=endpoint,
-        s3_region=REGION,
-        s3_access_key_id=ACCESS_KEY_ID,
-        s3_secret_access_key=SECRET_ACCESS_KEY,
+        s3_region=server.region,
+        s3_access_key_id=server.access_key_id,
+        s3_secret_access_key=server.secret_access_key,
         s3_prefix="imgs/",
         s3_presign_expiry_s=600,
     )
@@ -288,3 +336,25 @@ def test_open_store_s3_from_settings(endpoint: str, bucket: str, client: Any, tm
     assert not (tmp_path / "images").exists()
     public = open_store(settings.model_copy(update={"s3_public_base_url": "https://cdn.example.com"}))
     assert public.url("k.png") == "https://cdn.example.com/imgs/k.png"
+
+
+def test_s3_presigned_url_signature_and_expiry_are_checked(seaweedfs_server: S3Server) -> None:
+    """What moto cannot show: a real S3 refuses a presigned URL that was altered, signed with the wrong
+    secret, or used after presign_expiry_s."""
+    client = _client_for(seaweedfs_server)
+    store = S3Store(client, _new_bucket(client), presign_expiry_s=1)
+    store.put("fox.png", PNG)
+    store.put("cat.png", b"another picture")
+    url = store.url("fox.png")
+    signed_at = time.time()
+    assert fetch(url)[:2] == (200, PNG)
+    signature = parse_qs(urlsplit(url).query)["X-Amz-Signature"][0]
+    forged = "0" * len(signature) if signature != "0" * len(signature) else "1" * len(signature)
+    assert fetch(url.replace(signature, forged))[0] == 403
+    assert fetch(url.replace("/fox.png", "/cat.png"))[0] == 403  # a signature is for its own key only
+    wrong_secret = S3Server("seaweedfs", seaweedfs_server.endpoint_url, seaweedfs_server.access_key_id,
+                            "not-the-secret", seaweedfs_server.region)
+    assert fetch(S3Store(_client_for(wrong_secret), store.bucket).url("fox.png"))[0] == 403
+    time.sleep(max(0.0, signed_at + 2.1 - time.time()))  # X-Amz-Date has whole seconds; expiry is 1 s
+    status, body, _ = fetch(url)
+    assert status == 403 and b"expired" in body

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from apphelpers import running_app, tiny_settings
 from dreamcache.webhooks import sign
@@ -133,13 +134,20 @@ REFUSED = [
 ]
 
 
-def test_private_and_malformed_destinations_are_refused(tmp_path: Path) -> None:
-    with running_app(tiny_settings(tmp_path, webhook_secret=SECRET), ready=False) as client:
-        for url, words in REFUSED:
-            response = client.post("/generate", json={"prompt": "a cat", "webhook": url})
-            assert response.status_code == (422 if "must be" in words else 403), url
-            error = response.json()["error"]
-            assert error["field"] == "webhook" and words in error["message"], (url, error)
+@pytest.fixture(scope="module")
+def secret_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """One app with a webhook secret (no allowlist) for the tests whose requests are all refused before a job
+    exists, so they cannot affect each other; not waited for ready (refusals need no worker)."""
+    with running_app(tiny_settings(tmp_path_factory.mktemp("webhooks"), webhook_secret=SECRET), ready=False) as client:
+        yield client
+
+
+def test_private_and_malformed_destinations_are_refused(secret_client: TestClient) -> None:
+    for url, words in REFUSED:
+        response = secret_client.post("/generate", json={"prompt": "a cat", "webhook": url})
+        assert response.status_code == (422 if "must be" in words else 403), url
+        error = response.json()["error"]
+        assert error["field"] == "webhook" and words in error["message"], (url, error)
 
 
 def test_webhooks_need_a_secret_and_the_allowlist_restricts_hosts(tmp_path: Path) -> None:
@@ -161,14 +169,15 @@ MALFORMED = ["http://example.com:99999/", "http://example.com:abc/", "http://[::
              "http://.example.com/", f"http://{'a' * 64}.example.com/"]
 
 
-def test_a_url_the_parser_rejects_is_a_422_naming_webhook_and_keeps_the_connection(tmp_path: Path) -> None:
-    with running_app(tiny_settings(tmp_path, webhook_secret=SECRET), ready=False) as client:
-        for url in MALFORMED:
-            response = client.post("/generate", json={"prompt": "a cat on a mat", "webhook": url})
-            assert response.status_code == 422, (url, response.text)
-            error = response.json()["error"]
-            assert error["field"] == "webhook" and error["message"].startswith("webhook: "), (url, error)
-            assert response.headers.get("connection") != "close"
+def test_a_url_the_parser_rejects_is_a_422_naming_webhook_and_keeps_the_connection(
+    secret_client: TestClient,
+) -> None:
+    for url in MALFORMED:
+        response = secret_client.post("/generate", json={"prompt": "a cat on a mat", "webhook": url})
+        assert response.status_code == 422, (url, response.text)
+        error = response.json()["error"]
+        assert error["field"] == "webhook" and error["message"].startswith("webhook: "), (url, error)
+        assert response.headers.get("connection") != "close"
 
 
 EMBEDDING_PRIVATE = [
@@ -184,12 +193,11 @@ EMBEDDING_PRIVATE = [
 ]
 
 
-def test_ipv6_forms_that_embed_private_ipv4_are_refused(tmp_path: Path) -> None:
-    with running_app(tiny_settings(tmp_path, webhook_secret=SECRET), ready=False) as client:
-        for url in EMBEDDING_PRIVATE:
-            response = client.post("/generate", json={"prompt": "a cat", "webhook": url})
-            assert response.status_code == 403, (url, response.text)
-            assert "non-public address" in response.json()["error"]["message"], url
+def test_ipv6_forms_that_embed_private_ipv4_are_refused(secret_client: TestClient) -> None:
+    for url in EMBEDDING_PRIVATE:
+        response = secret_client.post("/generate", json={"prompt": "a cat", "webhook": url})
+        assert response.status_code == 403, (url, response.text)
+        assert "non-public address" in response.json()["error"]["message"], url
 
 
 def test_public_ipv6_forms_still_pass_the_check() -> None:
