@@ -14,7 +14,8 @@ never take the jobs of another. Measured, side by side:
    (worker=local), and a `--worker none` replica with one `dreamcache worker` process.
 2. **Jobs/s**: `--jobs` distinct misses (`--job-steps` steps, `--job-size` px) at `--concurrency`, on a
    `--worker none` replica with one, then two worker processes (DREAMCACHE_WORKER_THREADS=1 each), then one
-   worker with DREAMCACHE_WORKER_THREADS=2 (the same two cores, used by one process's torch instead of two).
+   worker with DREAMCACHE_WORKER_THREADS=2 (the same two cores, used by one process's torch instead of two;
+   a quarter of the jobs, as it is far slower here).
 3. **Duplicates**: 5 identical concurrent misses spread over two `--worker none` replicas (one worker), for
    `--rounds` prompts: generations per prompt, counted as distinct picture ids in the 5 answers and as new PNGs
    in the bucket (goal 1.0; without single flight n*(1-(1-1/n)^k) = 1.94 for n=2 replicas, k=5 requests).
@@ -102,6 +103,8 @@ class Topology:
             # A load generator is one client sending many requests a second: no rate limits here.
             "DREAMCACHE_REQUEST_RATE_PER_S": "0", "DREAMCACHE_GENERATION_RATE_PER_S": "0",
             "DREAMCACHE_MAX_CONNECTIONS": "1000", "DREAMCACHE_MAX_QUEUED_PER_CLIENT": "1000",
+            # POST /generate answers when the picture is there, however loaded the machine (not 202 after 30 s).
+            "DREAMCACHE_DEFAULT_WAIT_S": "600", "DREAMCACHE_MAX_WAIT_S": "600",
         })
         if prefix is not None:
             env.update({"DREAMCACHE_REDIS_URL": self.redis.url, "DREAMCACHE_REDIS_PREFIX": prefix})
@@ -266,25 +269,35 @@ class Duplicates:
     by_objects: list[int]
     hits: int
     load: tuple[str, str]
+    answers: list[list[dict[str, Any]]] = field(default_factory=list)  # per prompt: who answered what, when
 
 
 def duplicates(topology: Topology, bases: list[str], prompts: list[str], steps: int) -> Duplicates:
     spread = [bases[i % len(bases)] for i in range(5)]  # a b a b a
-    by_ids, by_objects, hits = [], [], 0
+    by_ids, by_objects, hits, details = [], [], 0, []
     before = loadavg()
+
+    def ask(base: str, body: dict[str, Any], began: float) -> dict[str, Any]:
+        sent = time.perf_counter()
+        answer = httpx.post(f"{base}/generate", json=body, timeout=300)
+        if answer.status_code != 200:
+            raise RuntimeError(f"{body['prompt']!r}: {answer.status_code} {answer.text[:300]}")
+        data = answer.json()
+        return {"replica": bases.index(base), "x_cache": answer.headers.get("X-Cache"), "job_id": data["job_id"],
+                "image": data["images"][0]["id"], "sent_ms": round((sent - began) * 1000, 1),
+                "answered_ms": round((time.perf_counter() - began) * 1000, 1)}
+
     with concurrent.futures.ThreadPoolExecutor(5) as pool:
         for prompt in prompts:
             objects = topology.pngs()
             body = {"prompt": prompt, "seed": 7, "num_inference_steps": steps, "reuse": False}
-            answers = list(pool.map(lambda base, body=body: httpx.post(f"{base}/generate", json=body, timeout=300),
-                                    spread))
-            for answer in answers:
-                if answer.status_code != 200:
-                    raise RuntimeError(f"{prompt!r}: {answer.status_code} {answer.text[:300]}")
-                hits += answer.headers.get("X-Cache") != "MISS"
-            by_ids.append(len({answer.json()["images"][0]["id"] for answer in answers}))
+            began = time.perf_counter()
+            answers = list(pool.map(lambda base, body=body, began=began: ask(base, body, began), spread))
+            hits += sum(answer["x_cache"] != "MISS" for answer in answers)
+            by_ids.append(len({answer["image"] for answer in answers}))
             by_objects.append(topology.pngs() - objects)
-    return Duplicates(len(prompts), by_ids, by_objects, hits, (before, loadavg()))
+            details.append(answers)
+    return Duplicates(len(prompts), by_ids, by_objects, hits, (before, loadavg()), details)
 
 
 # -- 4. hits --
@@ -336,7 +349,8 @@ def report(args: argparse.Namespace, rows: list[Dispatch], rates: list[Throughpu
                      f"{pct(r.queue_ms, 50):.1f} | {r.load[0]} -> {r.load[1]} |")
     lines += [
         "",
-        f"**2. Jobs/s** ({args.jobs} distinct misses at concurrency {args.concurrency}, {args.job_steps} steps, "
+        f"**2. Jobs/s** ({' / '.join(str(t.jobs) for t in rates)} distinct misses at concurrency "
+        f"{args.concurrency}, {args.job_steps} steps, "
         f"{args.job_size}x{args.job_size}, batches of up to 4; one `--worker none` replica; torch threads per "
         "worker set by DREAMCACHE_WORKER_THREADS):",
         "",
@@ -353,7 +367,7 @@ def report(args: argparse.Namespace, rows: list[Dispatch], rates: list[Throughpu
     lines += [
         "",
         f"**3. Duplicate generations** (5 identical concurrent misses, spread a b a b a over two `--worker none` "
-        f"replicas, one worker; {dup.rounds} prompts):",
+        f"replicas, one worker; {dup.rounds} prompts, {args.duplicate_steps} steps, 64x64):",
         "",
         "| measure | generations per prompt (mean) | max | answers not MISS | without single flight | load |",
         "|---|---:|---:|---:|---:|---|",
@@ -395,6 +409,7 @@ def main() -> int:
     parser.add_argument("--job-steps", type=int, default=20)
     parser.add_argument("--job-size", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=10, help="prompts of the duplicates part")
+    parser.add_argument("--duplicate-steps", type=int, default=20, help="steps of the duplicates part's misses")
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each wrk run")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--json", type=Path, help="also write the figures here")
@@ -429,7 +444,7 @@ def main() -> int:
 
         step("3: duplicates over two replicas")
         split_b = topo.replica("split-b", free_port(), "split", worker="none")
-        dup = duplicates(topo, [split_a, split_b], DUPLICATE_PROMPTS[: args.rounds], 4)
+        dup = duplicates(topo, [split_a, split_b], DUPLICATE_PROMPTS[: args.rounds], args.duplicate_steps)
         topo.stop("split-b")
 
         step("2: jobs/s, one worker")
@@ -443,8 +458,9 @@ def main() -> int:
         topo.stop("worker1")
         topo.stop("worker2")
         topo.worker("worker-2t", "split", DREAMCACHE_WORKER_THREADS="2")
-        rates.append(throughput("1 worker, 2 threads", split_a, args.jobs, args.concurrency, args.job_steps,
-                                args.job_size, "wide"))
+        # A quarter of the jobs: measured at 0.4 jobs/s on this loaded machine, the full load took minutes.
+        rates.append(throughput("1 worker, 2 threads", split_a, max(args.concurrency, args.jobs // 4),
+                                args.concurrency, args.job_steps, args.job_size, "wide"))
 
         step("4: hits (fill, then wrk)")
         fill(split_a, HIT_PROMPTS, 4)
