@@ -467,7 +467,7 @@ def main() -> int:
         fill(local, HIT_PROMPTS, 4)
         bodies = hit_bodies(Path(tmp) / "hits.jsonl", HIT_PROMPTS, 4)
         hits = []
-        for name, base in (("`--worker none` (workers: 2 other processes, idle)", split_a),
+        for name, base in (("`--worker none` (its worker: another process, idle)", split_a),
                            ("worker=local (its own worker, idle)", local)):
             wrk(base, 4, 2, bodies)  # warm-up
             before = loadavg()
