@@ -82,8 +82,9 @@ bench-deps: ## the compiled HTTP load generator the hit-path benchmark drives th
 	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends wrk; \
 	else echo "bench-deps: wrk missing and not root with apt-get: install wrk" && exit 1; fi
 
-bench: install bench-deps ## hit path (before/after, wrk), /recommend at 100k prompts, resumed vs full generation, replay at 50k/500k prompts
+bench: install bench-deps redis-deps ## hit path (before/after, wrk), /recommend at 100k prompts, resumed vs full generation, replay at 50k/500k prompts, replicas and workers on Redis
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/bench_hit_path.py
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/bench_cluster.py
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/bench_recommend.py
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/bench_reuse.py
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/bench_access.py
