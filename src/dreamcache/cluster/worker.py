@@ -46,7 +46,7 @@ from dreamcache.worker import GpuWorker
 
 log = logging.getLogger(__name__)
 
-_IDLE_POLL_S = 0.05  # how often an idle worker looks for work
+_IDLE_POLL_S = 0.5  # how often an idle worker looks for work without being woken (a submit wakes it at once)
 
 
 class QueueWorker:
@@ -67,6 +67,7 @@ class QueueWorker:
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
         self._reports: set[asyncio.Task[None]] = set()
+        self._work = asyncio.Event()  # set by every `queued` event: an idle worker takes at once
         self.visibility_ms = int(settings.redis_visibility_timeout_s * 1000)
 
     # -- lifecycle --
@@ -107,8 +108,9 @@ class QueueWorker:
         while self._taking:
             room = self.settings.max_batch_size - self.gpu.depth
             if not self._taking or not self.gpu.ready or not self.link.healthy or room <= 0:
-                await asyncio.sleep(_IDLE_POLL_S)
+                await asyncio.sleep(0.05)
                 continue
+            self._work.clear()  # before looking: a job queued from now on wakes the wait below
             try:
                 taken = await self.queue.take(self.name, room)
             except REDIS_ERRORS as exc:
@@ -120,7 +122,8 @@ class QueueWorker:
                 await asyncio.sleep(0.5)
                 continue
             if not taken:
-                await asyncio.sleep(_IDLE_POLL_S)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._work.wait(), _IDLE_POLL_S)
                 continue
             for one in taken:
                 await self._run(one)
@@ -262,7 +265,7 @@ class QueueWorker:
                 self.link.failed(exc)  # it comes back anyway after the visibility timeout
             log.info("job %s handed back to the shared queue", job_id)
 
-    # -- cancellations from any replica --
+    # -- new jobs and cancellations, from any replica --
 
     async def _cancels_forever(self) -> None:
         last = "$"
@@ -282,5 +285,7 @@ class QueueWorker:
             for _, messages in answer or []:
                 for message_id, fields in messages:
                     last = message_id
-                    if fields.get("kind") == "canceled" and fields.get("job") in self.held:
+                    if fields.get("kind") == "queued":
+                        self._work.set()
+                    elif fields.get("kind") == "canceled" and fields.get("job") in self.held:
                         self.gpu.cancel(fields["job"])
