@@ -307,3 +307,39 @@ def test_a_redis_restart_keeps_the_queue_with_aof_and_loses_it_without(tmp_path:
                     assert not joined and again.status is JobStatus.QUEUED
 
     asyncio.run(scenario())
+
+
+def test_a_stopped_worker_hands_back_what_it_has_not_started_and_finishes_its_batch(tmp_path: Path) -> None:
+    """SIGTERM's path (`QueueWorker.stop`): the running job ends done, the one waiting on this worker goes back
+    to the queue claimable at once, its delivery count unchanged (a graceful stop is not a crash)."""
+    from apphelpers import tiny_settings
+    from dreamcache.cluster.worker import QueueWorker
+    from dreamcache.generation.spec import pipeline_fingerprint, resolve_device
+    from dreamcache.storage import open_store
+
+    async def scenario() -> None:
+        with redis_server(tmp_path / "redis") as server:
+            settings = tiny_settings(tmp_path, redis_url=server.url, redis_prefix="test", max_batch_size=1,
+                                     redis_visibility_timeout_s=2.0)
+            async with replicas(server.url, count=1) as (a,):
+                slow = BatchShape(64, 64, 60, 7.5)
+                first, _ = await a.submit(Job(task("running", shape=slow)))
+                second, _ = await a.submit(Job(task("waiting", shape=slow)))
+                fingerprint = pipeline_fingerprint(settings, resolve_device(settings))
+                worker = QueueWorker(settings, a.link, open_store(settings), fingerprint)
+                await worker.start()
+                try:
+                    await eventually(lambda: first.status is JobStatus.RUNNING and len(worker.held) == 2,
+                                     timeout=120)
+                finally:
+                    await worker.stop()
+                # The running job finished: its pictures stored and handed to the write-back.
+                assert await a.link.redis.hget(a.queue.job(first.id), "pictures")
+                entry = await a.link.redis.hget(a.queue.job(second.id), "entry")
+                stream = await a.link.redis.hget(a.queue.job(second.id), "stream")
+                [pending] = await a.link.redis.xpending_range(stream, GROUP, min=entry, max=entry, count=1)
+                assert pending["times_delivered"] == 0  # the next worker's claim makes it 1: its first delivery
+                assert pending["time_since_delivered"] >= 2000  # claimable by the next worker at once
+                assert second.status is JobStatus.QUEUED
+
+    asyncio.run(scenario())
