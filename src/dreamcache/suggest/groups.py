@@ -57,12 +57,17 @@ class Grouping:
 
     def _twins(self, item_id: int, rare_only: bool) -> list[tuple[int, str, str]]:
         """Stored prompts equal to this one but for one word (4+ letters) one typo away: (item, its word, ours)."""
-        tokens = self._items[item_id].norm.split()
+        norm = self._items[item_id].norm
+        tokens = norm.split()
         found: list[tuple[int, str, str]] = []
+        ranked: list[str] | None = None  # the prompt's distinct words, rarest first (sorted once, when needed)
         for at, word in enumerate(tokens):
             if len(word) < SLIP_MIN_LETTERS or (rare_only and self._vocab.df(word) > SLIP_MAX_PROMPTS):
                 continue
-            others = sorted({w for i, w in enumerate(tokens) if i != at}, key=self._vocab.df)[:2]
+            if ranked is None:
+                ranked = sorted(set(tokens), key=lambda w: (self._vocab.df(w), w))
+            # The two rarest words of the others (this word too if it appears elsewhere in the prompt).
+            others = [w for w in ranked if w != word or tokens.count(word) > 1][:2]
             if not others:
                 continue
             candidates = self._postings.get(others[0], set())
@@ -71,7 +76,10 @@ class Grouping:
             if len(candidates) > SLIP_CANDIDATES:
                 continue
             for other in sorted(candidates):
-                theirs = self._items[other].norm.split()
+                their_norm = self._items[other].norm
+                if abs(len(their_norm) - len(norm)) > 1:
+                    continue  # one typo in one word changes the length by one character at most
+                theirs = their_norm.split()
                 if (other != item_id and len(theirs) == len(tokens) and theirs[:at] == tokens[:at]
                         and theirs[at + 1:] == tokens[at + 1:] and one_typo_apart(word, theirs[at])):
                     found.append((other, theirs[at], word))
