@@ -29,7 +29,6 @@ from dreamcache.jobs import CANCELED_TTL_S, GenerationResult, Job, JobStatus, Jo
 
 log = logging.getLogger(__name__)
 
-_TAIL_BLOCK_MS = 1000
 
 
 def replica_name() -> str:
@@ -222,33 +221,8 @@ class SharedJobs(JobTable):
     # -- following every job's changes --
 
     async def _tail_forever(self) -> None:
-        last = "$"
-        while not self._stopping:
-            try:
-                if last == "$":
-                    newest = await self.link.redis.xrevrange(self.queue.events, count=1)
-                    last = newest[0][0] if newest else "0-0"
-                    await self._resync()
-                answer = await self.link.redis.xread({self.queue.events: last}, count=500, block=_TAIL_BLOCK_MS)
-            except asyncio.CancelledError:
-                raise
-            except REDIS_ERRORS as exc:
-                self.link.failed(exc)
-                last = "$"  # when Redis answers again: read every live copy afresh, then follow from the newest
-                await asyncio.sleep(0.5)
-                continue
-            except Exception:
-                log.exception("following the job events failed; retrying")
-                last = "$"
-                await asyncio.sleep(0.5)
-                continue
-            for _, messages in answer or []:
-                for message_id, fields in messages:
-                    last = message_id
-                    try:
-                        self._apply_event(fields)
-                    except Exception:
-                        log.exception("job event %s could not be applied", fields)
+        # After a gap (Redis was away), every live copy is read afresh before the events are followed again.
+        await self.queue.follow_events(self._apply_event, lambda: self._stopping, self._resync)
 
     async def _resync(self) -> None:
         """Bring every unfinished local copy up to date (after a gap in the events: Redis was away)."""
@@ -317,7 +291,7 @@ class SharedJobs(JobTable):
                     for message_id, fields in messages:
                         await self._write_back(message_id, fields)
                 answer = await self.link.redis.xreadgroup(WRITEBACK_GROUP, self.name, {self.queue.done: ">"},
-                                                          count=8, block=_TAIL_BLOCK_MS)
+                                                          count=8, block=1000)
                 for _, messages in answer or []:
                     for message_id, fields in messages:
                         await self._write_back(message_id, fields)

@@ -23,14 +23,19 @@ Layout (every key under the deployment's prefix `P`):
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from dreamcache.cluster.connection import RedisLink
+from dreamcache.cluster.connection import REDIS_ERRORS, RedisLink
 from dreamcache.generation.spec import BatchShape
+
+log = logging.getLogger(__name__)
 
 GROUP = "workers"
 WRITEBACK_GROUP = "writeback"
@@ -344,3 +349,38 @@ class SharedQueue:
         pipe.xack(taken.stream, GROUP, taken.entry)
         pipe.xdel(taken.stream, taken.entry)
         await pipe.execute()
+
+    # -- everyone --
+
+    async def follow_events(self, on_event: Callable[[dict[str, str]], None], stopping: Callable[[], bool],
+                            on_gap: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Call `on_event` with every job event from now on, until `stopping()`. After a gap (Redis away),
+        `on_gap` runs once Redis answers again, then the events are followed from the newest."""
+        last = "$"
+        while not stopping():
+            try:
+                if last == "$":
+                    newest = await self.link.redis.xrevrange(self.events, count=1)
+                    last = newest[0][0] if newest else "0-0"
+                    if on_gap is not None:
+                        await on_gap()
+                answer = await self.link.redis.xread({self.events: last}, count=500, block=1000)
+            except asyncio.CancelledError:
+                raise
+            except REDIS_ERRORS as exc:
+                self.link.failed(exc)
+                last = "$"
+                await asyncio.sleep(0.5)
+                continue
+            except Exception:
+                log.exception("following the job events failed; retrying")
+                last = "$"
+                await asyncio.sleep(0.5)
+                continue
+            for _, messages in answer or []:
+                for message_id, fields in messages:
+                    last = message_id
+                    try:
+                        on_event(fields)
+                    except Exception:
+                        log.exception("job event %s could not be applied", fields)

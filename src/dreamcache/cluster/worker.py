@@ -268,24 +268,10 @@ class QueueWorker:
     # -- new jobs and cancellations, from any replica --
 
     async def _cancels_forever(self) -> None:
-        last = "$"
-        while not self._stopping:
-            try:
-                if last == "$":
-                    newest = await self.link.redis.xrevrange(self.queue.events, count=1)
-                    last = newest[0][0] if newest else "0-0"
-                answer = await self.link.redis.xread({self.queue.events: last}, count=500, block=1000)
-            except asyncio.CancelledError:
-                raise
-            except REDIS_ERRORS as exc:
-                self.link.failed(exc)
-                last = "$"
-                await asyncio.sleep(0.5)
-                continue
-            for _, messages in answer or []:
-                for message_id, fields in messages:
-                    last = message_id
-                    if fields.get("kind") == "queued":
-                        self._work.set()
-                    elif fields.get("kind") == "canceled" and fields.get("job") in self.held:
-                        self.gpu.cancel(fields["job"])
+        await self.queue.follow_events(self._on_event, lambda: self._stopping)
+
+    def _on_event(self, fields: dict[str, str]) -> None:
+        if fields.get("kind") == "queued":
+            self._work.set()
+        elif fields.get("kind") == "canceled" and fields.get("job") in self.held:
+            self.gpu.cancel(fields["job"])
