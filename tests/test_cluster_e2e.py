@@ -117,12 +117,16 @@ def test_two_replicas_two_workers_lose_nothing_when_a_worker_and_a_replica_are_k
         # A load of distinct misses on both replicas, slow enough to kill a worker and a replica half-way.
         jobs = [_generate((a, b)[i % 2], f"a harbour at dusk, painting number {i}", width=SIZE, height=SIZE,
                           num_inference_steps=STEPS)["job_id"] for i in range(8)]
-        deadline = time.monotonic() + 120
+        # A worker runs at most a batch (2) at a time, so three running jobs mean both workers hold some: the
+        # worker killed below surely dies mid-batch (waiting for two alone could catch one worker with both).
+        deadline = time.monotonic() + 180
+        states: list[str] = []
         while time.monotonic() < deadline:
             states = [httpx.get(f"{b}/jobs/{job_id}").json()["status"] for job_id in jobs]
-            if states.count("running") >= 2:
+            if states.count("running") >= 3:
                 break
             time.sleep(0.1)
+        assert states.count("running") >= 3, f"both workers never ran at once: {states}"
         workers[0].send_signal(signal.SIGKILL)  # mid-batch: its jobs come back after the visibility timeout
         replicas[0].send_signal(signal.SIGKILL)  # it accepted half of the jobs: they finish without it
         views = _wait_all(b, jobs, timeout=240)
