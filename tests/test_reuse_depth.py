@@ -57,6 +57,10 @@ def replay_pair(tmp_path: Path, embedder: OnnxMiniLMEmbedder, source: str, edit:
         (SWORDS, f"{SWORDS}, trending on artstation", "reuse", 10, "style"),
         # a colour: the shallowest checkpoint
         (HAIR, HAIR.replace("thick red hair", "thick black hair"), "reuse", 5, "colour"),
+        # describing words only: the shallowest checkpoint too
+        (HAIR, HAIR.replace("thick red hair", "thick curly red hair"), "reuse", 5, "attribute"),
+        # another subject noun: from noise
+        (HAIR, HAIR.replace("thick red hair", "thick red beard"), "generate", 0, "subject"),
         # a count, swapped roles: from noise
         (SWORDS, SWORDS.replace("eight of swords", "five of swords"), "generate", 0, "count"),
         (MIKU, SWAPPED, "generate", 0, "order"),
@@ -82,9 +86,16 @@ def test_layout_edits_may_resume_shallow_when_configured(tmp_path: Path, embedde
 
 
 def test_depth_limits_by_class() -> None:
-    settings = Settings(reuse_layout_edit_max_skip=0.1, reuse_colour_edit_max_skip=0.3)
-    assert [reuse_depth_limit(edit, settings) for edit in matching.EDIT_CLASSES] == [1.0, 1.0, 0.3, 0.1, 0.1, 0.1]
-    assert Settings().reuse_layout_edit_max_skip == 0.0 and Settings().reuse_colour_edit_max_skip == 0.2
+    settings = Settings(reuse_layout_edit_max_skip=0.1, reuse_colour_edit_max_skip=0.3,
+                        reuse_attribute_edit_max_skip=0.25)
+    assert matching.EDIT_CLASSES == ("none", "style", "colour", "attribute", "count", "order", "subject")
+    assert [reuse_depth_limit(edit, settings) for edit in matching.EDIT_CLASSES] == [
+        1.0, 1.0, 0.3, 0.25, 0.1, 0.1, 0.1]
+    defaults = Settings()
+    assert (defaults.reuse_layout_edit_max_skip, defaults.reuse_colour_edit_max_skip,
+            defaults.reuse_attribute_edit_max_skip) == (0.0, 0.2, 0.2)
+    with pytest.raises(ValueError, match="reuse_attribute_edit_max_skip"):
+        Settings(reuse_attribute_edit_max_skip=-0.1)
     with pytest.raises(ValueError, match="reuse_layout_edit_max_skip"):
         Settings(reuse_layout_edit_max_skip=1.0)
 
@@ -100,6 +111,17 @@ EXAMPLES = [
     ("a dog chasing a cat", "a cat chasing a dog", "order"),
     ("a red cat and a blue dog", "a blue cat and a red dog", "order"),
     ("a cat on a sofa", "a dog on a sofa", "subject"),
+    ("a cat", "a cat in a forest", "subject"),  # a new thing in the picture
+    ("a man running", "a man sitting", "subject"),  # another action, another pose
+    ("kevin conroy, night", "britney spears, night", "subject"),  # names are subjects
+    ("a giant robot", "a robot", "subject"),  # "giant" is mostly a noun in WordNet: the cautious side
+    ("a fluffy cat on a sofa", "a cat on a sofa", "attribute"),
+    ("a happy dog", "a sad dog", "attribute"),
+    ("burger, very realistic", "burger, realistic", "attribute"),
+    ("a dark red castle", "a castle", "attribute"),  # describing words and a colour
+    ("a fluffy cat", "a fluffy dog", "subject"),  # the described thing changed
+    ("a castle designed by efrain recinos", "a castle", "style"),  # the credit's verb is style too
+    ("a castle by greg rutkowski", "a tower by greg rutkowski", "subject"),
     ("a dog chased by a cat", "a dog chased by a bear", "subject"),  # an agent, not an artist
     ("a castle on a hill, trending on artstation", "a castle on a hill", "style"),
     ("a castle on a hill, by greg rutkowski", "a castle on a hill, by alphonse mucha", "style"),
@@ -115,3 +137,16 @@ EXAMPLES = [
 def test_edit_class_names_what_changed(query: str, candidate: str, expected: str) -> None:
     assert matching.edit_class(query, candidate) == expected
     assert matching.edit_class(candidate, query) == expected  # symmetric on these
+
+
+def test_without_the_list_of_describing_words_every_content_change_is_a_subject(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dreamcache import words
+
+    assert {"fluffy", "old", "very", "happier"} <= words.modifiers() and not {"cat", "giant", "run"} & words.modifiers()
+    if words.WORDNET_DIR.is_dir():  # Debian's wordnet-base (`make test` installs it): the list is its build
+        assert words.read_packaged(words.packaged_path(words.MODIFIERS)) == words.modifiers_from_wordnet()
+    monkeypatch.setattr(words, "modifiers", lambda: frozenset())
+    assert matching.edit_class("a fluffy cat", "a cat") == "subject"  # shallower, never deeper
+    assert matching.edit_class("a red cat", "a cat") == "colour"  # colours need no list

@@ -179,7 +179,8 @@ def reuse_depth_limit(edit_class: str, settings: Settings) -> float:
     inherits the neighbour's state at that step, so an edit that changes the layout (another count, swapped
     roles or attributes, another subject: `LAYOUT_EDITS`) would follow the old prompt's layout: it may skip at
     most `reuse_layout_edit_max_skip` (default 0: from noise). A colour edit keeps the layout and may start from
-    an early checkpoint (`reuse_colour_edit_max_skip`, default the shallowest). Style, medium, artist, quality
+    an early checkpoint (`reuse_colour_edit_max_skip`, default the shallowest), and so may an edit of describing
+    words only (`reuse_attribute_edit_max_skip`: "a cat" / "a fluffy cat"). Style, medium, artist, quality
     and camera edits, the kind NIRVANA (Agarwal et al., NSDI '24) reports resuming deepest, are limited by the
     similarity schedule alone.
     """
@@ -187,4 +188,6 @@ def reuse_depth_limit(edit_class: str, settings: Settings) -> float:
         return settings.reuse_layout_edit_max_skip
     if edit_class == matching.EDIT_COLOUR:
         return settings.reuse_colour_edit_max_skip
+    if edit_class == matching.EDIT_ATTRIBUTE:
+        return settings.reuse_attribute_edit_max_skip
     return 1.0

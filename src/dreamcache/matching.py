@@ -291,10 +291,12 @@ def accept(query: str, candidate: str, similarity: float, threshold: float) -> b
 EDIT_NONE = "none"  # the verifier finds no difference (retyped, or a verified rewording)
 EDIT_STYLE = "style"  # only style, medium, artist, quality or camera words differ
 EDIT_COLOUR = "colour"  # a colour word changed (and perhaps style words)
+EDIT_ATTRIBUTE = "attribute"  # only describing words (and perhaps colours): "a cat" / "a fluffy old cat" is
+# still a cat; WordNet's dominant sense decides what describes (`words.modifiers`)
 EDIT_COUNT = "count"  # a number, a number word, or singular against plural
 EDIT_ORDER = "order"  # the same words in another order: swapped roles or attributes
 EDIT_SUBJECT = "subject"  # another content word: a different subject, object, action or scene
-EDIT_CLASSES = (EDIT_NONE, EDIT_STYLE, EDIT_COLOUR, EDIT_COUNT, EDIT_ORDER, EDIT_SUBJECT)
+EDIT_CLASSES = (EDIT_NONE, EDIT_STYLE, EDIT_COLOUR, EDIT_ATTRIBUTE, EDIT_COUNT, EDIT_ORDER, EDIT_SUBJECT)
 LAYOUT_EDITS = frozenset({EDIT_COUNT, EDIT_ORDER, EDIT_SUBJECT})
 
 def _word_set(text: str) -> frozenset[str]:
@@ -357,7 +359,8 @@ def _style_mask(words: Sequence[str]) -> list[bool]:
             before, form = analyse(words[i - 1])
             credit = form != ED or before in _ART_VERBS or words[i - 1] in _ART_VERBS
         if credit or (w == "style" and nxt == "of"):
-            for j in range(i, len(words)):
+            art_verb = i > 0 and (words[i - 1] in _ART_VERBS or analyse(words[i - 1])[0] in _ART_VERBS)
+            for j in range(i - 1 if w == "by" and art_verb else i, len(words)):  # "designed by X": all style
                 mask[j] = True
             break
     for i, w in enumerate(words):
@@ -369,16 +372,34 @@ def _style_mask(words: Sequence[str]) -> list[bool]:
 
 
 @lru_cache(maxsize=16384)
-def layout_tokens(prompt: str) -> tuple[tuple[Token, ...], ...]:
-    """`tokens` without the style words: per tag, what the picture shows (tags left empty are dropped)."""
+def _layout_words(prompt: str) -> tuple[tuple[tuple[str, Token], ...], ...]:
+    """Per tag, the words that are not style, each with its token (tags left empty are dropped)."""
     out = []
     for piece in split_tags(prompt):
-        words = [w for w in fold(piece).split() if w not in IGNORED]
-        kept = (analyse(w) for w, style in zip(words, _style_mask(words), strict=True) if not style)
-        tag = tuple(token for token in kept if token[0] not in IGNORED_STEMS)
+        folded = [w for w in fold(piece).split() if w not in IGNORED]
+        kept = ((w, analyse(w)) for w, style in zip(folded, _style_mask(folded), strict=True) if not style)
+        tag = tuple((w, token) for w, token in kept if token[0] not in IGNORED_STEMS)
         if tag:
             out.append(tag)
     return tuple(out)
+
+
+def layout_tokens(prompt: str) -> tuple[tuple[Token, ...], ...]:
+    """`tokens` without the style words: per tag, what the picture shows (tags left empty are dropped)."""
+    return tuple(tuple(token for _, token in tag) for tag in _layout_words(prompt))
+
+
+def _describes(changed: set[str], *prompts: str) -> bool:
+    """Whether every changed stem is written, in these prompts, only as describing words or colours."""
+    describing = words.modifiers()
+    written: dict[str, set[str]] = {}
+    for prompt in prompts:
+        for tag in _layout_words(prompt):
+            for word, token in tag:
+                if token[0] in changed:
+                    written.setdefault(token[0], set()).add(word)
+    return all(stem_ in written and all(w in describing or w in COLOUR_WORDS for w in written[stem_])
+               for stem_ in changed)
 
 
 def _is_number(token_stem: str) -> bool:
@@ -387,7 +408,7 @@ def _is_number(token_stem: str) -> bool:
 
 def edit_class(query: str, candidate: str) -> str:
     """The kind of edit that turns `candidate` into `query` (one of `EDIT_CLASSES`), the most layout-changing
-    one when there are several: count > order > subject > colour > style > none."""
+    one when there are several: count > order > subject > attribute > colour > style > none."""
     if verify(query, candidate):
         return EDIT_NONE
     q, c = layout_tokens(query), layout_tokens(candidate)
@@ -412,4 +433,6 @@ def edit_class(query: str, candidate: str) -> str:
         return EDIT_ORDER
     if changed <= _COLOUR_STEMS:
         return EDIT_COLOUR
+    if _describes(changed, query, candidate):
+        return EDIT_ATTRIBUTE
     return EDIT_SUBJECT

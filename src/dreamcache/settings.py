@@ -37,6 +37,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "decision": ("similarity_threshold", "min_similarity_floor",),
     "reuse": (
         "reuse", "checkpoint_fractions", "reuse_schedule", "reuse_layout_edit_max_skip", "reuse_colour_edit_max_skip",
+        "reuse_attribute_edit_max_skip",
     ),
     "index": ("qdrant_url", "qdrant_api_key", "qdrant_collection", "index_optimize_on_start", "qdrant_local_path",),
     "jobs": ("default_wait_s", "max_wait_s", "job_ttl_s", "max_jobs", "retry_after_s",),
@@ -168,6 +169,12 @@ class Settings(BaseSettings):
         description="Largest share of steps a near-miss may skip when its neighbour differs in a colour word "
         "(colours settle after the layout): the shallowest checkpoint by default. Style, medium, artist, quality "
         "and camera edits follow `reuse_schedule` alone.",
+    )
+    reuse_attribute_edit_max_skip: float = Field(
+        0.2, ge=0.0, lt=1.0,
+        description="Largest share of steps a near-miss may skip when only describing words differ (`a cat` / "
+        "`a fluffy cat`: adjectives and adverbs by WordNet's dominant sense, perhaps with colours): like a "
+        "colour, the things and their places stay, so the shallowest checkpoint by default.",
     )
 
     # --- index: the vector index (Qdrant) --------------------------------------------------------------------

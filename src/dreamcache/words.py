@@ -6,6 +6,11 @@ greenhouse` are not: the joined form is a word with its own meaning. The list sh
 licence and notice are in `data/WORDNET-LICENSE.txt`), so the service needs no system package at run
 time. Without it, Debian's `wordnet-base` (`/usr/share/wordnet`) is read instead; with neither,
 `lexicon()` is None and callers must take the safe side (never treat a join as the same text).
+
+`modifiers()` is a second list from the same database: the words WordNet mostly uses to describe
+(`old`, `fluffy`, `very`: more adjective and adverb senses than noun and verb ones), which
+`matching.edit_class` uses to tell an edit of how something looks from an edit of what is there.
+Without it every changed content word counts as a change of subject (the cautious side).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 PACKAGED = "wordnet_words.txt.gz"
+MODIFIERS = "wordnet_modifiers.txt.gz"
 WORDNET_DIR = Path("/usr/share/wordnet")
 _PARTS_OF_SPEECH = ("noun", "verb", "adj", "adv")
 _WORD = re.compile(r"^[a-z]{2,}$")  # no digits: `3 d` / `3d`, `4 k` / `4k` are typing; one letter is no join
@@ -48,6 +54,38 @@ def from_wordnet(directory: Path = WORDNET_DIR) -> frozenset[str]:
     return frozenset(found)
 
 
+def _fold_lemma(form: str) -> str | None:
+    folded = form.replace("-", "").replace("'", "").replace(".", "").lower()
+    return folded if "_" not in form and _WORD.match(folded) else None
+
+
+def modifiers_from_wordnet(directory: Path = WORDNET_DIR) -> frozenset[str]:
+    """The single-word lemmas of a WordNet database with more adjective and adverb senses than noun and verb
+    ones (a tie counts as a noun), and their irregular forms (`adj.exc`: "bigger" for "big"), folded."""
+    senses: dict[str, list[int]] = {}  # lemma -> [describing senses, naming senses]
+    for pos in _PARTS_OF_SPEECH:
+        path = directory / f"index.{pos}"
+        if not path.exists():
+            continue
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            fields = line.split()
+            if not line or line.startswith(" ") or len(fields) < 3 or not fields[2].isdigit():
+                continue
+            folded = _fold_lemma(fields[0])
+            if folded is not None:
+                senses.setdefault(folded, [0, 0])[0 if pos in ("adj", "adv") else 1] += int(fields[2])
+    found = {word for word, (describing, naming) in senses.items() if describing > naming}
+    for pos in ("adj", "adv"):
+        path = directory / f"{pos}.exc"
+        if not path.exists():
+            continue
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            forms = [_fold_lemma(form) for form in line.split()]
+            if len(forms) >= 2 and forms[0] and any(base in found for base in forms[1:]):
+                found.add(forms[0])
+    return frozenset(found)
+
+
 def write_packaged(words: Iterable[str], path: Path) -> None:
     """Write a word list as the package ships it: sorted, one a line, gzip (reproducible: no timestamp)."""
     body = "".join(f"{w}\n" for w in sorted(words)).encode("utf-8")
@@ -60,8 +98,8 @@ def read_packaged(path: Path) -> frozenset[str]:
         return frozenset(line.strip() for line in handle if line.strip())
 
 
-def packaged_path() -> Path:
-    return Path(str(resources.files("dreamcache") / "data" / PACKAGED))
+def packaged_path(name: str = PACKAGED) -> Path:
+    return Path(str(resources.files("dreamcache") / "data" / name))
 
 
 def load(packaged: Path, wordnet: Path) -> frozenset[str] | None:
@@ -83,6 +121,19 @@ def lexicon() -> frozenset[str] | None:
     return load(packaged_path(), WORDNET_DIR)
 
 
+@lru_cache(maxsize=1)
+def modifiers() -> frozenset[str]:
+    """The describing words (`modifiers_from_wordnet`): the packaged list, else Debian's WordNet, else empty."""
+    packaged = packaged_path(MODIFIERS)
+    if packaged.is_file():
+        return read_packaged(packaged)
+    system = modifiers_from_wordnet(WORDNET_DIR)
+    if not system:
+        log.warning("words: no list of describing words (neither %s nor WordNet in %s): every changed content "
+                    "word is taken for another subject (shallower reuse, never a deeper one)", packaged, WORDNET_DIR)
+    return system
+
+
 def is_word(word: str, words: frozenset[str]) -> bool:
     """Whether `word` (folded) is an English word of its own, or a plural or verb form of one."""
     if word in words:
@@ -102,7 +153,7 @@ def is_word(word: str, words: frozenset[str]) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m dreamcache.words build [WORDNET_DIR]`: regenerate the packaged list from a WordNet database."""
+    """`python -m dreamcache.words build [WORDNET_DIR]`: regenerate the packaged lists from a WordNet database."""
     args = sys.argv[1:] if argv is None else argv
     if not args or args[0] != "build":
         print("usage: python -m dreamcache.words build [WORDNET_DIR]", file=sys.stderr)
@@ -112,9 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     if not words:
         print(f"no WordNet database in {directory} (Debian: apt-get install wordnet-base)", file=sys.stderr)
         return 1
-    target = packaged_path()
-    write_packaged(words, target)
-    print(f"{len(words)} words from {directory} -> {target}", file=sys.stderr)
+    for found, target in ((words, packaged_path()), (modifiers_from_wordnet(directory), packaged_path(MODIFIERS))):
+        write_packaged(found, target)
+        print(f"{len(found)} words from {directory} -> {target}", file=sys.stderr)
     return 0
 
 

@@ -160,8 +160,8 @@ def format_table(report: ReplayReport) -> str:
                  f"threshold {s['similarity_threshold']}, reuse schedule {s['reuse_schedule']}, checkpoints at "
                  f"steps {s['checkpoint_steps']} of {s['default_steps']} ({s['device']}), embedder {s['embedder']}; "
                  f"reuse limits by edit: layout {s['reuse_layout_edit_max_skip']}, colour "
-                 f"{s['reuse_colour_edit_max_skip']}" + (f", at most {s['max_reuse']}" if s["max_reuse"] is not None
-                                                          else "") + f"; index {s['index']}")
+                 f"{s['reuse_colour_edit_max_skip']}, attribute {s['reuse_attribute_edit_max_skip']}"
+                 + (f", at most {s['max_reuse']}" if s["max_reuse"] is not None else "") + f"; index {s['index']}")
     return "\n".join(lines)
 
 

@@ -76,6 +76,7 @@ def replay(
             "reuse_schedule": [list(pair) for pair in settings.reuse_schedule],
             "reuse_layout_edit_max_skip": settings.reuse_layout_edit_max_skip,
             "reuse_colour_edit_max_skip": settings.reuse_colour_edit_max_skip,
+            "reuse_attribute_edit_max_skip": settings.reuse_attribute_edit_max_skip,
             "max_reuse": max_reuse,
             "checkpoint_steps": list(capture_steps(settings, device, settings.default_steps)),
             "default_steps": settings.default_steps,
