@@ -15,6 +15,13 @@ memory is the largest sum of the resident sets of the replay and its children, s
 `--baseline-limit` prompts, for a before/after in one run. `--compare N`: replay the first N prompts
 in this process with the IVF index and with an exact scan, and count the requests whose decision
 (hit / reuse and its step and source / generate) differs in either mode. Skips cleanly without the data.
+
+`--scale 500000`: the decisions and the index at sizes whose embedding alone would take hours on 2 cores
+(MiniLM costs ~20 ms of CPU per Discord prompt, whatever the replay does). Each distinct prompt of the stream
+is embedded once, for real; a variation (pass k > 0) gets its base prompt's vector turned by a small seeded
+random vector (cosine ~0.97 to it, as a style tag moves it), so the log grows, the index grows and the
+decisions run on real text. It runs in a child process that only reads the vectors, so its peak memory is
+the replay's own (plus the base vectors, stated). The IVF/exact comparison uses the same real vectors.
 """
 
 from __future__ import annotations
@@ -26,12 +33,15 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import psutil
 
 STREAM = "sd_discord_dream-10.jsonl.gz"
@@ -39,21 +49,123 @@ STYLE_TAGS = ["trending on artstation", "highly detailed", "oil painting", "by g
               "digital art", "cinematic lighting", "watercolor", "octane render", "concept art", "by alphonse mucha"]
 
 
-def stream_lines(path: Path, size: int) -> Iterator[str]:
-    """`size` JSON lines: the stream as is, then again with new users and a style tag added per line."""
+BASE: int | None = None  # `--base N`: only the stream's first N lines are repeated (a quick run)
+
+
+def stream_rows(path: Path, size: int) -> Iterator[tuple[dict[str, Any], str | None]]:
+    """`size` rows, each with its base prompt (None on the first pass): the stream as is, then again with new
+    users and a style tag added per line."""
     with gzip.open(path, "rt", encoding="utf-8") as handle:
-        rows = [json.loads(line) for line in handle if line.strip()]
+        rows = [json.loads(line) for line in handle if line.strip()][:BASE]
     produced, k = 0, 0
     while True:
         for number, row in enumerate(rows):
             if produced >= size:
                 return
+            base = None
             if k:
+                base = row["prompt"]
                 row = {**row, "user": f"{row.get('user')}~{k}" if row.get("user") is not None else None,
                        "prompt": f"{row['prompt']}, {STYLE_TAGS[(number * 7 + k) % len(STYLE_TAGS)]}"}
-            yield json.dumps(row)
+            yield row, base
             produced += 1
         k += 1
+
+
+def stream_lines(path: Path, size: int) -> Iterator[str]:
+    """`size` JSON lines of `stream_rows`."""
+    for row, _ in stream_rows(path, size):
+        yield json.dumps(row)
+
+
+TURN = 0.013  # per-dimension noise: |noise| ~ 0.25 in 384 dimensions, a cosine of ~0.97 to the base vector
+
+
+class StreamVectors:
+    """Embedding texts of the stream -> vectors: real ones for the stream's own prompts (`base`), a seeded turn
+    of its base prompt's vector for a variation (`parent`: variation text -> base text)."""
+
+    def __init__(self, base: dict[str, np.ndarray]) -> None:
+        self.base = base
+        self.parent: dict[str, str] = {}
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        out = []
+        for text in texts:
+            vector = self.base.get(text)
+            if vector is None:
+                origin = self.base[self.parent[text]]
+                rng = np.random.default_rng(zlib.crc32(text.encode()))
+                vector = origin + TURN * rng.standard_normal(origin.shape[0], dtype=np.float32)
+                vector /= np.linalg.norm(vector)
+            out.append(vector)
+        return np.asarray(out, dtype=np.float32)
+
+
+def embed_stream(path: Path, out: Path) -> dict[str, Any]:
+    """Embed every distinct prompt of the stream once (the configured embedder, in this process); save them."""
+    from dreamcache.embedding import open_embedder
+    from dreamcache.prompts import embedding_text
+    from dreamcache.replay import parse_line
+    from dreamcache.settings import Settings
+
+    found = set()
+    for row, base in stream_rows(path, 10**9):
+        if base is not None:
+            break  # the first pass is the stream itself; variations get turned vectors
+        item = parse_line(json.dumps(row), honour_seeds=False)
+        if item is not None:
+            found.add(embedding_text(item.prompt))
+    texts = sorted(found, key=lambda text: (len(text), text))
+    embedder = open_embedder(Settings())
+    started, cpu = time.monotonic(), time.process_time()
+    vectors = np.concatenate([embedder.embed(texts[i : i + 64]) for i in range(0, len(texts), 64)])
+    figures = {"texts": len(texts), "seconds": round(time.monotonic() - started, 1),
+               "cpu_ms_per_text": round(1000 * (time.process_time() - cpu) / len(texts), 2)}
+    np.save(out / "vectors.npy", vectors.astype(np.float32))
+    (out / "texts.json").write_text(json.dumps(texts))
+    return figures
+
+
+def _load_vectors(folder: Path) -> StreamVectors:
+    texts = json.loads((folder / "texts.json").read_text())
+    vectors = np.load(folder / "vectors.npy")
+    return StreamVectors(dict(zip(texts, vectors, strict=True)))
+
+
+def scale_items(path: Path, size: int, vectors: StreamVectors) -> Iterator[Any]:
+    """The stream's requests at `size`, registering each variation's base text with `vectors` as it goes."""
+    from dreamcache.prompts import clean, embedding_text
+    from dreamcache.replay import parse_line
+
+    for row, base in stream_rows(path, size):
+        item = parse_line(json.dumps(row), honour_seeds=False)
+        if item is None:
+            continue
+        if base is not None:
+            vectors.parent[embedding_text(item.prompt)] = embedding_text(clean(base))
+        yield item
+
+
+def scale_worker(path: Path, size: int, folder: Path) -> dict[str, Any]:
+    """(child process) Replay `size` prompts on the saved vectors: seconds, peak memory, the decisions."""
+    from dreamcache.replay import replay
+    from dreamcache.settings import Settings
+
+    vectors = _load_vectors(folder)
+    loaded_mib = psutil.Process().memory_info().rss / 2**20
+    report = replay(scale_items(path, size, vectors), Settings(), vectors)
+    modes = report.to_json()["modes"]
+    return {"prompts": report.prompts, "seconds": round(report.seconds, 1),
+            "prompts_per_s": round(report.prompts / report.seconds, 1),
+            "cpu_ms_per_prompt": round(1000 * report.resources["cpu_seconds"]["replay"] / report.prompts, 2),
+            "peak_rss_mib": report.resources["peak_rss_mib"]["replay"],
+            "rss_with_vectors_loaded_mib": round(loaded_mib),
+            "distinct_vectors": report.resources["distinct_vectors"], "ivf_lists": report.resources["ivf_lists"],
+            "vectors_scored_per_prompt": report.resources["vectors_scored_per_prompt"],
+            "hit_rate": {m: modes[m]["hit_rate"] for m in modes},
+            "reuse_rate": {m: modes[m]["reuse_rate"] for m in modes},
+            "step_time_saved": {m: modes[m]["step_time_saved"] for m in modes}}
 
 
 def run_cli(lines: Iterator[str], src: Path | None, extra: list[str], timeout: float) -> dict[str, Any]:
@@ -113,15 +225,14 @@ def run_cli(lines: Iterator[str], src: Path | None, extra: list[str], timeout: f
             seconds, 1), "peak_rss_mib": round(peak), "cpu_ms_per_prompt": round(cpu_ms, 2), "report": report}
 
 
-def compare_decisions(path: Path, size: int) -> dict[str, Any]:
+def compare_decisions(path: Path, size: int, folder: Path) -> dict[str, Any]:
     """Replay the first `size` prompts with the IVF index and with an exact scan; count differing decisions."""
-    from dreamcache.embedding import open_embedder
-    from dreamcache.replay import parse_line, replay
+    from dreamcache.replay import replay
     from dreamcache.settings import Settings
 
     settings = Settings()
-    items = [item for item in (parse_line(line, honour_seeds=False) for line in stream_lines(path, size)) if item]
-    embed = open_embedder(settings).embed
+    embed = _load_vectors(folder)
+    items = list(scale_items(path, size, embed))
     runs = {}
     for exact in (False, True):
         started = time.monotonic()
@@ -142,13 +253,22 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="*", default=[50_000, 500_000])
     parser.add_argument("--baseline-src", type=Path, default=None)
     parser.add_argument("--baseline-limit", type=int, default=20_000)
-    parser.add_argument("--compare", type=int, default=50_000, help="0: skip the IVF/exact comparison")
+    parser.add_argument("--compare", type=int, default=42_535, help="0: skip the IVF/exact comparison")
+    parser.add_argument("--scale", type=int, nargs="*", default=[50_000, 500_000],
+                        help="sizes replayed on real base vectors and turned variations (see above)")
+    parser.add_argument("--base", type=int, default=None, help="repeat only the stream's first N lines (quick runs)")
+    parser.add_argument("--scale-worker", nargs=2, metavar=("SIZE", "FOLDER"), help=argparse.SUPPRESS)
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per replay run")
     parser.add_argument("--out", type=Path, default=None, help="also write the figures as JSON")
     args = parser.parse_args()
+    global BASE
+    BASE = args.base
     path = args.data / STREAM
     if not path.exists():
         print(f"skipped: {path} not found")
+        return 0
+    if args.scale_worker:
+        print(json.dumps(scale_worker(path, int(args.scale_worker[0]), Path(args.scale_worker[1]))))
         return 0
     print(f"Machine: {os.cpu_count()} CPU cores ({platform.machine()}), {psutil.virtual_memory().total / 2**30:.0f} "
           f"GiB, Python {platform.python_version()}; shared with other work: figures are noisy.", flush=True)
@@ -173,13 +293,41 @@ def main() -> int:
         print(f"| {label} | {run['prompts']:,} | {run['seconds']:,.0f} | {run['prompts_per_s']:,.0f} | "
               f"{run['cpu_ms_per_prompt']:.2f} | ~{ideal:,.0f} prompts/s | {run['peak_rss_mib']:,} MiB | {hits} |",
               flush=True)
-    if args.compare:
-        comparison = compare_decisions(path, args.compare)
-        results["comparison"] = comparison
-        print(f"\nIVF vs exact scan over the first {comparison['prompts']:,} prompts: decisions that differ "
-              f"{comparison['differing_decisions']} (ivf {comparison['seconds_ivf']:,} s, exact "
-              f"{comparison['seconds_exact']:,} s; vectors scored per prompt "
-              f"{comparison['vectors_scored_per_prompt']})")
+    if args.compare or args.scale:
+        with tempfile.TemporaryDirectory(prefix="bench-replay-") as folder:
+            embedded = embed_stream(path, Path(folder))
+            results["base_embedding"] = embedded
+            print(f"\nEmbedding the stream's {embedded['texts']:,} distinct prompts once, in this process: "
+                  f"{embedded['seconds']:,} s, {embedded['cpu_ms_per_text']} ms of CPU per prompt.", flush=True)
+            if args.scale:
+                print("\nAt scale, on those vectors (variations turned, see the docstring): the replay without "
+                      "embedding\n\n| prompts | seconds | prompts/s | CPU ms per prompt | peak memory | distinct "
+                      "vectors | IVF lists | vectors scored per prompt | hit rate (id / anon) | reuse rate (id / anon) "
+                      "|\n|---:|---:|---:|---:|---:|---:|---:|---:|---|---|", flush=True)
+            for size in args.scale:
+                base = ["--base", str(args.base)] if args.base else []
+                child = subprocess.run([sys.executable, __file__, "--data", str(args.data), *base, "--scale-worker",
+                                        str(size), folder], capture_output=True, text=True, timeout=args.timeout,
+                                       env={**os.environ, "HF_HUB_OFFLINE": "1"}, check=False)
+                if child.returncode != 0:
+                    raise RuntimeError(f"scale run failed: {child.stderr[-2000:]}")
+                run = json.loads(child.stdout.strip().splitlines()[-1])
+                results.setdefault("scale", []).append(run)
+                pair = " / ".join
+                print(f"| {run['prompts']:,} | {run['seconds']:,.0f} | {run['prompts_per_s']:,.0f} | "
+                      f"{run['cpu_ms_per_prompt']:.2f} | {run['peak_rss_mib']:,.0f} MiB (vectors loaded: "
+                      f"{run['rss_with_vectors_loaded_mib']:,} MiB) | {run['distinct_vectors']:,} | "
+                      f"{run['ivf_lists']} | "
+                      f"{run['vectors_scored_per_prompt']:,.0f} | "
+                      f"{pair(f'{v:.1%}' for v in run['hit_rate'].values())} | "
+                      f"{pair(f'{v:.1%}' for v in run['reuse_rate'].values())} |", flush=True)
+            if args.compare:
+                comparison = compare_decisions(path, args.compare, Path(folder))
+                results["comparison"] = comparison
+                print(f"\nIVF vs exact scan over the first {comparison['prompts']:,} prompts: decisions that differ "
+                      f"{comparison['differing_decisions']} (ivf {comparison['seconds_ivf']:,} s, exact "
+                      f"{comparison['seconds_exact']:,} s; vectors scored per prompt "
+                      f"{comparison['vectors_scored_per_prompt']})")
     if args.out:
         args.out.write_text(json.dumps(results, indent=2))
     return 0

@@ -6,6 +6,7 @@ import functools
 import resource
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from dreamcache import matching
@@ -116,10 +117,22 @@ class ReplayReport:
         }
 
 
+def _own_peak_kib() -> float:
+    """This process's peak resident memory in KiB: Linux's VmHWM (its own, since its last exec), else ru_maxrss
+    (which Linux carries over an exec: a replay started by a big process would report that one's size)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return float(line.split()[1])
+    except OSError:
+        pass
+    return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
 def peak_rss_mib() -> dict[str, float]:
     """Peak resident memory of this process and of its largest (finished) child, in MiB."""
     kib = 1024.0
-    return {"replay": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / kib, 1),
+    return {"replay": round(_own_peak_kib() / kib, 1),
             "embedding_worker": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / kib, 1)}
 
 
