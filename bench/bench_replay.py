@@ -205,16 +205,26 @@ def run_cli(lines: Iterator[str], src: Path | None, extra: list[str], timeout: f
                 pass
             done.wait(0.5)
 
-    threads = [threading.Thread(target=feed, daemon=True), threading.Thread(target=sample, daemon=True)]
+    outputs: dict[str, str] = {}
+
+    def drain(name: str, stream: Any) -> None:  # read as it comes: a full pipe would stall the replay
+        outputs[name] = stream.read()
+
+    threads = [threading.Thread(target=feed, daemon=True), threading.Thread(target=sample, daemon=True),
+               threading.Thread(target=drain, args=("out", process.stdout), daemon=True),
+               threading.Thread(target=drain, args=("err", process.stderr), daemon=True)]
     for thread in threads:
         thread.start()
     try:
-        out, err = process.communicate(timeout=timeout)
+        process.wait(timeout=timeout)  # not communicate(): it would close stdin under the feeding thread
     except subprocess.TimeoutExpired:
         process.kill()
-        process.communicate()
+        process.wait()
         done.set()
         return {"timed_out": True, "seconds": round(time.monotonic() - started, 1), "peak_rss_mib": round(peak)}
+    for thread in threads[2:]:
+        thread.join()
+    out, err = outputs.get("out", ""), outputs.get("err", "")
     done.set()
     seconds = time.monotonic() - started
     if process.returncode != 0:
