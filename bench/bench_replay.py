@@ -52,8 +52,8 @@ STYLE_TAGS = ["trending on artstation", "highly detailed", "oil painting", "by g
 BASE: int | None = None  # `--base N`: only the stream's first N lines are repeated (a quick run)
 
 
-def stream_rows(path: Path, size: int) -> Iterator[tuple[dict[str, Any], str | None]]:
-    """`size` rows, each with its base prompt (None on the first pass): the stream as is, then again with new
+def stream_rows(path: Path, size: int) -> Iterator[tuple[dict[str, Any], dict[str, Any] | None]]:
+    """`size` rows, each with its base row (None on the first pass): the stream as is, then again with new
     users and a style tag added per line."""
     with gzip.open(path, "rt", encoding="utf-8") as handle:
         rows = [json.loads(line) for line in handle if line.strip()][:BASE]
@@ -64,7 +64,7 @@ def stream_rows(path: Path, size: int) -> Iterator[tuple[dict[str, Any], str | N
                 return
             base = None
             if k:
-                base = row["prompt"]
+                base = row
                 row = {**row, "user": f"{row.get('user')}~{k}" if row.get("user") is not None else None,
                        "prompt": f"{row['prompt']}, {STYLE_TAGS[(number * 7 + k) % len(STYLE_TAGS)]}"}
             yield row, base
@@ -135,7 +135,7 @@ def _load_vectors(folder: Path) -> StreamVectors:
 
 def scale_items(path: Path, size: int, vectors: StreamVectors) -> Iterator[Any]:
     """The stream's requests at `size`, registering each variation's base text with `vectors` as it goes."""
-    from dreamcache.prompts import clean, embedding_text
+    from dreamcache.prompts import embedding_text
     from dreamcache.replay import parse_line
 
     for row, base in stream_rows(path, size):
@@ -143,7 +143,10 @@ def scale_items(path: Path, size: int, vectors: StreamVectors) -> Iterator[Any]:
         if item is None:
             continue
         if base is not None:
-            vectors.parent[embedding_text(item.prompt)] = embedding_text(clean(base))
+            origin = parse_line(json.dumps(base), honour_seeds=False)
+            if origin is None or embedding_text(origin.prompt) not in vectors.base:
+                continue  # a line the first pass skipped too
+            vectors.parent[embedding_text(item.prompt)] = embedding_text(origin.prompt)
         yield item
 
 
@@ -266,6 +269,8 @@ def main() -> int:
     parser.add_argument("--compare", type=int, default=42_535, help="0: skip the IVF/exact comparison")
     parser.add_argument("--scale", type=int, nargs="*", default=[50_000, 500_000],
                         help="sizes replayed on real base vectors and turned variations (see above)")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="keep the stream's vectors in this folder and reuse them on the next run")
     parser.add_argument("--base", type=int, default=None, help="repeat only the stream's first N lines (quick runs)")
     parser.add_argument("--scale-worker", nargs=2, metavar=("SIZE", "FOLDER"), help=argparse.SUPPRESS)
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per replay run")
@@ -304,8 +309,13 @@ def main() -> int:
               f"{run['cpu_ms_per_prompt']:.2f} | ~{ideal:,.0f} prompts/s | {run['peak_rss_mib']:,} MiB | {hits} |",
               flush=True)
     if args.compare or args.scale:
-        with tempfile.TemporaryDirectory(prefix="bench-replay-") as folder:
-            embedded = embed_stream(path, Path(folder))
+        with tempfile.TemporaryDirectory(prefix="bench-replay-") as scratch:
+            folder = str(args.keep or scratch)
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            if not (Path(folder) / "vectors.npy").exists():
+                embedded = embed_stream(path, Path(folder))
+                (Path(folder) / "figures.json").write_text(json.dumps(embedded))
+            embedded = json.loads((Path(folder) / "figures.json").read_text())
             results["base_embedding"] = embedded
             print(f"\nEmbedding the stream's {embedded['texts']:,} distinct prompts once, in this process: "
                   f"{embedded['seconds']:,} s, {embedded['cpu_ms_per_text']} ms of CPU per prompt.", flush=True)
