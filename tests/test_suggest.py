@@ -450,3 +450,76 @@ def test_http_concurrent_keystrokes_get_the_same_answers(client: TestClient) -> 
         results = list(pool.map(lambda i: (texts[i % len(texts)], client.get(
             "/recommend", params={"q": texts[i % len(texts)]}).json()["suggestions"]), range(80)))
     assert all(found == expected[text] for text, found in results)
+
+
+def _big_stream(count: int, seed: int) -> list[Entry]:
+    """`count` prompts that make big classes: all start "a ", most hold "castle", and 300 distinct words start
+    "star" (an unfinished "sta" is too broad to mark word by word); hits and ages vary."""
+    rng = np.random.default_rng(seed)
+    adjectives = ["red", "tall", "ruined", "floating", "gothic", "tiny", "golden", "misty"]
+    places = ["on a hill", "by the sea", "in a forest", "under the stars", "in the clouds", "at dawn"]
+    stars = [f"star{a}{b}" for a in "abcdefghijklmnopqrstuvwxyz" for b in "abcdefghijkl"][:300]
+    found = []
+    for i in range(count):
+        thing = "castle" if rng.random() < 0.8 else "tower"
+        text = (f"a {adjectives[i % len(adjectives)]} {thing} {places[(i // 8) % len(places)]} "
+                f"{stars[int(rng.integers(len(stars)))]} number {i}")
+        found.append(entry(text, hits=int(rng.integers(0, 50)) if rng.random() < 0.3 else 0,
+                           age_s=float(rng.uniform(0, 30 * 86400))))
+    return found
+
+
+BIG_TYPED = ["a", "a ", "a red", "a red ", "a red cas", "a castle", "castle ", "castle on a h", "cas", "sta",
+             "a castle sta", "castle starab", "number 1", "tower by the s", "a tiny tower in a for"]
+
+
+def test_a_big_class_is_answered_as_if_it_were_built_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Big classes are pre-selected off the popularity order (`classes.py`): the answers must be those of building
+    and ranking the class whole, before and after new prompts, new hits and a rebuilt order."""
+    from dreamcache.suggest import classes
+
+    entries = _big_stream(3000, seed=5)
+    fast, whole = SuggestionIndex(clock=lambda: NOW), SuggestionIndex(clock=lambda: NOW)
+    fast.load(entries)
+    whole.load(entries)
+
+    def answers(index: SuggestionIndex) -> dict[str, list[tuple[str, float, str]]]:
+        return {text: [(s.prompt, s.score, s.match) for s in suggest(index, text, limit=10)] for text in BIG_TYPED}
+
+    def compare() -> None:
+        expected = {}
+        with monkeypatch.context() as patched:
+            patched.setattr(classes, "BIG_CLASS", 10**9)  # every class built whole
+            expected = answers(whole)
+        assert answers(fast) == expected
+        assert all(expected[text] for text in BIG_TYPED)
+
+    compare()
+    assert len(fast._class_cache) > 0 and fast._order is not None  # the pre-selection was used
+    # New prompts and hits: they are "changed" items, checked beside the (now stale) order ...
+    extra = [entry(f"a red castle on a hill starabc popular {i}", hits=500 + i) for i in range(3)]
+    for index in (fast, whole):
+        for item in extra:
+            index.add(item)
+        index.record_hit(prompts.normalize("a tiny tower by the sea starbb number 17"), 900)
+    assert fast._dirty
+    compare()
+    assert suggest(fast, "a red cas")[0].prompt.startswith("a red castle on a hill starabc popular")
+    # ... until enough of them rebuild the order.
+    more = _big_stream(600, seed=6)
+    for index in (fast, whole):
+        for item in more:
+            index.add(item)
+    assert len(fast._dirty) <= classes.ORDER_DIRTY_MAX
+    compare()
+
+
+def test_a_big_prefix_class_keeps_the_prompt_typed_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dreamcache.suggest import classes
+
+    monkeypatch.setattr(classes, "BIG_CLASS", 20)  # 31 prompts make a big class here
+    index = built(entry("a castle on a hill at night", hits=3, age_s=86400),
+                  *[entry(f"a castle on a hill at night number {i}", age_s=float(i)) for i in range(30)])
+    found = suggest(index, "a castle on a hill at night ")
+    assert found[0].prompt == "a castle on a hill at night" and found[0].match == "prefix"
+    assert index._class_cache  # the big-class path answered

@@ -24,8 +24,8 @@ Ranking within a tier (exact, then typo and semantic)::
     score = quality + 0.15 * log1p(hits) / log1p(max_hits) + 0.10 * 0.5 ** (age / 7 days)
     quality = 1.0 prefix | 0.8 words | 0.7 typo continuing the text | 0.65 typo words | 0.6 * cosine
 
-When a prefix or word class holds more than 2,000 prompts (the first keystrokes) its best 64 by
-popularity and recency are kept until the index changes.
+When a prefix or word class holds more than 2,000 prompts (the first keystrokes) only its best 64 by
+popularity and recency are ranked, found without building the class (`classes.py`).
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ import numpy as np
 
 from dreamcache import prompts
 from dreamcache.index import Entry, Index
+from dreamcache.suggest.classes import BIG_CLASS, MatchClasses
 from dreamcache.suggest.groups import Grouping
 from dreamcache.suggest.semantic import Embed, SemanticCache
 from dreamcache.suggest.words import TYPO_MIN_LETTERS, Vocabulary
@@ -57,15 +58,10 @@ HITS_WEIGHT = 0.15
 RECENCY_WEIGHT = 0.10
 HALF_LIFE_S = 7 * 86400.0
 RANK_POOL = 8  # candidates ranked per class: this many times the limit, by score
-BIG_CLASS = 2000  # above this many candidates in a class, rank a cached pre-selection
-POOL = 64  # candidates kept per class when pre-selecting
-CLASS_CACHE_MAX = 4096
 TYPO_CANDIDATES = 1000  # typo matching starts from at most this many prompts (else: the first keystrokes)
-FEW_WORDS = 64  # an unfinished word that starts at most this many indexed words is matched through their postings
 SEMANTIC_FLOOR = 0.5  # a neighbour below this cosine is no suggestion, just another prompt
 MIN_EMBED_CHARS = 4  # finished words shorter than this are not embedded
 EXACT_KINDS = ("prefix", "words")
-_LAST = chr(0x10FFFF)
 _ENDS_WORD = re.compile(r"[^\w]$")
 
 
@@ -99,7 +95,7 @@ def suggestible(prompt_norm: str) -> bool:
     return len(prompt_norm) >= MIN_CHARS and prompt_norm.count(" ") + 1 >= MIN_WORDS
 
 
-class SuggestionIndex(Grouping):
+class SuggestionIndex(Grouping, MatchClasses):
     """Autocomplete over past prompts, in memory; see the module docstring for matching and ranking."""
 
     def __init__(
@@ -125,6 +121,10 @@ class SuggestionIndex(Grouping):
         self._group_of: list[str] = []
         self._slip_of: dict[int, int] = {}  # a misspelled prompt -> its correctly spelled twin
         self._class_cache: dict[tuple[str, str], list[int]] = {}
+        self._order: np.ndarray | None = None  # items, best group first (`_popularity_order`)
+        self._order_max_hits = 0.0
+        self._dirty: set[int] = set()  # items whose group changed since the order was built
+        self._posting_arrays: dict[str, np.ndarray] = {}
         self._bulk = False
         self._gone: set[int] = set()  # prompts whose every entry was deleted: never suggested
 
@@ -164,7 +164,8 @@ class SuggestionIndex(Grouping):
                 self._groups.setdefault(self._group_key(item_id), []).append(item_id)
             for key in self._groups:
                 self._refresh_group(key)
-            self._changed()
+            self._order = None
+            self._changed()  # builds the popularity order at start-up, not on the first keystroke
         return count
 
     def add(self, entry: Entry) -> None:
@@ -229,6 +230,9 @@ class SuggestionIndex(Grouping):
 
     def _changed(self) -> None:
         self._class_cache.clear()
+        if self._order_stale():  # rebuilt here, on the change, rather than on a keystroke
+            self._order = None
+            self._popularity_order()
 
     def _ranks(self) -> np.ndarray:
         if len(self._norm_rank) != len(self._items):  # prompts were added: rebuild
@@ -257,6 +261,7 @@ class SuggestionIndex(Grouping):
         self._rep[item_id] = item_id
         for word in words:
             self._postings.setdefault(word, set()).add(item_id)
+            self._posting_arrays.pop(word, None)
         self._vocab.add(words)
         self._group_of.append(canon)
         if self._bulk:
@@ -264,6 +269,10 @@ class SuggestionIndex(Grouping):
         at = bisect.bisect_left(self._sorted_norms, norm)
         self._sorted_norms.insert(at, norm)
         self._sorted_ids.insert(at, item_id)
+        if len(self._norm_rank) == item_id:  # shift the ranks rather than rebuild them from the list
+            rank = self._norm_rank
+            rank[rank >= at] += 1
+            self._norm_rank = np.append(rank, at)
         self._find_slip(item_id)
         self._groups.setdefault(self._group_key(item_id), []).append(item_id)
         self._adopt_slips(item_id)
@@ -342,65 +351,10 @@ class SuggestionIndex(Grouping):
         recency = np.exp2(-age / HALF_LIFE_S)
         return np.asarray(quality + HITS_WEIGHT * popularity + RECENCY_WEIGHT * recency, dtype=np.float64)
 
-    def _preselect(self, key: tuple[str, str], make: Callable[[], list[int]]) -> list[int]:
-        """All candidates of a small class; the best POOL of a big one (kept until the index changes)."""
-        cached = self._class_cache.get(key)
-        if cached is not None:
-            return cached
-        ids = make()
-        if len(ids) <= BIG_CLASS:
-            return ids
-        order = np.sort(np.fromiter(ids, dtype=np.int64, count=len(ids)))
-        scores = self._scores(self._rep[order], 0.0, self.clock())
-        chosen = order[np.lexsort((self._ranks()[order], -scores))[:POOL]].tolist()
-        if len(self._class_cache) >= CLASS_CACHE_MAX:
-            self._class_cache.clear()
-        self._class_cache[key] = chosen
-        return chosen
-
     def _lexical(self, typed: str, complete_last: bool) -> list[tuple[list[int], float, str]]:
         """Prefix and word candidates (ids), with their match quality and kind."""
-        key = typed + (" " if complete_last else "")
-        prefix_ids = self._preselect(("prefix", key), lambda: self._prefix_ids(typed, complete_last))
-        word_ids = self._preselect(("words", key), lambda: self._word_ids(typed, complete_last))
+        prefix_ids, word_ids = self._classes(typed, complete_last)
         return [(prefix_ids, PREFIX_QUALITY, "prefix"), (word_ids, WORDS_QUALITY, "words")]
-
-    def _prefix_ids(self, typed: str, complete_last: bool) -> list[int]:
-        ids: list[int] = []
-        key = typed + " " if complete_last else typed
-        if complete_last and typed in self._by_norm:
-            ids.append(self._by_norm[typed])
-        lo = bisect.bisect_left(self._sorted_norms, key)
-        hi = bisect.bisect_left(self._sorted_norms, key + _LAST, lo)
-        return ids + self._sorted_ids[lo:hi]
-
-    def _word_ids(self, typed: str, complete_last: bool) -> list[int]:
-        words = list(dict.fromkeys(typed.split()))
-        partial = None if complete_last else words.pop()
-        if not words and (partial is None or len(partial) < 3):
-            return []
-        if words:
-            postings = sorted((self._postings.get(word, set()) for word in words), key=len)
-            candidates = set(postings[0])
-            for posting in postings[1:]:
-                candidates &= posting
-                if not candidates:
-                    return []
-            if partial is None:
-                return list(candidates)
-            starting = self._vocab.starting(partial)
-            if len(starting) <= FEW_WORDS or len(candidates) > BIG_CLASS:
-                return list(candidates & self._words_starting(partial, starting))
-            return [i for i in candidates if any(w.startswith(partial) for w in self._items[i].words)]
-        assert partial is not None
-        return list(self._words_starting(partial))
-
-    def _words_starting(self, partial: str, starting: list[str] | None = None) -> set[int]:
-        """Items with a word starting with `partial` (`starting`: those words, when already looked up)."""
-        found: set[int] = set()
-        for word in self._vocab.starting(partial) if starting is None else starting:
-            found |= self._postings[word]
-        return found
 
     def _typos(self, typed: str, complete_last: bool, ranked: dict[int, tuple[int, float, str]]
                ) -> list[tuple[list[int], float, str]]:

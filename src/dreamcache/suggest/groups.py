@@ -48,6 +48,7 @@ class Grouping:
     _groups: dict[str, list[int]]  # group key (a canonical text) -> items
     _group_of: list[str]
     _slip_of: dict[int, int]  # a misspelled prompt -> its correctly spelled twin
+    _dirty: set[int]  # items whose group's shown item or stats changed (the popularity order is stale for them)
 
     def _group_key(self, item_id: int) -> str:
         twin = self._slip_of.get(item_id)
@@ -139,3 +140,4 @@ class Grouping:
         self._group_hits[rep] = float(self._hits[index].sum())
         self._group_created[rep] = float(self._created[index].max())
         self._max_hits = max(self._max_hits, float(self._group_hits[rep]))
+        self._dirty.update(members)
