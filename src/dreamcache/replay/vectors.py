@@ -20,6 +20,7 @@ CHUNK = 2048  # requests read, embedded and replayed together
 VECTOR_CACHE = 100_000  # vectors of recent prompt texts kept for repeats (~1.6 KB each)
 
 _worker_embed: Callable[[Sequence[str]], np.ndarray] | None = None
+Job = tuple[list[str], list[Future[np.ndarray] | np.ndarray], dict[str, np.ndarray]]  # missing, parts, known
 
 
 def _start_worker(settings: Settings) -> None:
@@ -49,6 +50,7 @@ class VectorSource:
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
         self._inflight: set[str] = set()
+        self._previous: dict[str, np.ndarray] = {}  # the last collected job's new vectors (the next one may need them)
         self.embedded = 0
         self._pool: ProcessPoolExecutor | None = None
         self.workers = workers if embed is None else 1
@@ -60,34 +62,40 @@ class VectorSource:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
 
-    def submit(self, texts: Sequence[str]) -> tuple[list[str], list[Future[np.ndarray] | np.ndarray]]:
-        """Start embedding the texts not known yet (sorted by length: little padding)."""
-        missing = sorted({t for t in texts if t not in self._cache and t not in self._inflight},
+    def submit(self, texts: Sequence[str]) -> Job:
+        """Start embedding the texts not known yet (sorted by length: little padding). The vectors of the known
+        ones are taken now: the previous chunk's new texts may push them out of the cache before `collect`."""
+        known = {t: self._cache[t] for t in texts if t in self._cache}
+        missing = sorted({t for t in texts if t not in known and t not in self._inflight},
                          key=lambda text: (len(text), text))
         self._inflight.update(missing)
         if self._pool is None:
             assert self._embed is not None
-            return missing, [_embed_batches(missing, self._embed)]
+            return missing, [_embed_batches(missing, self._embed)], known
         # Interleaved slices: every worker gets short and long texts alike, each slice still sorted.
         slices = [missing[i :: self.workers] for i in range(self.workers)]
         return [t for part in slices for t in part], [self._pool.submit(_embed_in_worker, part)
-                                                      for part in slices if part]
+                                                      for part in slices if part], known
 
-    def collect(self, job: tuple[list[str], list[Future[np.ndarray] | np.ndarray]], texts: Sequence[str]
-                ) -> list[np.ndarray]:
+    def collect(self, job: Job, texts: Sequence[str]) -> list[np.ndarray]:
         """The vectors of `texts` once the job that `submit` started is done."""
-        missing, parts = job
+        missing, parts, known = job
         arrays = [part if isinstance(part, np.ndarray) else part.result() for part in parts]
         vectors = np.concatenate([a for a in arrays if a.size]) if missing else np.empty((0, 0), np.float32)
-        for text, vector in zip(missing, vectors, strict=True):
+        fresh = dict(zip(missing, vectors, strict=True))
+        for text, vector in fresh.items():
             self._remember(text, vector)
         self._inflight.difference_update(missing)
         self.embedded += len(missing)
         out = []
         for text in texts:
-            vector = self._cache[text]
-            self._cache.move_to_end(text)
+            vector = known.get(text)
+            if vector is None:
+                vector = fresh.get(text)
+            if vector is None:  # embedded by the previous job (in flight at submit)
+                vector = self._previous[text]
             out.append(vector)
+        self._previous = fresh
         return out
 
     def _remember(self, text: str, vector: np.ndarray) -> None:
