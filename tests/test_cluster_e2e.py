@@ -13,6 +13,7 @@ by default) to keep the test short.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import os
 import signal
 import subprocess
@@ -27,7 +28,6 @@ import httpx
 import pytest
 
 from apphelpers import free_port
-from dreamcache.cli import wait_ready
 from redisserver import redis_server
 from seaweed import SeaweedS3, seaweed_s3_server
 
@@ -91,20 +91,38 @@ def _wait_all(base: str, job_ids: list[str], timeout: float) -> dict[str, dict[s
     return done
 
 
+def _start_replica(stack: ExitStack, tmp_path: Path, i: int, redis_url: str, s3: SeaweedS3
+                   ) -> tuple[subprocess.Popen[bytes], str]:
+    """`serve --worker none` on a free port, ready; a port another process took meanwhile is tried again."""
+    for attempt in range(3):
+        port = free_port()
+        log = tmp_path / f"replica{i}" / f"log{attempt}.txt"
+        proc = stack.enter_context(process(["serve", "--worker", "none", "--port", str(port)],
+                                           _env(tmp_path, f"replica{i}", redis_url, s3), log))
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and proc.poll() is None:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    return proc, base
+            time.sleep(0.25)
+        if "address already in use" not in log.read_text(errors="replace"):
+            break
+    raise AssertionError(f"replica {i} did not start: {log.read_text(errors='replace')[-2000:]}")
+
+
 def test_two_replicas_two_workers_lose_nothing_when_a_worker_and_a_replica_are_killed(tmp_path: Path) -> None:
     with ExitStack() as stack:
         redis = stack.enter_context(redis_server(tmp_path / "redis"))
         s3 = stack.enter_context(seaweed_s3_server(tmp_path / "s3"))
-        ports = [free_port(), free_port()]
-        replicas = [stack.enter_context(process(
-            ["serve", "--worker", "none", "--port", str(port)],
-            _env(tmp_path, f"replica{i}", redis.url, s3), tmp_path / f"replica{i}" / "log.txt"))
-            for i, port in enumerate(ports)]
         workers = [stack.enter_context(process(["worker"], _env(tmp_path, f"worker{i}", redis.url, s3),
                                                tmp_path / f"worker{i}" / "log.txt")) for i in range(2)]
-        a, b = (f"http://127.0.0.1:{port}" for port in ports)
-        for base in (a, b):
-            wait_ready(base, 180)
+        replicas, bases = [], []
+        for i in range(2):
+            proc, base = _start_replica(stack, tmp_path, i, redis.url, s3)
+            replicas.append(proc)
+            bases.append(base)
+        a, b = bases
         assert httpx.get(f"{a}/readyz").json()["checks"].get("redis") == "ok"
 
         # Single flight across replicas: 5 identical misses at once, spread over both, make one generation.

@@ -178,6 +178,9 @@ def test_the_background_sweeper_evicts_the_least_recently_hit_first(tmp_path: Pa
             time.sleep(0.1)
         assert index.get(oldest) is not None and index.get(newest) is not None
         assert not (services(c).settings.images_dir / f"{idle}.png").exists()
+        deadline = time.monotonic() + 10  # the sweep counts its evictions just after deleting them
+        while metric(c, "dreamcache_evicted_entries_total") < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert metric(c, "dreamcache_evicted_entries_total") == 1
         # A TTL removes what nobody used for that long.
         curator = services(c).curator
